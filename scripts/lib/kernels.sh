@@ -1,0 +1,75 @@
+# shellcheck shell=bash
+# Helpers to find, fetch and cache Debian bookworm kernels (sourced by setup.sh and vm.sh).
+# A "series" is 6.1 or 6.12; a "release" is what `uname -r` says in that kernel,
+# e.g. 6.1.0-56-amd64 or 6.12.117+deb12-amd64. Always the generic -amd64 flavour:
+# -cloud-amd64 has no 9p, which the VM needs.
+
+: "${ROOT:?}"
+XTT_CACHE=${XTT_CACHE:-$ROOT/.cache}
+KERNEL_CACHE=$XTT_CACHE/kernels
+
+# Newest release of a series known to apt with both image and headers.
+kernel_resolve_release() {
+	local series=$1 hdr
+	case $series in
+	6.1)
+		hdr=$(apt-cache depends linux-headers-amd64 2>/dev/null |
+			sed -n 's/^ *Depends: linux-headers-\(6\.1\.0-[0-9]*-amd64\)$/\1/p' | head -n1)
+		[ -n "$hdr" ] && echo "$hdr"
+		;;
+	*)
+		local rel
+		for rel in $(apt-cache pkgnames "linux-image-$series." 2>/dev/null |
+			sed -n "s/^linux-image-\($series\.[0-9]*+deb12-amd64\)-unsigned\$/\1/p" |
+			sort -rV); do
+			if apt-cache show "linux-headers-$rel" >/dev/null 2>&1; then
+				echo "$rel"
+				return 0
+			fi
+		done
+		return 1
+		;;
+	esac
+}
+
+# Newest release of a series already unpacked in the cache (prints nothing if none).
+kernel_cached_release() {
+	local series=$1 d
+	[ -d "$KERNEL_CACHE" ] || return 1
+	for d in $(ls -1 "$KERNEL_CACHE" 2>/dev/null | sort -rV); do
+		case $d in
+		"$series".*) ;;
+		*) continue ;;
+		esac
+		# 6.1 must not match 6.12
+		[ "$series" = 6.1 ] && case $d in 6.1.0-*) ;; *) continue ;; esac
+		[ -e "$KERNEL_CACHE/$d/.ready" ] && { echo "$d"; return 0; }
+	done
+	return 1
+}
+
+kernel_dir() { echo "$KERNEL_CACHE/$1"; }
+kernel_image() { echo "$KERNEL_CACHE/$1/root/boot/vmlinuz-$1"; }
+kernel_headers() { echo "/usr/src/linux-headers-$1"; }
+
+# Install the headers of a release and unpack its image into the cache.
+kernel_prepare() {
+	local rel=$1 dir tmp
+	dir=$(kernel_dir "$rel")
+	if [ ! -e "$(kernel_headers "$rel")/Makefile" ]; then
+		printf 'setup: installing linux-headers-%s\n' "$rel" >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			"linux-headers-$rel" >/dev/null
+	fi
+	[ -e "$dir/.ready" ] && return 0
+	printf 'setup: unpacking linux-image-%s-unsigned into %s\n' "$rel" "$dir" >&2
+	tmp=$(mktemp -d)
+	chmod 755 "$tmp" # apt-get download runs as _apt
+	(cd "$tmp" && apt-get download -q "linux-image-$rel-unsigned" >/dev/null)
+	rm -rf "$dir"
+	mkdir -p "$dir/root"
+	dpkg-deb -x "$tmp"/linux-image-*.deb "$dir/root"
+	rm -rf "$tmp"
+	depmod -b "$dir/root" "$rel"
+	touch "$dir/.ready"
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine (run as root):
+#  - installs every Debian package xttraffic's build, VM and tests need;
+#  - resolves the current bookworm kernel ABIs (6.1 and 6.12) at run time,
+#    installs their headers and unpacks their images into .cache/kernels/
+#    (never into the host's /boot);
+#  - installs the npm dependencies from package-lock.json.
+# When everything is present it finishes in a few seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+. scripts/lib/kernels.sh
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+	log "must run as root (it installs Debian packages)"
+	exit 4
+fi
+
+PKGS=(
+	qemu-system-x86 busybox-static kmod cpio xz-utils zstd
+	iptables nftables ipset conntrack iproute2 iputils-ping ethtool
+	libxtables-dev pkg-config build-essential bc flex bison libelf-dev
+	tcpreplay tcpdump netcat-openbsd socat python3
+)
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing+=("$p")
+done
+apt_updated=
+apt_update() {
+	[ -n "$apt_updated" ] && return 0
+	log "apt-get update"
+	apt-get update -q >/dev/null
+	apt_updated=1
+}
+if [ ${#missing[@]} -gt 0 ]; then
+	apt_update
+	log "installing: ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		"${missing[@]}" >/dev/null
+fi
+
+# Kernels: headers on the host (for building the module), image + modules in the cache.
+for series in ${XTT_SETUP_KERNELS:-6.1 6.12}; do
+	abi=$(kernel_cached_release "$series" || true)
+	if [ -z "$abi" ]; then
+		apt_update
+		abi=$(kernel_resolve_release "$series")
+		[ -n "$abi" ] || { log "cannot resolve a Debian $series kernel"; exit 1; }
+	fi
+	kernel_prepare "$abi"
+done
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+	log "npm ci"
+	npm ci --no-audit --no-fund >/dev/null
+fi
+log "ok"

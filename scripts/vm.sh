@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# npm run vm -- CMD [ARGS...]
+# Builds what is stale, boots a cached Debian kernel under qemu, runs CMD as root in the
+# guest (the host's root file system read-only with a tmpfs overlay, the repo as working
+# directory), streams its output and exits with its status. Fails when the guest kernel
+# logs a BUG/WARNING/Oops/..., when the guest does not finish in time, or does not boot.
+#
+# Environment:
+#   XTT_KERNEL=6.1|6.12|RELEASE  kernel to boot (default 6.1)
+#   XTT_VM_TIMEOUT=SECONDS       wall-clock limit for the whole run (default 600)
+#   XTT_KVM=1                    use KVM instead of TCG (broken on some hosts)
+#   XTT_VM_ICOUNT=1              deterministic -icount shift=0,sleep=off, one vCPU (benchmarks)
+#   XTT_VM_SMP, XTT_VM_MEM       vCPUs (default 2) and memory in MiB (default 2048)
+#   XTT_VM_KEEP=1                keep the run folder (.cache/vm/runs/ID) after success
+#   XTT_NO_BUILD=1               do not run the build first
+# Variables named XTT_* and CI are passed into the guest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+. scripts/lib/kernels.sh
+
+die() { printf 'vm: %s\n' "$*" >&2; exit "${2:-1}"; }
+
+[ $# -gt 0 ] || die "usage: npm run vm -- CMD [ARGS...]" 2
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found: run 'npm run setup'" 4
+
+series=${XTT_KERNEL:-6.1}
+if [ -e "$(kernel_dir "$series")/.ready" ]; then
+	rel=$series
+else
+	rel=$(kernel_cached_release "$series") ||
+		die "no cached $series kernel in $KERNEL_CACHE: run 'npm run setup'" 4
+fi
+kroot=$(kernel_dir "$rel")/root
+img=$(kernel_image "$rel")
+
+if [ -z "${XTT_NO_BUILD:-}" ]; then
+	bash scripts/build.sh --kernel "$rel" >&2 || die "build failed"
+fi
+
+# Initramfs: busybox + the 9p/overlay module chain of this kernel, cached per release.
+initrd=$XTT_CACHE/initramfs/$rel.cpio.gz
+if [ ! -e "$initrd" ] || [ scripts/vm/initramfs-init -nt "$initrd" ]; then
+	bb=$(command -v busybox) || die "busybox not found: run 'npm run setup'" 4
+	work=$(mktemp -d)
+	mkdir -p "$work"/{bin,dev,proc,sys,mod} "$(dirname "$initrd")"
+	cp "$bb" "$work/bin/busybox"
+	cp scripts/vm/initramfs-init "$work/init"
+	: >"$work/modules.list"
+	for m in virtio_pci 9pnet_virtio 9p overlay; do
+		modprobe -d "$kroot" -S "$rel" --show-depends "$m" | while read -r kw path _; do
+			[ "$kw" = insmod ] || continue
+			base=$(basename "$path")
+			base=${base%.xz}
+			base=${base%.zst}
+			grep -qx "$base" "$work/modules.list" && continue
+			case $path in
+			*.xz) xz -dc "$path" >"$work/mod/$base" ;;
+			*.zst) zstd -qdc "$path" >"$work/mod/$base" ;;
+			*) cp "$path" "$work/mod/$base" ;;
+			esac
+			echo "$base" >>"$work/modules.list"
+		done
+	done
+	(cd "$work" && find . | cpio -o -H newc --quiet | gzip -1 >"$initrd.tmp")
+	mv "$initrd.tmp" "$initrd"
+	rm -rf "$work"
+fi
+
+mkdir -p "$XTT_CACHE/vm/runs"
+run=$(mktemp -d "$XTT_CACHE/vm/runs/run.XXXXXX")
+chmod 755 "$run"
+{
+	printf '#!/bin/bash\n'
+	printf '%q ' "$@"
+	printf '\n'
+} >"$run/cmd"
+{
+	{ env | grep -E '^(XTT_[A-Z0-9_]*|CI|VITEST_[A-Z_]*|NO_COLOR|FORCE_COLOR)=' || true; } |
+		while IFS='=' read -r k v; do printf 'export %s=%q\n' "$k" "$v"; done
+	printf 'export XTT_KERNEL_RELEASE=%q\n' "$rel"
+} >"$run/env"
+
+accel=(-accel tcg -cpu max)
+[ -n "${XTT_KVM:-}" ] && accel=(-accel kvm -cpu host)
+smp=${XTT_VM_SMP:-2}
+extra=()
+if [ -n "${XTT_VM_ICOUNT:-}" ]; then
+	accel=(-accel tcg -cpu max)
+	smp=1
+	extra+=(-icount shift=0,sleep=off)
+fi
+timeout_s=${XTT_VM_TIMEOUT:-600}
+
+: >"$run/out.log"
+: >"$run/console.log"
+qemu=(qemu-system-x86_64 "${accel[@]}" "${extra[@]}" -smp "$smp" -m "${XTT_VM_MEM:-2048}"
+	-no-reboot -display none -vga none -monitor none -nic none
+	-kernel "$img" -initrd "$initrd"
+	-append "console=ttyS0 panic=-1 loglevel=7 xtt.run=$run xtt.repo=$ROOT xtt.kmod=$kroot/lib/modules"
+	-serial "file:$run/console.log" -serial "file:$run/out.log"
+	-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap
+	-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
+	-fsdev "local,id=results,path=$run,security_model=none"
+	-device virtio-9p-pci,fsdev=results,mount_tag=results)
+
+printf 'vm: booting %s (%s, %s vCPU, timeout %ss): %s\n' "$rel" \
+	"$([ -n "${XTT_KVM:-}" ] && echo kvm || echo tcg)" "$smp" "$timeout_s" "$*" >&2
+start=$(date +%s)
+timeout -s KILL "$timeout_s" "${qemu[@]}" </dev/null >"$run/qemu.log" 2>&1 &
+qpid=$!
+tail -n +1 -f --pid="$qpid" "$run/out.log" &
+tpid=$!
+set +e
+wait "$qpid"
+qrc=$?
+wait "$tpid" 2>/dev/null
+set -e
+elapsed=$(($(date +%s) - start))
+
+fail=
+# The console carries only kernel messages; the guest's dmesg covers what the console level hid.
+pat='BUG|WARNING|Oops|general protection|refcount_t|refcount|list_del corruption|soft lockup|hung task|Kernel panic'
+hits=$(cat "$run/console.log" "$run/dmesg" 2>/dev/null | grep -E "$pat" | sort -u || true)
+if [ -n "$hits" ]; then
+	printf 'vm: FAIL: the guest kernel logged:\n%s\n' "$hits" >&2
+	grep -E -B3 -A25 "$pat" "$run/console.log" | head -n 80 | sed 's/^/vm:   /' >&2 || true
+	fail=1
+fi
+if [ "$qrc" = 137 ]; then
+	printf 'vm: FAIL: the guest did not finish within %ss\n' "$timeout_s" >&2
+	fail=1
+fi
+if [ ! -s "$run/rc" ]; then
+	if ! grep -q 'xtt-vm: kernel .* ready' "$run/console.log"; then
+		printf 'vm: FAIL: the kernel did not boot to the guest init (qemu exit %s); console tail:\n' "$qrc" >&2
+	else
+		printf 'vm: FAIL: the guest stopped without an exit status; console tail:\n' >&2
+	fi
+	tail -n 30 "$run/console.log" | sed 's/^/vm:   /' >&2
+	sed 's/^/vm: qemu: /' "$run/qemu.log" >&2
+	fail=1
+	rc=1
+else
+	rc=$(cat "$run/rc")
+fi
+printf 'vm: guest exited %s after %ss\n' "$rc" "$elapsed" >&2
+if [ -n "$fail" ]; then
+	printf 'vm: logs kept in %s\n' "$run" >&2
+	[ "$rc" = 0 ] && rc=1
+	exit "$rc"
+fi
+[ -n "${XTT_VM_KEEP:-}" ] || rm -rf "$run"
+exit "$rc"

@@ -1,0 +1,49 @@
+#!/bin/bash
+# PID 1 inside the VM, after switch_root: set up a minimal system, run the command that
+# `npm run vm` was given (in $RUN/cmd) with its output on ttyS1, record its exit status in
+# $RUN/rc and the kernel log in $RUN/dmesg, then power off.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root LANG=C.UTF-8 TERM=dumb
+
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /var/tmp
+mount -t tmpfs tmpfs /root
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+mkdir -p /run/netns /var/run /var/lock
+
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	xtt.run=*) RUN=${arg#xtt.run=} ;;
+	xtt.repo=*) REPO=${arg#xtt.repo=} ;;
+	esac
+done
+export XTT_RUN=$RUN XTT_IN_VM=1
+
+off() {
+	sync
+	busybox poweroff -f 2>/dev/null || echo o >/proc/sysrq-trigger
+	sleep 10
+}
+
+out=/dev/ttyS1
+stty -F $out raw -echo 2>/dev/null
+hostname xtt-vm
+ip link set lo up
+# The guest is an appliance: no forwarding, no rp_filter surprises.
+sysctl -qw kernel.panic_on_oops=1 kernel.printk_ratelimit=0 >/dev/null 2>&1
+echo "xtt-vm: kernel $(uname -r) ready" >/dev/ttyS0
+
+# shellcheck disable=SC1091
+[ -f "$RUN/env" ] && . "$RUN/env"
+cd "$REPO" || { echo 125 >"$RUN/rc"; off; }
+bash "$RUN/cmd" </dev/null >"$out" 2>&1
+echo $? >"$RUN/rc"
+dmesg >"$RUN/dmesg" 2>/dev/null
+off
