@@ -13,6 +13,7 @@
 #   XTT_VM_SMP, XTT_VM_MEM       vCPUs (default 2) and memory in MiB (default 2048)
 #   XTT_VM_KEEP=1                keep the run folder (.cache/vm/runs/ID) after success
 #   XTT_NO_BUILD=1               do not run the build first
+#   XTT_VM_OUTDIR=DIR            a host folder the guest may write, at the same path
 # Variables named XTT_* and CI are passed into the guest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -91,18 +92,27 @@ if [ -n "${XTT_VM_ICOUNT:-}" ]; then
 	extra+=(-icount shift=0,sleep=off)
 fi
 timeout_s=${XTT_VM_TIMEOUT:-600}
+outshare=()
+outarg=
+if [ -n "${XTT_VM_OUTDIR:-}" ]; then
+	mkdir -p "$XTT_VM_OUTDIR"
+	XTT_VM_OUTDIR=$(cd "$XTT_VM_OUTDIR" && pwd)
+	outshare=(-fsdev "local,id=outdir,path=$XTT_VM_OUTDIR,security_model=none"
+		-device virtio-9p-pci,fsdev=outdir,mount_tag=outdir)
+	outarg=" xtt.out=$XTT_VM_OUTDIR"
+fi
 
 : >"$run/out.log"
 : >"$run/console.log"
 qemu=(qemu-system-x86_64 "${accel[@]}" "${extra[@]}" -smp "$smp" -m "${XTT_VM_MEM:-2048}"
 	-no-reboot -display none -vga none -monitor none -nic none
 	-kernel "$img" -initrd "$initrd"
-	-append "console=ttyS0 panic=-1 loglevel=7 xtt.run=$run xtt.repo=$ROOT xtt.kmod=$kroot/lib/modules"
+	-append "console=ttyS0 panic=-1 loglevel=7 xtt.run=$run xtt.repo=$ROOT xtt.kmod=$kroot/lib/modules$outarg"
 	-serial "file:$run/console.log" -serial "file:$run/out.log"
 	-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap
 	-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
 	-fsdev "local,id=results,path=$run,security_model=none"
-	-device virtio-9p-pci,fsdev=results,mount_tag=results)
+	-device virtio-9p-pci,fsdev=results,mount_tag=results "${outshare[@]}")
 
 printf 'vm: booting %s (%s, %s vCPU, timeout %ss): %s\n' "$rel" \
 	"$([ -n "${XTT_KVM:-}" ] && echo kvm || echo tcg)" "$smp" "$timeout_s" "$*" >&2
