@@ -1,0 +1,1097 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xt_traffic: per-IP traffic and connection accounting with one rule.
+ *
+ * For every address of a monitored IPv4 net it counts bytes in and out split
+ * TCP/UDP/OTHER, and new connections per address and per service port split
+ * TCP/UDP/ICMP/OTHER. Tables are per network namespace, named, shared by the
+ * rules that name them and read from /proc/net/xt_traffic/.
+ *
+ * Packet path: an RCU lookup in a per-table hash of per-key entries and
+ * atomic64 adds; an entry is allocated once, on a key's first packet, under a
+ * lock striped per bucket. Readers take a snapshot of a whole table when the
+ * file is opened, with atomic64_xchg() when clearing, so every byte lands in
+ * exactly one snapshot.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#include <linux/atomic.h>
+#include <linux/capability.h>
+#include <linux/hash.h>
+#include <linux/icmp.h>
+#include <linux/init.h>
+#include <linux/ip.h>
+#include <net/ip.h>
+#include <linux/jhash.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/mutex.h>
+#include <linux/proc_fs.h>
+#include <linux/random.h>
+#include <linux/seq_file.h>
+#include <linux/skbuff.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <linux/uidgid.h>
+#include <linux/vmalloc.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
+#include <linux/netfilter/x_tables.h>
+#include <linux/netfilter/xt_traffic.h>
+
+#include "compat.h"
+#include "xt_traffic_core.h"
+
+#define XT_TRAFFIC_VERSION "0.1.0"
+
+MODULE_AUTHOR("xttraffic developers");
+MODULE_DESCRIPTION("Xtables: per-IP traffic and connection accounting");
+MODULE_LICENSE("GPL");
+MODULE_VERSION(XT_TRAFFIC_VERSION);
+MODULE_ALIAS("ipt_traffic");
+
+static unsigned int max_entries __read_mostly = 1U << 20;
+static unsigned int flow_timeout __read_mostly = 30;
+static unsigned int proc_perms __read_mostly = 0600;
+static unsigned int proc_uid __read_mostly;
+static unsigned int proc_gid __read_mostly;
+module_param(max_entries, uint, 0644);
+module_param(flow_timeout, uint, 0644);
+module_param(proc_perms, uint, 0400);
+module_param(proc_uid, uint, 0644);
+module_param(proc_gid, uint, 0644);
+MODULE_PARM_DESC(max_entries, "most keys kept per kind per table (default 1048576)");
+MODULE_PARM_DESC(flow_timeout, "seconds after which a UDP/ICMP/other flow's next packet is a new connection (default 30)");
+MODULE_PARM_DESC(proc_perms, "mode of the /proc/net/xt_traffic/* files (default 0600)");
+MODULE_PARM_DESC(proc_uid, "owner of the /proc/net/xt_traffic/* files");
+MODULE_PARM_DESC(proc_gid, "group of the /proc/net/xt_traffic/* files");
+
+/* Counter slots of each kind. TOTAL is derived when printing. */
+enum { XTT_TR_TCP, XTT_TR_UDP, XTT_TR_OTHER, XTT_TR_N };
+enum { XTT_CN_TCP, XTT_CN_UDP, XTT_CN_ICMP, XTT_CN_OTHER, XTT_CN_N };
+#define XTT_IN	0
+#define XTT_OUT	1
+
+enum xtt_kind { XTT_KIND_TRAFFIC, XTT_KIND_IPCONN, XTT_KIND_PORTCONN, XTT_KINDS };
+
+static const char *const xtt_kind_suffix[XTT_KINDS] = {
+	[XTT_KIND_TRAFFIC] = "",
+	[XTT_KIND_IPCONN] = XT_TRAFFIC_SUFFIX_IPCONN,
+	[XTT_KIND_PORTCONN] = XT_TRAFFIC_SUFFIX_PORTCONN,
+};
+
+struct xtt_entry {
+	struct xtt_entry __rcu *next;
+	u32 key;
+	atomic64_t c[];		/* 2 * protocols: [proto * 2 + XTT_IN/OUT] */
+};
+
+/* Striped insert locks: an entry is only ever added, never removed. */
+#define XTT_LOCKS	256
+
+struct xtt_map {
+	struct xt_traffic_table *table;
+	enum xtt_kind kind;
+	unsigned int ncounters;
+	unsigned int bits;
+	bool direct;
+	u32 nbuckets;
+	atomic_t count;
+	struct xtt_entry __rcu **buckets;
+	spinlock_t locks[XTT_LOCKS];
+};
+
+struct xtt_flow {
+	struct xtt_flow_key key;
+	unsigned long last;	/* jiffies of its last packet; 0 = empty */
+};
+
+struct xtt_flows {
+	u32 nsets;		/* power of two */
+	u32 seed;
+	spinlock_t locks[XTT_LOCKS];
+	struct xtt_flow slot[];	/* nsets * XTT_FLOW_WAYS */
+};
+
+struct xt_traffic_table {
+	struct list_head list;
+	struct net *net;
+	unsigned int refcnt;
+	char name[XT_TRAFFIC_NAME_LEN];
+	u32 flags;
+	u32 base;		/* host order */
+	u32 mask;
+	u32 hashsize;		/* as given; 0 = derived */
+	struct xtt_map *map[XTT_KINDS];
+	struct xtt_flows *flows;
+	atomic64_t overflow;
+};
+
+struct traffic_net {
+	struct list_head tables;
+	struct proc_dir_entry *proc_dir;
+};
+
+static unsigned int traffic_net_id __read_mostly;
+static DEFINE_MUTEX(traffic_mutex);
+
+static struct traffic_net *traffic_pernet(struct net *net)
+{
+	return net_generic(net, traffic_net_id);
+}
+
+/* ---- maps ---- */
+
+static struct xtt_map *xtt_map_alloc(struct xt_traffic_table *t,
+				     enum xtt_kind kind, u32 nbuckets,
+				     u32 keyspace)
+{
+	struct xtt_map *m;
+	unsigned int i;
+
+	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	if (!m)
+		return NULL;
+	m->buckets = kvcalloc(nbuckets, sizeof(*m->buckets), GFP_KERNEL);
+	if (!m->buckets) {
+		kfree(m);
+		return NULL;
+	}
+	m->table = t;
+	m->kind = kind;
+	m->ncounters = 2 * (kind == XTT_KIND_TRAFFIC ? XTT_TR_N : XTT_CN_N);
+	m->nbuckets = nbuckets;
+	m->bits = xtt_ilog2(nbuckets);
+	/* keyspace 0 means 2^32 */
+	m->direct = keyspace != 0 && keyspace <= nbuckets;
+	atomic_set(&m->count, 0);
+	for (i = 0; i < XTT_LOCKS; i++)
+		spin_lock_init(&m->locks[i]);
+	return m;
+}
+
+static void xtt_map_free(struct xtt_map *m)
+{
+	struct xtt_entry *e, *next;
+	u32 i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->nbuckets; i++) {
+		for (e = rcu_dereference_protected(m->buckets[i], 1); e; e = next) {
+			next = rcu_dereference_protected(e->next, 1);
+			kfree(e);
+		}
+	}
+	kvfree(m->buckets);
+	kfree(m);
+}
+
+static struct xtt_entry *xtt_map_find(struct xtt_map *m, u32 idx, u32 key)
+{
+	struct xtt_entry *e;
+
+	for (e = rcu_dereference(m->buckets[idx]); e; e = rcu_dereference(e->next))
+		if (e->key == key)
+			return e;
+	return NULL;
+}
+
+/* Slow path: a key's first packet. Never fails the packet; counts overflow. */
+static noinline struct xtt_entry *xtt_map_insert(struct xtt_map *m, u32 idx,
+						 u32 key)
+{
+	spinlock_t *lock = &m->locks[idx % XTT_LOCKS];
+	struct xtt_entry *e;
+
+	/* _bh: OUTPUT hooks may run with BHs enabled (nft backend) */
+	spin_lock_bh(lock);
+	e = xtt_map_find(m, idx, key);
+	if (e)
+		goto out;
+	if (atomic_read(&m->count) >= READ_ONCE(max_entries))
+		goto out;
+	e = kzalloc(struct_size(e, c, m->ncounters), GFP_ATOMIC | __GFP_NOWARN);
+	if (!e)
+		goto out;
+	e->key = key;
+	RCU_INIT_POINTER(e->next, rcu_dereference_protected(m->buckets[idx],
+							    lockdep_is_held(lock)));
+	rcu_assign_pointer(m->buckets[idx], e);
+	atomic_inc(&m->count);
+out:
+	spin_unlock_bh(lock);
+	if (!e)
+		atomic64_inc(&m->table->overflow);
+	return e;
+}
+
+static void xtt_map_add(struct xtt_map *m, u32 key, unsigned int slot, u64 n)
+{
+	u32 idx = xtt_bucket(key, m->bits, m->direct);
+	struct xtt_entry *e;
+
+	e = xtt_map_find(m, idx, key);
+	if (unlikely(!e)) {
+		e = xtt_map_insert(m, idx, key);
+		if (!e)
+			return;
+	}
+	atomic64_add(n, &e->c[slot]);
+}
+
+/* ---- flow cache (new connections for UDP, ICMP, other) ---- */
+
+static struct xtt_flows *xtt_flows_alloc(u32 slots)
+{
+	struct xtt_flows *f;
+	unsigned int i;
+
+	f = kvzalloc(struct_size(f, slot, slots), GFP_KERNEL);
+	if (!f)
+		return NULL;
+	f->nsets = slots / XTT_FLOW_WAYS;
+	f->seed = get_random_u32();
+	for (i = 0; i < XTT_LOCKS; i++)
+		spin_lock_init(&f->locks[i]);
+	return f;
+}
+
+static bool xtt_flow_key_eq(const struct xtt_flow_key *x,
+			    const struct xtt_flow_key *y)
+{
+	return x->a == y->a && x->b == y->b && x->pa == y->pa &&
+	       x->pb == y->pb && x->proto == y->proto;
+}
+
+/* True when the packet starts a flow not seen for flow_timeout seconds. */
+static bool xtt_flow_is_new(struct xtt_flows *f, const struct xtt_flow_key *k)
+{
+	unsigned long now = jiffies | 1;	/* 0 marks an empty slot */
+	unsigned long timeout = (unsigned long)READ_ONCE(flow_timeout) * HZ;
+	u32 set = jhash_3words(k->a, k->b, ((u32)k->pa << 16) | k->pb,
+			       f->seed ^ k->proto) & (f->nsets - 1);
+	struct xtt_flow *s = &f->slot[set * XTT_FLOW_WAYS], *victim = s;
+	spinlock_t *lock = &f->locks[set % XTT_LOCKS];
+	bool is_new = true;
+	unsigned int i;
+
+	spin_lock_bh(lock);
+	for (i = 0; i < XTT_FLOW_WAYS; i++) {
+		if (s[i].last && xtt_flow_key_eq(&s[i].key, k)) {
+			is_new = time_after(now, s[i].last + timeout);
+			victim = &s[i];
+			break;
+		}
+		/* otherwise replace an empty slot or the least recent one */
+		if (victim->last && (!s[i].last || time_before(s[i].last, victim->last)))
+			victim = &s[i];
+	}
+	victim->key = *k;
+	victim->last = now;
+	spin_unlock_bh(lock);
+	return is_new;
+}
+
+/* ---- the match ---- */
+
+static void xtt_count_conn(struct xt_traffic_table *t, u32 src, bool s_in,
+			   u32 dst, bool d_in, unsigned int proto, u16 port)
+{
+	struct xtt_map *m;
+
+	m = t->map[XTT_KIND_IPCONN];
+	if (m) {
+		if (s_in)
+			xtt_map_add(m, src & ~t->mask, proto * 2 + XTT_OUT, 1);
+		if (d_in)
+			xtt_map_add(m, dst & ~t->mask, proto * 2 + XTT_IN, 1);
+	}
+	m = t->map[XTT_KIND_PORTCONN];
+	if (m) {
+		if (d_in)
+			xtt_map_add(m, port, proto * 2 + XTT_IN, 1);
+		if (s_in)
+			xtt_map_add(m, port, proto * 2 + XTT_OUT, 1);
+	}
+}
+
+static void xtt_conn(struct xt_traffic_table *t, const struct sk_buff *skb,
+		     const struct iphdr *iph, unsigned int thoff,
+		     u32 src, bool s_in, u32 dst, bool d_in)
+{
+	struct xtt_flow_key k;
+	unsigned int proto;
+	u16 port = 0;
+
+	switch (iph->protocol) {
+	case IPPROTO_TCP: {
+		struct tcphdr _th;
+		const struct tcphdr *th;
+
+		th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
+		if (!th || !th->syn || th->ack)
+			return;
+		xtt_count_conn(t, src, s_in, dst, d_in, XTT_CN_TCP,
+			       ntohs(th->dest));
+		return;
+	}
+	case IPPROTO_UDP: {
+		struct udphdr _uh;
+		const struct udphdr *uh;
+
+		uh = skb_header_pointer(skb, thoff, sizeof(_uh), &_uh);
+		if (!uh)
+			return;
+		port = ntohs(uh->dest);
+		xtt_flow_key_make(&k, IPPROTO_UDP, src, ntohs(uh->source),
+				  dst, port);
+		proto = XTT_CN_UDP;
+		break;
+	}
+	case IPPROTO_ICMP: {
+		struct icmphdr _ih;
+		const struct icmphdr *ih;
+
+		ih = skb_header_pointer(skb, thoff, sizeof(_ih), &_ih);
+		if (!ih)
+			return;
+		xtt_icmp_flow_key(&k, src, dst, ih->type, ih->code,
+				  ntohs(ih->un.echo.id));
+		proto = XTT_CN_ICMP;
+		break;
+	}
+	default:
+		xtt_flow_key_make(&k, iph->protocol, src, 0, dst, 0);
+		proto = XTT_CN_OTHER;
+		break;
+	}
+	if (xtt_flow_is_new(t->flows, &k))
+		xtt_count_conn(t, src, s_in, dst, d_in, proto, port);
+}
+
+/* Transport header length of a GSO packet, for its per-segment headers. */
+static unsigned int xtt_gso_thlen(const struct sk_buff *skb,
+				  const struct iphdr *iph, unsigned int thoff)
+{
+	if (iph->protocol == IPPROTO_TCP) {
+		struct tcphdr _th;
+		const struct tcphdr *th;
+
+		th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
+		return th ? th->doff * 4 : sizeof(_th);
+	}
+	if (iph->protocol == IPPROTO_UDP)
+		return sizeof(struct udphdr);
+	return 0;
+}
+
+static noinline u64 xtt_gso_bytes(const struct sk_buff *skb,
+				  const struct iphdr *iph, unsigned int len)
+{
+	const struct skb_shared_info *shinfo = skb_shinfo(skb);
+	unsigned int ihl = iph->ihl * 4;
+	unsigned int thlen, segs;
+
+	/* IPv4 BIG TCP leaves tot_len 0 */
+	if (!len)
+		len = skb->len - skb_network_offset(skb);
+	thlen = xtt_gso_thlen(skb, iph, skb_network_offset(skb) + ihl);
+	segs = shinfo->gso_segs;
+	if (!segs && shinfo->gso_size)
+		segs = DIV_ROUND_UP(len - ihl - thlen, shinfo->gso_size);
+	return xtt_wire_bytes(len, segs, ihl + thlen);
+}
+
+static bool traffic_mt(const struct sk_buff *skb, struct xt_action_param *par)
+{
+	const struct xt_traffic_mtinfo *info = par->matchinfo;
+	struct xt_traffic_table *t = info->table;
+	const struct iphdr *iph = ip_hdr(skb);
+	u32 src = ntohl(iph->saddr);
+	u32 dst = ntohl(iph->daddr);
+	bool s_in = (src & t->mask) == t->base;
+	bool d_in = (dst & t->mask) == t->base;
+	struct xtt_map *m;
+
+	if (!s_in && !d_in)
+		return true;
+	if (s_in && d_in) {
+		if (t->flags & XT_TRAFFIC_NOINTERNAL)
+			return true;
+	} else if (t->flags & XT_TRAFFIC_ONLYINTERNAL) {
+		return true;
+	}
+
+	m = t->map[XTT_KIND_TRAFFIC];
+	if (m) {
+		unsigned int len = ntohs(iph->tot_len);
+		unsigned int proto;
+		u64 bytes = len;
+
+		if (unlikely(skb_is_gso(skb)))
+			bytes = xtt_gso_bytes(skb, iph, len);
+		proto = iph->protocol == IPPROTO_TCP ? XTT_TR_TCP :
+			iph->protocol == IPPROTO_UDP ? XTT_TR_UDP : XTT_TR_OTHER;
+		if (s_in)
+			xtt_map_add(m, src & ~t->mask, proto * 2 + XTT_OUT, bytes);
+		if (d_in)
+			xtt_map_add(m, dst & ~t->mask, proto * 2 + XTT_IN, bytes);
+	}
+
+	/* Connections start in a first fragment (or an unfragmented packet). */
+	if (t->flows && !(iph->frag_off & htons(IP_OFFSET)))
+		xtt_conn(t, skb, iph, skb_network_offset(skb) + iph->ihl * 4,
+			 src, s_in, dst, d_in);
+	return true;
+}
+
+/* ---- /proc: snapshots ---- */
+
+/* One row: the key, then the counters, all u64 so sort() swaps words. */
+struct xtt_snap {
+	struct xtt_map *map;
+	unsigned int stride;	/* u64 words per row */
+	size_t rows;
+	u64 *data;
+};
+
+static int xtt_row_cmp(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Copy (and with @clear, take and zero) every counter of the map. Entries
+ * added after their bucket was passed are left for the next snapshot; with
+ * @clear nothing is lost, since a counter is only ever zeroed by the xchg
+ * that also returns it.
+ */
+static int xtt_snapshot(struct xtt_snap *s, struct xtt_map *m, bool clear)
+{
+	unsigned int n = m->ncounters, i;
+	size_t cap, rows = 0;
+	struct xtt_entry *e;
+	u32 b;
+
+	s->map = m;
+	s->stride = 1 + n;
+	cap = atomic_read(&m->count) + 1024;
+	s->data = kvmalloc_array(cap, s->stride * sizeof(u64), GFP_KERNEL);
+	if (!s->data)
+		return -ENOMEM;
+
+	rcu_read_lock();
+	for (b = 0; b < m->nbuckets && rows < cap; b++) {
+		for (e = rcu_dereference(m->buckets[b]); e && rows < cap;
+		     e = rcu_dereference(e->next)) {
+			u64 *row = s->data + rows * s->stride;
+			u64 any = 0;
+
+			row[0] = e->key;
+			for (i = 0; i < n; i++) {
+				row[1 + i] = clear ? atomic64_xchg(&e->c[i], 0) :
+					     atomic64_read(&e->c[i]);
+				any |= row[1 + i];
+			}
+			if (any)
+				rows++;
+		}
+		if ((b & 1023) == 1023) {
+			rcu_read_unlock();
+			cond_resched();
+			rcu_read_lock();
+		}
+	}
+	rcu_read_unlock();
+	s->rows = rows;
+	sort(s->data, rows, s->stride * sizeof(u64), xtt_row_cmp, NULL);
+	return 0;
+}
+
+static void *xtt_seq_start(struct seq_file *seq, loff_t *pos)
+{
+	struct xtt_snap *s = seq->private;
+
+	if (*pos == 0)
+		return SEQ_START_TOKEN;
+	if (*pos > s->rows)
+		return NULL;
+	return s->data + (*pos - 1) * s->stride;
+}
+
+static void *xtt_seq_next(struct seq_file *seq, void *v, loff_t *pos)
+{
+	++*pos;
+	return xtt_seq_start(seq, pos);
+}
+
+static void xtt_seq_stop(struct seq_file *seq, void *v)
+{
+}
+
+static int xtt_seq_show(struct seq_file *seq, void *v)
+{
+	struct xtt_snap *s = seq->private;
+	const u64 *row = v;
+	unsigned int np, i;
+	u64 tin = 0, tout = 0;
+
+	if (v == SEQ_START_TOKEN) {
+		switch (s->map->kind) {
+		case XTT_KIND_TRAFFIC:
+			seq_puts(seq, "IP\t\tTOTAL\t\tTCP\t\tUDP\t\tOTHER\n");
+			break;
+		case XTT_KIND_IPCONN:
+			seq_puts(seq, "IP\t\tTOTAL\t\tTCP\t\tUDP\t\tICMP\t\tOTHER\n");
+			break;
+		default:
+			seq_puts(seq, "PORT\t\tTOTAL\t\tTCP\t\tUDP\t\tICMP\t\tOTHER\n");
+			break;
+		}
+		return 0;
+	}
+
+	if (s->map->kind == XTT_KIND_PORTCONN) {
+		seq_printf(seq, "%llu", row[0]);
+	} else {
+		__be32 ip = htonl(s->map->table->base | (u32)row[0]);
+
+		seq_printf(seq, "%pI4", &ip);
+	}
+	np = s->map->ncounters / 2;
+	for (i = 0; i < np; i++) {
+		tin += row[1 + i * 2 + XTT_IN];
+		tout += row[1 + i * 2 + XTT_OUT];
+	}
+	seq_printf(seq, "\t%llu\t%llu", tin, tout);
+	for (i = 0; i < s->map->ncounters; i++)
+		seq_printf(seq, "\t%llu", row[1 + i]);
+	seq_putc(seq, '\n');
+	return 0;
+}
+
+static const struct seq_operations xtt_seq_ops = {
+	.start	= xtt_seq_start,
+	.next	= xtt_seq_next,
+	.stop	= xtt_seq_stop,
+	.show	= xtt_seq_show,
+};
+
+static bool xtt_may_clear(struct xt_traffic_table *t)
+{
+	return ns_capable(t->net->user_ns, CAP_NET_ADMIN);
+}
+
+static int xtt_proc_open(struct inode *inode, struct file *file)
+{
+	struct xtt_map *m = pde_data(inode);
+	struct xtt_snap *s;
+	bool clear;
+	int ret;
+
+	/* Opening read-write is the explicit read-and-clear. */
+	clear = (m->table->flags & XT_TRAFFIC_CLEARONREAD) ||
+		(file->f_mode & FMODE_WRITE);
+	if ((file->f_mode & FMODE_WRITE) && !xtt_may_clear(m->table))
+		return -EPERM;
+	s = __seq_open_private(file, &xtt_seq_ops, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	if (file->f_mode & FMODE_READ) {
+		ret = xtt_snapshot(s, m, clear);
+		if (ret) {
+			seq_release_private(inode, file);
+			return ret;
+		}
+	} else {
+		s->map = m;
+	}
+	return 0;
+}
+
+static int xtt_proc_release(struct inode *inode, struct file *file)
+{
+	struct seq_file *seq = file->private_data;
+	struct xtt_snap *s = seq->private;
+
+	kvfree(s->data);
+	return seq_release_private(inode, file);
+}
+
+static void xtt_map_clear(struct xtt_map *m)
+{
+	struct xtt_entry *e;
+	unsigned int i;
+	u32 b;
+
+	rcu_read_lock();
+	for (b = 0; b < m->nbuckets; b++)
+		for (e = rcu_dereference(m->buckets[b]); e;
+		     e = rcu_dereference(e->next))
+			for (i = 0; i < m->ncounters; i++)
+				atomic64_set(&e->c[i], 0);
+	rcu_read_unlock();
+}
+
+static ssize_t xtt_proc_write(struct file *file, const char __user *ubuf,
+			      size_t size, loff_t *loff)
+{
+	struct xtt_map *m = pde_data(file_inode(file));
+	char buf[16];
+
+	if (!xtt_may_clear(m->table))
+		return -EPERM;
+	if (size == 0)
+		return 0;
+	if (size >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, size))
+		return -EFAULT;
+	buf[size] = '\0';
+	if (size && buf[size - 1] == '\n')
+		buf[size - 1] = '\0';
+	if (strcmp(buf, "clear") != 0) {
+		pr_info_ratelimited("%s%s: unknown command \"%s\" (allowed: clear)\n",
+				    m->table->name, xtt_kind_suffix[m->kind], buf);
+		return -EINVAL;
+	}
+	xtt_map_clear(m);
+	return size;
+}
+
+static const struct proc_ops xtt_proc_ops = {
+	.proc_open	= xtt_proc_open,
+	.proc_read	= seq_read,
+	.proc_write	= xtt_proc_write,
+	.proc_lseek	= seq_lseek,
+	.proc_release	= xtt_proc_release,
+};
+
+/* NAME_info: configuration and state, one "key: value" a line. */
+static int xtt_info_show(struct seq_file *seq, void *v)
+{
+	struct xt_traffic_table *t = seq->private;
+	__be32 base = htonl(t->base), mask = htonl(t->mask);
+	static const char *const kname[XTT_KINDS] = {
+		"traffic", "ipconn", "portconn"
+	};
+	unsigned int k;
+
+	/*
+	 * No traffic_mutex here: destroy removes this file while holding it
+	 * and waits for readers. The maps never change after creation.
+	 */
+	seq_printf(seq, "name: %s\nfamily: ipv4\nnetbase: %pI4\nnetmask: %pI4\n",
+		   t->name, &base, &mask);
+	seq_puts(seq, "options:");
+	if (t->flags & XT_TRAFFIC_TRAFFIC)
+		seq_puts(seq, " traffic");
+	if (t->flags & XT_TRAFFIC_PORTCONN)
+		seq_puts(seq, " portconn");
+	if (t->flags & XT_TRAFFIC_IPCONN)
+		seq_puts(seq, " ipconn");
+	if (t->flags & XT_TRAFFIC_NOINTERNAL)
+		seq_puts(seq, " nointernal");
+	if (t->flags & XT_TRAFFIC_ONLYINTERNAL)
+		seq_puts(seq, " onlyinternal");
+	if (t->flags & XT_TRAFFIC_CLEARONREAD)
+		seq_puts(seq, " clearonread");
+	seq_putc(seq, '\n');
+	seq_printf(seq, "hashsize: %u\n",
+		   t->map[XTT_KIND_TRAFFIC] ? t->map[XTT_KIND_TRAFFIC]->nbuckets :
+		   t->map[XTT_KIND_IPCONN] ? t->map[XTT_KIND_IPCONN]->nbuckets : 0);
+	seq_printf(seq, "flow_slots: %u\n",
+		   t->flows ? t->flows->nsets * XTT_FLOW_WAYS : 0);
+	seq_printf(seq, "rules: %u\n", READ_ONCE(t->refcnt));
+	seq_printf(seq, "max_entries: %u\n", READ_ONCE(max_entries));
+	for (k = 0; k < XTT_KINDS; k++)
+		if (t->map[k])
+			seq_printf(seq, "%s_entries: %d\n", kname[k],
+				   atomic_read(&t->map[k]->count));
+	seq_printf(seq, "overflow: %lld\n", atomic64_read(&t->overflow));
+	return 0;
+}
+
+static int xtt_info_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, xtt_info_show, pde_data(inode));
+}
+
+static const struct proc_ops xtt_info_proc_ops = {
+	.proc_open	= xtt_info_open,
+	.proc_read	= seq_read,
+	.proc_lseek	= seq_lseek,
+	.proc_release	= single_release,
+};
+
+/* ---- tables ---- */
+
+static struct xt_traffic_table *xtt_table_lookup(struct traffic_net *tn,
+						 const char *name)
+{
+	struct xt_traffic_table *t;
+
+	list_for_each_entry(t, &tn->tables, list)
+		if (strcmp(t->name, name) == 0)
+			return t;
+	return NULL;
+}
+
+static void xtt_table_remove_proc(struct traffic_net *tn,
+				  struct xt_traffic_table *t)
+{
+	char fname[XT_TRAFFIC_NAME_LEN + 16];
+	unsigned int k;
+
+	if (!tn->proc_dir)	/* the netns is going away: already removed */
+		return;
+	for (k = 0; k < XTT_KINDS; k++) {
+		if (!t->map[k])
+			continue;
+		snprintf(fname, sizeof(fname), "%s%s", t->name, xtt_kind_suffix[k]);
+		remove_proc_entry(fname, tn->proc_dir);
+	}
+	snprintf(fname, sizeof(fname), "%s%s", t->name, XT_TRAFFIC_SUFFIX_INFO);
+	remove_proc_entry(fname, tn->proc_dir);
+}
+
+static void xtt_table_free(struct xt_traffic_table *t)
+{
+	unsigned int k;
+
+	for (k = 0; k < XTT_KINDS; k++)
+		xtt_map_free(t->map[k]);
+	kvfree(t->flows);
+	kfree(t);
+}
+
+static int xtt_table_add_proc(struct traffic_net *tn, struct xt_traffic_table *t)
+{
+	kuid_t uid = make_kuid(t->net->user_ns, proc_uid);
+	kgid_t gid = make_kgid(t->net->user_ns, proc_gid);
+	char fname[XT_TRAFFIC_NAME_LEN + 16];
+	struct proc_dir_entry *pde;
+	unsigned int k;
+
+	if (!uid_valid(uid) || !gid_valid(gid)) {
+		pr_info_ratelimited("proc_uid %u or proc_gid %u is not mapped in this namespace\n",
+				    proc_uid, proc_gid);
+		return -EINVAL;
+	}
+	for (k = 0; k < XTT_KINDS; k++) {
+		if (!t->map[k])
+			continue;
+		snprintf(fname, sizeof(fname), "%s%s", t->name, xtt_kind_suffix[k]);
+		pde = proc_create_data(fname, proc_perms, tn->proc_dir,
+				       &xtt_proc_ops, t->map[k]);
+		if (!pde)
+			goto out_remove;
+		proc_set_user(pde, uid, gid);
+	}
+	snprintf(fname, sizeof(fname), "%s%s", t->name, XT_TRAFFIC_SUFFIX_INFO);
+	pde = proc_create_data(fname, proc_perms, tn->proc_dir,
+			       &xtt_info_proc_ops, t);
+	if (!pde)
+		goto out_remove;
+	proc_set_user(pde, uid, gid);
+	return 0;
+
+out_remove:
+	pr_info_ratelimited("cannot create /proc/net/%s/%s\n",
+			    XT_TRAFFIC_PROC_DIR, fname);
+	xtt_table_remove_proc(tn, t);
+	return -ENOMEM;
+}
+
+static struct xt_traffic_table *xtt_table_create(struct net *net,
+						 const struct xt_traffic_mtinfo *info)
+{
+	struct xt_traffic_table *t;
+	u32 ipb;
+
+	t = kzalloc(sizeof(*t), GFP_KERNEL);
+	if (!t)
+		return NULL;
+	t->net = net;
+	t->refcnt = 1;
+	strscpy(t->name, info->name, sizeof(t->name));
+	t->flags = info->flags;
+	t->base = ntohl(info->netbase.ip);
+	t->mask = ntohl(info->netmask.ip);
+	t->hashsize = info->hashsize;
+	atomic64_set(&t->overflow, 0);
+
+	ipb = xtt_ip_buckets(t->mask, t->hashsize);
+	if (t->flags & XT_TRAFFIC_TRAFFIC) {
+		t->map[XTT_KIND_TRAFFIC] = xtt_map_alloc(t, XTT_KIND_TRAFFIC, ipb,
+							 ~t->mask + 1);
+		if (!t->map[XTT_KIND_TRAFFIC])
+			goto out_free_table;
+	}
+	if (t->flags & XT_TRAFFIC_IPCONN) {
+		t->map[XTT_KIND_IPCONN] = xtt_map_alloc(t, XTT_KIND_IPCONN, ipb,
+							~t->mask + 1);
+		if (!t->map[XTT_KIND_IPCONN])
+			goto out_free_table;
+	}
+	if (t->flags & XT_TRAFFIC_PORTCONN) {
+		t->map[XTT_KIND_PORTCONN] = xtt_map_alloc(t, XTT_KIND_PORTCONN,
+							  XTT_PORT_BUCKETS,
+							  65536);
+		if (!t->map[XTT_KIND_PORTCONN])
+			goto out_free_table;
+	}
+	if (t->flags & (XT_TRAFFIC_IPCONN | XT_TRAFFIC_PORTCONN)) {
+		t->flows = xtt_flows_alloc(xtt_flow_slots(ipb));
+		if (!t->flows)
+			goto out_free_table;
+	}
+	return t;
+
+out_free_table:
+	xtt_table_free(t);
+	return NULL;
+}
+
+/* ---- checkentry / destroy ---- */
+
+static const char *const xtt_name_errstr[] = {
+	[XTT_NAME_EMPTY] = "is empty",
+	[XTT_NAME_TOO_LONG] = "is too long (at most 31 characters)",
+	[XTT_NAME_BAD_CHAR] = "has a character other than A-Z a-z 0-9 _ . -",
+	[XTT_NAME_DOTS] = "may not be \".\" or \"..\"",
+	[XTT_NAME_RESERVED_SUFFIX] = "may not end in _ipconn, _portconn or _info",
+};
+
+static int xtt_check_info(const struct xt_traffic_mtinfo *info)
+{
+	u32 base = ntohl(info->netbase.ip), mask = ntohl(info->netmask.ip);
+	enum xtt_name_err nerr;
+
+	if (info->flags & ~XT_TRAFFIC_VALID_FLAGS) {
+		pr_info_ratelimited("unknown flag bits 0x%x (known: 0x%x)\n",
+				    info->flags & ~XT_TRAFFIC_VALID_FLAGS,
+				    XT_TRAFFIC_VALID_FLAGS);
+		return -EINVAL;
+	}
+	if (!(info->flags & XT_TRAFFIC_COUNT_FLAGS)) {
+		pr_info_ratelimited("nothing to count: give --traffic, --portconn or --ipconn\n");
+		return -EINVAL;
+	}
+	if ((info->flags & XT_TRAFFIC_NOINTERNAL) &&
+	    (info->flags & XT_TRAFFIC_ONLYINTERNAL)) {
+		pr_info_ratelimited("--nointernal and ! --nointernal exclude each other\n");
+		return -EINVAL;
+	}
+	nerr = xtt_name_check(info->name);
+	if (nerr != XTT_NAME_OK) {
+		pr_info_ratelimited("table name \"%.*s\" %s\n",
+				    XT_TRAFFIC_NAME_LEN, info->name,
+				    xtt_name_errstr[nerr]);
+		return -EINVAL;
+	}
+	if (info->netbase.all[1] || info->netbase.all[2] || info->netbase.all[3] ||
+	    info->netmask.all[1] || info->netmask.all[2] || info->netmask.all[3]) {
+		pr_info_ratelimited("%s: IPv4 netbase/netmask carry IPv6 bits\n",
+				    info->name);
+		return -EINVAL;
+	}
+	if (!xtt_mask_valid(mask)) {
+		pr_info_ratelimited("%s: netmask %pI4 is not a contiguous mask of prefix 1..32\n",
+				    info->name, &info->netmask.ip);
+		return -EINVAL;
+	}
+	if (!xtt_base_aligned(base, mask)) {
+		pr_info_ratelimited("%s: netbase %pI4 is not aligned to netmask %pI4\n",
+				    info->name, &info->netbase.ip, &info->netmask.ip);
+		return -EINVAL;
+	}
+	if (info->hashsize > XT_TRAFFIC_HASHSIZE_MAX) {
+		pr_info_ratelimited("%s: hashsize %u out of range 1..%u\n",
+				    info->name, info->hashsize,
+				    XT_TRAFFIC_HASHSIZE_MAX);
+		return -ERANGE;
+	}
+	return 0;
+}
+
+/* A rule naming an existing table must describe it exactly. */
+static int xtt_check_same(const struct xt_traffic_table *t,
+			  const struct xt_traffic_mtinfo *info)
+{
+	u32 base = ntohl(info->netbase.ip), mask = ntohl(info->netmask.ip);
+	static const struct {
+		u32 bit;
+		const char *opt;
+	} opts[] = {
+		{ XT_TRAFFIC_TRAFFIC, "--traffic" },
+		{ XT_TRAFFIC_PORTCONN, "--portconn" },
+		{ XT_TRAFFIC_IPCONN, "--ipconn" },
+		{ XT_TRAFFIC_CLEARONREAD, "--clearonread" },
+		{ XT_TRAFFIC_NOINTERNAL, "--nointernal" },
+		{ XT_TRAFFIC_ONLYINTERNAL, "! --nointernal" },
+	};
+	unsigned int i;
+
+	if (t->base != base || t->mask != mask) {
+		__be32 tb = htonl(t->base), tm = htonl(t->mask);
+
+		pr_info_ratelimited("table %s exists with --netbase %pI4 --netmask %pI4; this rule has %pI4 %pI4\n",
+				    t->name, &tb, &tm, &info->netbase.ip,
+				    &info->netmask.ip);
+		return -EINVAL;
+	}
+	for (i = 0; i < ARRAY_SIZE(opts); i++) {
+		if ((t->flags ^ info->flags) & opts[i].bit) {
+			pr_info_ratelimited("table %s exists %s %s; this rule differs\n",
+					    t->name,
+					    t->flags & opts[i].bit ? "with" : "without",
+					    opts[i].opt);
+			return -EINVAL;
+		}
+	}
+	if (t->hashsize != info->hashsize) {
+		pr_info_ratelimited("table %s exists with --hashsize %u; this rule has %u (0 = derived)\n",
+				    t->name, t->hashsize, info->hashsize);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int traffic_mt_check(const struct xt_mtchk_param *par)
+{
+	struct xt_traffic_mtinfo *info = par->matchinfo;
+	struct traffic_net *tn = traffic_pernet(par->net);
+	struct xt_traffic_table *t;
+	int ret;
+
+	ret = xtt_check_info(info);
+	if (ret)
+		return ret;
+
+	mutex_lock(&traffic_mutex);
+	t = xtt_table_lookup(tn, info->name);
+	if (t) {
+		ret = xtt_check_same(t, info);
+		if (ret)
+			goto out;
+		t->refcnt++;
+		info->table = t;
+		goto out;
+	}
+	if (!tn->proc_dir) {
+		ret = -ENOENT;	/* the netns is being dismantled */
+		goto out;
+	}
+	t = xtt_table_create(par->net, info);
+	if (!t) {
+		pr_info_ratelimited("%s: out of memory for the table\n", info->name);
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = xtt_table_add_proc(tn, t);
+	if (ret)
+		goto out_free_table;
+	list_add_tail(&t->list, &tn->tables);
+	info->table = t;
+	goto out;
+
+out_free_table:
+	xtt_table_free(t);
+out:
+	mutex_unlock(&traffic_mutex);
+	return ret;
+}
+
+static void traffic_mt_destroy(const struct xt_mtdtor_param *par)
+{
+	struct traffic_net *tn = traffic_pernet(par->net);
+	const struct xt_traffic_mtinfo *info = par->matchinfo;
+	struct xt_traffic_table *t = info->table;
+
+	mutex_lock(&traffic_mutex);
+	if (--t->refcnt == 0) {
+		list_del(&t->list);
+		xtt_table_remove_proc(tn, t);
+		mutex_unlock(&traffic_mutex);
+		/* rules are gone from the packet path before destroy is called */
+		xtt_table_free(t);
+		return;
+	}
+	mutex_unlock(&traffic_mutex);
+}
+
+static struct xt_match traffic_mt_reg __read_mostly = {
+	.name		= "traffic",
+	.revision	= 0,
+	.family		= NFPROTO_IPV4,
+	.match		= traffic_mt,
+	.checkentry	= traffic_mt_check,
+	.destroy	= traffic_mt_destroy,
+	.matchsize	= sizeof(struct xt_traffic_mtinfo),
+	.usersize	= offsetof(struct xt_traffic_mtinfo, table),
+	.me		= THIS_MODULE,
+};
+
+/* ---- per network namespace ---- */
+
+static int __net_init traffic_net_init(struct net *net)
+{
+	struct traffic_net *tn = traffic_pernet(net);
+
+	INIT_LIST_HEAD(&tn->tables);
+	tn->proc_dir = proc_mkdir(XT_TRAFFIC_PROC_DIR, net->proc_net);
+	if (!tn->proc_dir)
+		return -ENOMEM;
+	return 0;
+}
+
+static void __net_exit traffic_net_exit(struct net *net)
+{
+	struct traffic_net *tn = traffic_pernet(net);
+
+	/*
+	 * Rules of this netns may still be destroyed after us (their tables
+	 * go away later): remove the files now, like xt_recent, and tell
+	 * destroy not to touch /proc.
+	 */
+	mutex_lock(&traffic_mutex);
+	tn->proc_dir = NULL;
+	mutex_unlock(&traffic_mutex);
+	remove_proc_subtree(XT_TRAFFIC_PROC_DIR, net->proc_net);
+}
+
+static struct pernet_operations traffic_net_ops = {
+	.init	= traffic_net_init,
+	.exit	= traffic_net_exit,
+	.id	= &traffic_net_id,
+	.size	= sizeof(struct traffic_net),
+};
+
+static int __init traffic_mt_init(void)
+{
+	int ret;
+
+	ret = register_pernet_subsys(&traffic_net_ops);
+	if (ret)
+		return ret;
+	ret = xt_register_match(&traffic_mt_reg);
+	if (ret)
+		unregister_pernet_subsys(&traffic_net_ops);
+	return ret;
+}
+
+static void __exit traffic_mt_exit(void)
+{
+	xt_unregister_match(&traffic_mt_reg);
+	unregister_pernet_subsys(&traffic_net_ops);
+}
+
+module_init(traffic_mt_init);
+module_exit(traffic_mt_exit);
