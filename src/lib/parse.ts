@@ -61,7 +61,6 @@ export interface ParseOptions {
 }
 
 const SEP = /[\t ]+/;
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const DIGITS = /^\d{1,20}$/;
 
 /** Splits text into lines, requiring the final newline. Returns the lines without it. */
@@ -96,6 +95,20 @@ function checkHeader(kind: ProcKind, line: string | undefined, words: readonly s
 }
 
 function u64(kind: ProcKind, lineNo: number, line: string, s: string, column: string): bigint {
+  // Digits only, checked and accumulated in one loop (faster than a regex + BigInt(string)).
+  const len = s.length;
+  if (len === 0 || len > 20) return u64Slow(kind, lineNo, line, s, column);
+  let n = 0;
+  for (let i = 0; i < len; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return u64Slow(kind, lineNo, line, s, column);
+    n = n * 10 + c;
+  }
+  // Up to 15 digits the double is exact; beyond, let BigInt read the string.
+  return len <= 15 ? BigInt(n) : u64Slow(kind, lineNo, line, s, column);
+}
+
+function u64Slow(kind: ProcKind, lineNo: number, line: string, s: string, column: string): bigint {
   if (!DIGITS.test(s)) {
     throw new ParseError(kind, lineNo, `${column}: not an unsigned decimal number: "${s}"`, line);
   }
@@ -104,16 +117,37 @@ function u64(kind: ProcKind, lineNo: number, line: string, s: string, column: st
   return v;
 }
 
+/** Value of a dotted quad (no leading zeros, octets 0..255), or -1 if it is not one. */
+function ipValue(s: string): number {
+  const len = s.length;
+  if (len < 7 || len > 15) return -1;
+  let v = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < len; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      v = v * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else {
+      const d = c - 48;
+      if (d < 0 || d > 9 || (digits === 1 && octet === 0)) return -1;
+      octet = octet * 10 + d;
+      if (octet > 255) return -1;
+      digits++;
+    }
+  }
+  if (digits === 0 || dots !== 3) return -1;
+  return v * 256 + octet;
+}
+
 /** Validates a dotted-quad IPv4 address (no leading zeros, octets 0..255). */
 export function isIPv4(s: string): boolean {
-  const m = IPV4.exec(s);
-  if (!m) return false;
-  for (let i = 1; i <= 4; i++) {
-    const o = m[i]!;
-    if (o.length > 1 && o[0] === '0') return false;
-    if (Number(o) > 255) return false;
-  }
-  return true;
+  return ipValue(s) >= 0;
 }
 
 /** IPv4 dotted quad to its 32-bit unsigned value (assumes isIPv4). */
@@ -127,87 +161,192 @@ export function numberToIp(n: number): string {
   return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
-type KeyParser<K> = (kind: ProcKind, lineNo: number, line: string, s: string) => K;
+/** Parses a row key; returns its numeric order (IP value or port), or throws. */
+type KeyParser = (kind: ProcKind, lineNo: number, line: string, s: string) => number;
 
-const ipKey: KeyParser<string> = (kind, lineNo, line, s) => {
-  if (!isIPv4(s)) throw new ParseError(kind, lineNo, `IP: not a dotted-quad IPv4 address: "${s}"`, line);
-  return s;
+const ipKey: KeyParser = (kind, lineNo, line, s) => {
+  const v = ipValue(s);
+  if (v < 0) throw new ParseError(kind, lineNo, `IP: not a dotted-quad IPv4 address: "${s}"`, line);
+  return v;
 };
 
-const portKey: KeyParser<number> = (kind, lineNo, line, s) => {
+const portKey: KeyParser = (kind, lineNo, line, s) => {
   if (!/^\d{1,5}$/.test(s) || (s.length > 1 && s[0] === '0') || Number(s) > 65535) {
     throw new ParseError(kind, lineNo, `PORT: not a port number 0..65535: "${s}"`, line);
   }
   return Number(s);
 };
 
-function parseRows<K extends string | number, R>(
-  kind: ProcKind,
-  text: string,
-  header: readonly string[],
-  groups: readonly string[],
-  keyName: string,
-  key: KeyParser<K>,
-  make: (k: K, c: Record<string, InOut>) => R,
-  opts: ParseOptions,
-): R[] {
-  const lines = splitLines(kind, text);
-  checkHeader(kind, lines[0], header);
-  const ncols = 1 + groups.length * 2;
-  const seen = new Map<K, number>();
+interface RowSpec<R> {
+  kind: ProcKind;
+  header: readonly string[];
+  groups: readonly string[];
+  keyName: string;
+  key: KeyParser;
+  make: (k: string, c: InOut[]) => R;
+}
+
+/**
+ * Fast path for one row in the kernel's exact format (key, then counters of at most 15 digits,
+ * single tabs, newline), scanning character codes without splitting into substrings. Returns
+ * the index of the row's newline, or -1 for anything else: that row then goes through
+ * slowRow(), which accepts the lenient forms or throws the precise error.
+ */
+function fastRow<R>(spec: RowSpec<R>, text: string, pos: number, lineNo: number, nums: number[]): { end: number; k: string; order: number } | undefined {
+  const len = text.length;
+  let p = pos;
+  while (p < len && text.charCodeAt(p) !== 9 && text.charCodeAt(p) !== 10) p++;
+  if (p >= len || text.charCodeAt(p) !== 9 || p === pos) return undefined;
+  const k = text.slice(pos, p);
+  const order = spec.key === ipKey ? ipValue(k) : -1;
+  if (spec.key === ipKey && order < 0) return undefined;
+  const n = spec.groups.length * 2;
+  for (let f = 0; f < n; f++) {
+    p++; // the tab
+    let v = 0;
+    const s0 = p;
+    for (;;) {
+      const d = text.charCodeAt(p) - 48;
+      if (d < 0 || d > 9) break;
+      v = v * 10 + d;
+      p++;
+    }
+    const digits = p - s0;
+    if (digits === 0 || digits > 15) return undefined;
+    const c = text.charCodeAt(p);
+    if (c !== (f === n - 1 ? 10 : 9)) return undefined;
+    nums[f] = v;
+  }
+  return { end: p, k, order: spec.key === ipKey ? order : spec.key(spec.kind, lineNo, '', k) };
+}
+
+/** One row in any accepted form, or a ParseError naming what is wrong. */
+function slowRow<R>(spec: RowSpec<R>, lineNo: number, line: string): { k: string; order: number; c: InOut[] } {
+  const { kind, groups, keyName } = spec;
+  const ng = groups.length;
+  const ncols = 1 + ng * 2;
+  if (line === '') throw new ParseError(kind, lineNo, 'empty line');
+  const f = fields(line);
+  if (f.length !== ncols) {
+    throw new ParseError(kind, lineNo, `expected ${ncols} fields (${keyName} and ${ncols - 1} counters), got ${f.length}`, line);
+  }
+  const k = f[0]!;
+  const order = spec.key(kind, lineNo, line, k);
+  const c: InOut[] = new Array<InOut>(ng);
+  for (let g = 0; g < ng; g++) {
+    c[g] = {
+      in: u64(kind, lineNo, line, f[1 + 2 * g]!, `${groups[g]}_in`),
+      out: u64(kind, lineNo, line, f[2 + 2 * g]!, `${groups[g]}_out`),
+    };
+  }
+  return { k, order, c };
+}
+
+function lineAt(text: string, pos: number): string {
+  const e = text.indexOf('\n', pos);
+  return text.slice(pos, e < 0 ? text.length : e);
+}
+
+function parseRows<R>(spec: RowSpec<R>, text: string, opts: ParseOptions): R[] {
+  const { kind, groups, keyName } = spec;
+  if (text.length === 0 || text.charCodeAt(text.length - 1) !== 10) splitLines(kind, text); // throws
+  const hEnd = text.indexOf('\n');
+  checkHeader(kind, text.slice(0, hEnd), spec.header);
+  const ng = groups.length;
+  const nums: number[] = new Array<number>(ng * 2).fill(0);
+  // The kernel prints keys in ascending order, which also proves there are no duplicates; only
+  // input out of order pays for a map of what was seen.
+  let prev = -1;
+  let seen: Map<number, number> | undefined;
+  const orders: number[] = [];
   const rows: R[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const lineNo = i + 1;
-    const line = lines[i]!;
-    if (line === '') throw new ParseError(kind, lineNo, 'empty line');
-    const f = fields(line);
-    if (f.length !== ncols) {
-      throw new ParseError(kind, lineNo, `expected ${ncols} fields (${keyName} and ${ncols - 1} counters), got ${f.length}`, line);
+  const len = text.length;
+  let pos = hEnd + 1;
+  let lineNo = 2;
+  while (pos < len) {
+    let k: string;
+    let order: number;
+    let c: InOut[];
+    let end: number;
+    const fast = fastRow(spec, text, pos, lineNo, nums);
+    if (fast !== undefined) {
+      ({ k, order, end } = fast);
+      c = new Array<InOut>(ng);
+      for (let g = 0; g < ng; g++) c[g] = { in: BigInt(nums[2 * g]!), out: BigInt(nums[2 * g + 1]!) };
+    } else {
+      const line = lineAt(text, pos);
+      ({ k, order, c } = slowRow(spec, lineNo, line));
+      end = pos + line.length;
     }
-    const k = key(kind, lineNo, line, f[0]!);
-    const first = seen.get(k);
-    if (first !== undefined) {
-      throw new ParseError(kind, lineNo, `duplicate ${keyName} ${k} (first on line ${first})`, line);
+    if (order <= prev || seen !== undefined) {
+      if (seen === undefined) {
+        seen = new Map();
+        for (let j = 0; j < orders.length; j++) seen.set(orders[j]!, j + 2);
+      }
+      const first = seen.get(order);
+      if (first !== undefined) {
+        throw new ParseError(kind, lineNo, `duplicate ${keyName} ${k} (first on line ${first})`, lineAt(text, pos));
+      }
+      seen.set(order, lineNo);
     }
-    seen.set(k, lineNo);
-    const c: Record<string, InOut> = {};
-    for (let g = 0; g < groups.length; g++) {
-      const name = groups[g]!;
-      c[name] = {
-        in: u64(kind, lineNo, line, f[1 + 2 * g]!, `${name}_in`),
-        out: u64(kind, lineNo, line, f[2 + 2 * g]!, `${name}_out`),
-      };
-    }
+    orders.push(order);
+    prev = order;
     if (opts.checkTotals) {
       for (const dir of ['in', 'out'] as const) {
         let sum = 0n;
-        for (const name of groups) if (name !== 'total') sum += c[name]![dir];
-        if (sum !== c['total']![dir]) {
-          throw new ParseError(kind, lineNo, `total_${dir} ${c['total']![dir]} is not the sum of the protocol columns (${sum})`, line);
+        for (let g = 1; g < ng; g++) sum += c[g]![dir];
+        if (sum !== c[0]![dir]) {
+          throw new ParseError(kind, lineNo, `total_${dir} ${c[0]![dir]} is not the sum of the protocol columns (${sum})`, lineAt(text, pos));
         }
       }
     }
-    rows.push(make(k, c));
+    rows.push(spec.make(k, c));
+    pos = end + 1;
+    lineNo++;
   }
   return rows;
 }
 
+const TRAFFIC_SPEC: RowSpec<TrafficRow> = {
+  kind: 'traffic',
+  header: ['IP', 'TOTAL', 'TCP', 'UDP', 'OTHER'],
+  groups: TRAFFIC_GROUPS,
+  keyName: 'IP',
+  key: ipKey,
+  make: (ip, c) => ({ ip, total: c[0]!, tcp: c[1]!, udp: c[2]!, other: c[3]! }),
+};
+
+const IPCONN_SPEC: RowSpec<IpConnRow> = {
+  kind: 'ipconn',
+  header: ['IP', 'TOTAL', 'TCP', 'UDP', 'ICMP', 'OTHER'],
+  groups: CONN_GROUPS,
+  keyName: 'IP',
+  key: ipKey,
+  make: (ip, c) => ({ ip, total: c[0]!, tcp: c[1]!, udp: c[2]!, icmp: c[3]!, other: c[4]! }),
+};
+
+const PORTCONN_SPEC: RowSpec<PortConnRow> = {
+  kind: 'portconn',
+  header: ['PORT', 'TOTAL', 'TCP', 'UDP', 'ICMP', 'OTHER'],
+  groups: CONN_GROUPS,
+  keyName: 'PORT',
+  key: portKey,
+  make: (port, c) => ({ port: Number(port), total: c[0]!, tcp: c[1]!, udp: c[2]!, icmp: c[3]!, other: c[4]! }),
+};
+
 /** Parses /proc/net/xt_traffic/NAME. */
 export function parseTraffic(text: string, opts: ParseOptions = {}): TrafficRow[] {
-  return parseRows('traffic', text, ['IP', 'TOTAL', 'TCP', 'UDP', 'OTHER'], TRAFFIC_GROUPS, 'IP', ipKey,
-    (ip, c) => ({ ip, total: c['total']!, tcp: c['tcp']!, udp: c['udp']!, other: c['other']! }), opts);
+  return parseRows(TRAFFIC_SPEC, text, opts);
 }
 
 /** Parses /proc/net/xt_traffic/NAME_ipconn. */
 export function parseIpConn(text: string, opts: ParseOptions = {}): IpConnRow[] {
-  return parseRows('ipconn', text, ['IP', 'TOTAL', 'TCP', 'UDP', 'ICMP', 'OTHER'], CONN_GROUPS, 'IP', ipKey,
-    (ip, c) => ({ ip, total: c['total']!, tcp: c['tcp']!, udp: c['udp']!, icmp: c['icmp']!, other: c['other']! }), opts);
+  return parseRows(IPCONN_SPEC, text, opts);
 }
 
 /** Parses /proc/net/xt_traffic/NAME_portconn. */
 export function parsePortConn(text: string, opts: ParseOptions = {}): PortConnRow[] {
-  return parseRows('portconn', text, ['PORT', 'TOTAL', 'TCP', 'UDP', 'ICMP', 'OTHER'], CONN_GROUPS, 'PORT', portKey,
-    (port, c) => ({ port, total: c['total']!, tcp: c['tcp']!, udp: c['udp']!, icmp: c['icmp']!, other: c['other']! }), opts);
+  return parseRows(PORTCONN_SPEC, text, opts);
 }
 
 // ---------------------------------------------------------------------------------------------

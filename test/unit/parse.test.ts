@@ -150,6 +150,26 @@ describe('parseTraffic', () => {
     expect(dup.message).toBe('traffic line 4: duplicate IP 193.11.185.17 (first on line 2)');
   });
 
+  it('accepts rows out of order but not a key twice, wherever it repeats', () => {
+    const rows = parseTraffic(`${TRAFFIC_HEADER}\n` + row('10.0.0.9', 1, 0, 1, 0, 0, 0, 0, 0) + row('10.0.0.2', 2, 0, 2, 0, 0, 0, 0, 0));
+    expect(rows.map((r) => [r.ip, r.total.in])).toEqual([['10.0.0.9', 1n], ['10.0.0.2', 2n]]);
+    const adjacent = parseErr(() => parseTraffic(`${TRAFFIC_HEADER}\n` + row('10.0.0.1', 0, 0, 0, 0, 0, 0, 0, 0) + row('10.0.0.1', 1, 0, 1, 0, 0, 0, 0, 0)));
+    expect(adjacent.message).toBe('traffic line 3: duplicate IP 10.0.0.1 (first on line 2)');
+    const ports = parseErr(() => parsePortConn(`${PORTCONN_HEADER}\n` + row(80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) + row(22, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) + row(80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)));
+    expect(ports.message).toBe('portconn line 4: duplicate PORT 80 (first on line 2)');
+  });
+
+  it('mixes long numbers, space-separated rows and kernel rows in one table', () => {
+    const text = `${TRAFFIC_HEADER}\n` + row('10.0.0.1', 1, 2, 1, 2, 0, 0, 0, 0) +
+      '10.0.0.2  123456789012345678 0 123456789012345678 0 0 0 0 0\n' +
+      row('10.0.0.3', 999999999999999, 0, 999999999999999, 0, 0, 0, 0, 0) +
+      row('10.0.0.4', '1000000000000000', 0, '0001000000000000000', 0, 0, 0, 0, 0);
+    const rows = parseTraffic(text);
+    expect(rows.map((r) => r.total.in)).toEqual([1n, 123456789012345678n, 999999999999999n, 1000000000000000n]);
+    expect(rows[3]!.tcp.in).toBe(1000000000000000n);
+    expect(rows[0]!.total.out).toBe(2n);
+  });
+
   it('parses a large table in one pass with exact values', () => {
     const n = 50_000;
     const parts = [`${TRAFFIC_HEADER}\n`];
