@@ -1,0 +1,36 @@
+// Plain C++ (no napi.h): the system calls and /proc reads of the binding.
+// Every function returns true on success, or false with `err` filled in.
+#ifndef XTT_NATIVE_SYS_H
+#define XTT_NATIVE_SYS_H
+
+#include <cstddef>
+#include <string>
+
+namespace xtt {
+
+struct SysError {
+  int err = 0;            // errno (positive)
+  std::string syscall;    // "open", "read", "finit_module", "delete_module"
+  std::string path;       // file or module name, if any
+};
+
+// errno name, e.g. "EPERM"; "E<number>" for unknown values.
+const char *errno_name(int err);
+
+// Loads the module file at `path` with `params` ("key=value key2=value2") through
+// finit_module(2). `flags`: MODULE_INIT_* (0 normally).
+bool load_module(const std::string &path, const std::string &params, int flags, SysError &err);
+
+// Unloads module `name` through delete_module(2) with O_NONBLOCK (fails with EWOULDBLOCK
+// instead of waiting while the module is in use) plus `extra_flags` (e.g. O_TRUNC to force).
+bool unload_module(const std::string &name, int extra_flags, SysError &err);
+
+// Reads the whole file at `path` in one open: O_RDONLY, or O_RDWR when `rdwr` (for
+// /proc/net/xt_traffic files: read and clear atomically). Buffer grows geometrically, so a
+// large table costs O(size) and few read(2) calls. `max_bytes` caps the size (0 = no cap;
+// exceeding it fails with EFBIG).
+bool read_file(const std::string &path, bool rdwr, size_t max_bytes, std::string &out, SysError &err);
+
+}  // namespace xtt
+
+#endif

@@ -1,0 +1,177 @@
+/**
+ * What `read` and `watch` show: sorting, top N, totals and the three output forms. Pure.
+ */
+import { UsageError } from './errors.js';
+import { humanBytes, humanCount, humanRate, renderCsv, renderTable, type Align } from './format.js';
+import type { TableKind } from './names.js';
+import { ipToNumber, type InOut, type IpConnRow, type PortConnRow, type TrafficRow } from './parse.js';
+
+export type Row = TrafficRow | IpConnRow | PortConnRow;
+
+export function groupsOf(kind: TableKind): readonly string[] {
+  return kind === 'traffic' ? ['total', 'tcp', 'udp', 'other'] : ['total', 'tcp', 'udp', 'icmp', 'other'];
+}
+
+export function keyName(kind: TableKind): 'ip' | 'port' {
+  return kind === 'portconn' ? 'port' : 'ip';
+}
+
+function keyOf(r: Row): string {
+  return 'port' in r ? String(r.port) : r.ip;
+}
+
+function keyOrder(r: Row): number {
+  return 'port' in r ? r.port : ipToNumber(r.ip);
+}
+
+function group(r: Row, g: string): InOut {
+  return (r as unknown as Record<string, InOut>)[g]!;
+}
+
+/** Sort keys `read --sort` accepts for a kind. */
+export function sortKeys(kind: TableKind): string[] {
+  const keys = [keyName(kind), 'in', 'out'];
+  for (const g of groupsOf(kind)) keys.push(g, `${g}_in`, `${g}_out`);
+  return keys;
+}
+
+/** A row's value for a sort key (in+out for a group name; in/out alone mean total). */
+export function sortValue(r: Row, key: string): bigint {
+  if (key === 'in' || key === 'out') return group(r, 'total')[key];
+  const m = /^([a-z]+)_(in|out)$/.exec(key);
+  if (m) return group(r, m[1]!)[m[2] as 'in' | 'out'];
+  const g = group(r, key);
+  return g.in + g.out;
+}
+
+/**
+ * Sorts (counters descending, ties and the key itself ascending) and keeps the first `top`.
+ * Without a sort key, --top sorts by total; without either, the kernel's order (key ascending).
+ */
+export function selectRows<R extends Row>(kind: TableKind, rows: R[], sort?: string, top?: number): R[] {
+  const key = sort ?? (top !== undefined ? 'total' : undefined);
+  if (key !== undefined && !sortKeys(kind).includes(key)) {
+    throw new UsageError(`--sort ${key}: not a column of ${kind} tables`, { hint: `use one of: ${sortKeys(kind).join(', ')}` });
+  }
+  let out = rows;
+  if (key !== undefined && key !== keyName(kind)) {
+    out = rows
+      .map((r) => ({ r, v: sortValue(r, key), k: keyOrder(r) }))
+      .sort((a, b) => (a.v === b.v ? a.k - b.k : a.v < b.v ? 1 : -1))
+      .map((x) => x.r);
+  } else if (key === keyName(kind)) {
+    out = [...rows].sort((a, b) => keyOrder(a) - keyOrder(b));
+  }
+  return top !== undefined ? out.slice(0, top) : out;
+}
+
+export type Totals = Record<string, InOut>;
+
+/** Sum of every row per group and direction (exact: bigint). */
+export function totalsOf(kind: TableKind, rows: Row[]): Totals {
+  const t: Totals = {};
+  for (const g of groupsOf(kind)) t[g] = { in: 0n, out: 0n };
+  for (const r of rows) {
+    for (const g of groupsOf(kind)) {
+      const a = t[g]!;
+      const b = group(r, g);
+      a.in += b.in;
+      a.out += b.out;
+    }
+  }
+  return t;
+}
+
+export interface ReadReport {
+  table: string;
+  kind: TableKind;
+  cleared: boolean;
+  /** Rows in the table (before --top). */
+  count: number;
+  rows: Row[];
+  totals: Totals;
+}
+
+export function columnNames(kind: TableKind): string[] {
+  const c: string[] = [keyName(kind)];
+  for (const g of groupsOf(kind)) c.push(`${g}_in`, `${g}_out`);
+  return c;
+}
+
+function cells(kind: TableKind, key: string, c: Totals | Row, human: boolean): string[] {
+  const fmt = human ? (kind === 'traffic' ? humanBytes : humanCount) : (v: bigint) => v.toString();
+  const out = [key];
+  for (const g of groupsOf(kind)) {
+    const v = (c as Record<string, InOut>)[g]!;
+    out.push(fmt(v.in), fmt(v.out));
+  }
+  return out;
+}
+
+/** The aligned table with a totals line. */
+export function renderReadTable(rep: ReadReport, human: boolean): string {
+  const headers = [keyName(rep.kind).toUpperCase()];
+  for (const g of groupsOf(rep.kind)) headers.push(`${g.toUpperCase()} IN`, `${g.toUpperCase()} OUT`);
+  const align: Align[] = headers.map((_, i) => (i === 0 ? 'left' : 'right'));
+  const what = rep.kind === 'portconn' ? 'port' : 'IP';
+  const label = `all ${rep.count} ${what}${rep.count === 1 ? '' : 's'}`;
+  return renderTable({
+    headers,
+    rows: rep.rows.map((r) => cells(rep.kind, keyOf(r), r, human)),
+    footer: cells(rep.kind, label, rep.totals, human),
+    align,
+  });
+}
+
+export function renderReadCsv(rep: ReadReport): string {
+  return renderCsv(columnNames(rep.kind), rep.rows.map((r) => cells(rep.kind, keyOf(r), r, false)));
+}
+
+/** `read --json`: counters as exact JSON integers. */
+export function readJson(rep: ReadReport): unknown {
+  return { table: rep.table, kind: rep.kind, cleared: rep.cleared, count: rep.count, rows: rep.rows, totals: rep.totals };
+}
+
+// ---------------------------------------------------------------------------------------------
+// watch
+
+export interface RateRow {
+  key: string;
+  order: number;
+  /** bytes (or connections) per second since the previous sample */
+  inRate: number;
+  outRate: number;
+  total: InOut;
+}
+
+/**
+ * Per-second rates between two samples. With `cumulative` false (a --clearonread table, where
+ * every read returns only what came since the previous one) the values are already deltas.
+ * A counter that went down (the table was cleared in between) counts from zero.
+ */
+export function ratesOf(prev: Map<string, InOut> | undefined, rows: Row[], seconds: number, cumulative: boolean): RateRow[] {
+  const out: RateRow[] = [];
+  for (const r of rows) {
+    const key = keyOf(r);
+    const t = group(r, 'total');
+    const p = cumulative ? prev?.get(key) : undefined;
+    const din = p && t.in >= p.in ? t.in - p.in : prev || !cumulative ? t.in : 0n;
+    const dout = p && t.out >= p.out ? t.out - p.out : prev || !cumulative ? t.out : 0n;
+    out.push({ key, order: keyOrder(r), inRate: Number(din) / seconds, outRate: Number(dout) / seconds, total: t });
+  }
+  return out.sort((a, b) => b.inRate + b.outRate - (a.inRate + a.outRate) || a.order - b.order);
+}
+
+export function renderWatch(kind: TableKind, title: string, rates: RateRow[], top: number): string {
+  const human = kind === 'traffic' ? humanRate : (v: number) => `${(Math.round(v * 10) / 10).toFixed(1)}/s`;
+  const total = kind === 'traffic' ? humanBytes : humanCount;
+  const rows = rates.slice(0, top).map((r) => [r.key, human(r.inRate), human(r.outRate), total(r.total.in), total(r.total.out)]);
+  const sumIn = rates.reduce((s, r) => s + r.inRate, 0);
+  const sumOut = rates.reduce((s, r) => s + r.outRate, 0);
+  return `${title}\n\n${renderTable({
+    headers: [keyName(kind).toUpperCase(), 'IN/s', 'OUT/s', 'TOTAL IN', 'TOTAL OUT'],
+    rows,
+    footer: [`all ${rates.length}`, human(sumIn), human(sumOut), '', ''],
+    align: ['left', 'right', 'right', 'right', 'right'],
+  })}`;
+}
