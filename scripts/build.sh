@@ -22,6 +22,8 @@ for rel in "${kernels[@]}"; do
 	kdir=$(kernel_headers "$rel")
 	[ -e "$kdir/Makefile" ] || { echo "build: no headers for $rel in $kdir: run 'npm run setup'" >&2; exit 4; }
 	make -s -C kernel BUILD_DIR="$XTT_CACHE/build/$rel" KDIR="$kdir" module
+	# test-only module that WARNs, for the harness self-test
+	make -s -C test/fixtures/warn-module BUILD_DIR="$XTT_CACHE/build/$rel/warn" KDIR="$kdir" module
 done
 
 if [ -f libxt/Makefile ]; then

@@ -43,7 +43,9 @@ echo "xtt-vm: kernel $(uname -r) ready" >/dev/ttyS0
 # shellcheck disable=SC1091
 [ -f "$RUN/env" ] && . "$RUN/env"
 cd "$REPO" || { echo 125 >"$RUN/rc"; off; }
-bash "$RUN/cmd" </dev/null >"$out" 2>&1
-echo $? >"$RUN/rc"
+# Through a pipe: the command's output is not a terminal (as in CI), so tools print
+# plain text, not progress bars.
+bash "$RUN/cmd" </dev/null 2>&1 | cat >"$out"
+echo "${PIPESTATUS[0]}" >"$RUN/rc"
 dmesg >"$RUN/dmesg" 2>/dev/null
 off

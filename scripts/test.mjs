@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+// npm test: the host suites, the harness self-tests (which boot VMs), then the kernel
+// suites inside the VM on every kernel of XTT_TEST_KERNELS (default "6.1 6.12").
+// Ends with one line "N passed, N failed"; exits non-zero on any failure.
+//   XTT_TEST_ONLY=host,harness,vm   run a subset
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+process.chdir(root);
+const outDir = path.join(root, '.cache', 'test-results');
+rmSync(outDir, { recursive: true, force: true });
+mkdirSync(outDir, { recursive: true });
+
+const kernels = (process.env.XTT_TEST_KERNELS ?? '6.1 6.12').split(/[\s,]+/).filter(Boolean);
+const only = (process.env.XTT_TEST_ONLY ?? 'host,harness,vm').split(',');
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const failures = [];
+
+function step(title) {
+  process.stderr.write(`\n=== ${title}\n`);
+}
+
+function run(cmd, args, env = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, ...env } });
+  return r.status ?? 1;
+}
+
+/** Adds a vitest JSON report to the totals; a missing report counts as one failure. */
+function account(label, file, status) {
+  if (!existsSync(file)) {
+    totals.failed += 1;
+    failures.push(`${label}: no test report (exit ${status})`);
+    return;
+  }
+  const rep = JSON.parse(readFileSync(file, 'utf8'));
+  totals.passed += rep.numPassedTests;
+  totals.failed += rep.numFailedTests;
+  totals.skipped += rep.numPendingTests + (rep.numTodoTests ?? 0);
+  for (const suite of rep.testResults ?? []) {
+    for (const t of suite.assertionResults ?? []) {
+      if (t.status === 'failed') failures.push(`${label}: ${t.fullName}`);
+    }
+    if (suite.status === 'failed' && !(suite.assertionResults ?? []).some((t) => t.status === 'failed')) {
+      totals.failed += 1;
+      failures.push(`${label}: ${path.relative(root, suite.name)}: ${(suite.message ?? '').split('\n')[0]}`);
+    }
+  }
+  if (status !== 0 && rep.numFailedTests === 0 && rep.success !== false) {
+    // e.g. the VM run failed its kernel log scan after every test passed
+    totals.failed += 1;
+    failures.push(`${label}: run exited ${status} although its tests passed (see the vm: lines above)`);
+  }
+}
+
+function vitest(config, report) {
+  return ['node_modules/.bin/vitest', 'run', '--config', config, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`];
+}
+
+step('build');
+const rels = [];
+for (const k of kernels) {
+  const r = spawnSync('bash', ['-c', `ROOT=$PWD; . scripts/lib/kernels.sh; kernel_cached_release ${k}`], { encoding: 'utf8' });
+  const rel = r.stdout.trim();
+  if (!rel) {
+    console.error(`test: no cached ${k} kernel: run 'npm run setup'`);
+    process.exit(4);
+  }
+  rels.push(rel);
+}
+if (run('bash', ['scripts/build.sh', ...rels.flatMap((r) => ['--kernel', r])]) !== 0) {
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+
+if (only.includes('host')) {
+  step('host suites (unit, CLI, C logic)');
+  const rep = path.join(outDir, 'host.json');
+  account('host', rep, run('node', vitest('vitest.config.ts', rep)));
+}
+
+if (only.includes('harness')) {
+  step(`harness self-tests (boot VMs: ${kernels.join(', ')})`);
+  const rep = path.join(outDir, 'harness.json');
+  account('harness', rep, run('node', vitest('vitest.harness.config.ts', rep)));
+}
+
+if (only.includes('vm')) {
+  for (const k of kernels) {
+    step(`kernel suites in the VM, kernel ${k}`);
+    const rep = path.join(outDir, `vm-${k}.json`);
+    const status = run('bash', ['scripts/vm.sh', 'node', ...vitest('vitest.vm.config.ts', rep)], {
+      XTT_KERNEL: k,
+      XTT_NO_BUILD: '1',
+      XTT_VM_OUTDIR: outDir,
+      XTT_VM_TIMEOUT: process.env.XTT_VM_TIMEOUT ?? '1500',
+    });
+    account(`vm ${k}`, rep, status);
+  }
+}
+
+process.stderr.write('\n');
+if (failures.length) {
+  console.log('Failures:');
+  for (const f of failures) console.log(`  - ${f}`);
+}
+console.log(`${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
+process.exit(totals.failed ? 1 : 0);

@@ -1,0 +1,42 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (tests run with it as cwd in the VM too). */
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** iptables finds libxt_traffic.so in the checkout before the system's extensions. */
+export const XTABLES_LIBDIR = `${REPO}/libxt:/usr/lib/x86_64-linux-gnu/xtables`;
+
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program with an argument array (never a shell string); throws on a non-zero exit. */
+export function sh(cmd: string, args: string[] = [], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): string {
+  try {
+    return execFileSync(cmd, args, {
+      encoding: 'utf8',
+      input: opts.input,
+      env: { ...process.env, XTABLES_LIBDIR, ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      maxBuffer: 1 << 30,
+    });
+  } catch (err) {
+    const e = err as { status?: number; stderr?: string; stdout?: string };
+    throw new Error(`${cmd} ${args.join(' ')} exited ${e.status}: ${e.stderr ?? ''}${e.stdout ?? ''}`);
+  }
+}
+
+/** Runs a program and returns its status and output, whatever the status. */
+export function run(cmd: string, args: string[] = [], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): RunResult {
+  const r = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    input: opts.input,
+    env: { ...process.env, XTABLES_LIBDIR, ...opts.env },
+    maxBuffer: 1 << 30,
+  });
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
