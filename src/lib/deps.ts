@@ -4,13 +4,14 @@
  */
 import { spawn } from 'node:child_process';
 import { release } from 'node:os';
-import type { NativeBinding } from './binding.js';
+import type { BindingAttempt, NativeBinding } from './binding.js';
 import type { TableReader } from './tables.js';
 
 export interface Out {
   write(s: string): unknown;
   isTTY?: boolean | undefined;
   columns?: number | undefined;
+  rows?: number | undefined;
 }
 
 /** What `watch` needs of stdin (a tty.ReadStream on a terminal). */
@@ -64,6 +65,8 @@ export interface Deps {
   run: Runner;
   /** The addon; throws BindingUnavailableError (listing every path tried) when it is missing. */
   binding(): NativeBinding;
+  /** Where the addon was loaded from, or every path tried and why it failed. */
+  bindingStatus(): { path?: string | undefined; tried: BindingAttempt[] };
   /** How tables are read: the addon if it loads, else node's fs. */
   reader(): Promise<TableReader>;
   getuid(): number;
@@ -96,7 +99,7 @@ export const realRunner: Runner = (cmd, args, opts = {}) =>
   });
 
 export async function realDeps(): Promise<Deps> {
-  const { loadBinding, PACKAGE_ROOT } = await import('./binding.js');
+  const { bindingStatus, loadBinding, PACKAGE_ROOT } = await import('./binding.js');
   const { defaultReader } = await import('./tables.js');
   return {
     stdout: process.stdout,
@@ -105,6 +108,10 @@ export async function realDeps(): Promise<Deps> {
     env: process.env,
     run: realRunner,
     binding: loadBinding,
+    bindingStatus: () => {
+      const s = bindingStatus();
+      return { path: s.path, tried: s.tried };
+    },
     reader: defaultReader,
     getuid: () => process.getuid?.() ?? -1,
     kernelRelease: () => release(),

@@ -1,0 +1,74 @@
+/** `xttraffic read NAME`: one atomic snapshot of a table, as a table, CSV or JSON. */
+import type { Command } from 'commander';
+import type { Deps } from '../lib/deps.js';
+import { UsageError } from '../lib/errors.js';
+import { checkTableName, type TableKind } from '../lib/names.js';
+import { readJson, renderReadCsv, renderReadTable, selectRows, sortKeys, totalsOf, type ReadReport } from '../lib/report.js';
+import { readRaw, rowsOf } from '../lib/tables.js';
+import { emit, examples, optsOf } from '../program.js';
+import { positiveInt } from './util.js';
+
+interface ReadOptions {
+  clear?: boolean;
+  conn?: string;
+  csv?: boolean;
+  sort?: string;
+  top?: number;
+  human?: boolean;
+}
+
+export function kindOf(conn: string | undefined): TableKind {
+  if (conn === undefined) return 'traffic';
+  if (conn === 'ip') return 'ipconn';
+  if (conn === 'port') return 'portconn';
+  throw new UsageError(`--conn ${conn}: must be ip or port`);
+}
+
+/** Reads and reports; the library's readTable() does the same without the formatting. */
+export async function readReport(deps: Deps, name: string, o: ReadOptions): Promise<ReadReport> {
+  const kind = kindOf(o.conn);
+  checkTableName(name);
+  if (o.sort !== undefined && !sortKeys(kind).includes(o.sort)) {
+    throw new UsageError(`--sort ${o.sort}: not a column of ${kind} tables`, { hint: `use one of: ${sortKeys(kind).join(', ')}` });
+  }
+  const raw = await readRaw(name, kind, { clear: o.clear ?? false, procDir: deps.paths.procNet, reader: await deps.reader() });
+  const all = rowsOf(kind, raw);
+  return {
+    table: name,
+    kind,
+    cleared: o.clear ?? false,
+    count: all.length,
+    rows: selectRows(kind, all, o.sort, o.top),
+    totals: totalsOf(kind, all),
+  };
+}
+
+export function registerRead(program: Command, deps: Deps): void {
+  program
+    .command('read')
+    .description('read a table in one atomic snapshot (with --clear: read and clear, losing nothing)')
+    .argument('<name>', 'table name (the rule\'s --name)')
+    .option('--clear', 'read and clear atomically (opens the file read-write; needs root)')
+    .option('--conn <ip|port>', 'read the connection counts per IP or per port instead of the traffic')
+    .option('--csv', 'print CSV (no totals line)')
+    .option('--sort <key>', 'sort by a column, largest first: total, in, out, tcp, udp, icmp, other, tcp_in, ... or ip/port')
+    .option('--top <n>', 'only the first N rows (by total unless --sort)', positiveInt('--top'))
+    .option('--human', 'sizes as KiB/MiB/... (connection counts as k/M)')
+    .addHelpText('after', examples([
+      'xttraffic read lan',
+      'xttraffic read lan --sort total --top 10 --human',
+      'xttraffic read lan --conn port --sort tcp',
+      'sudo xttraffic read lan --clear --json > "lan-$(date +%F).json"',
+      'xttraffic read lan --csv > lan.csv',
+    ]))
+    .action(async (name: string, _o: ReadOptions, cmd: Command) => {
+      const o = optsOf<ReadOptions>(cmd);
+      if (o.json && o.csv) throw new UsageError('--json and --csv exclude each other');
+      const rep = await readReport(deps, name, o);
+      if (o.csv) {
+        deps.stdout.write(renderReadCsv(rep));
+        return;
+      }
+      emit(deps, o.json, readJson(rep), () => renderReadTable(rep, o.human ?? false));
+    });
+}

@@ -1,0 +1,179 @@
+/** `xttraffic rule add|del|list`: -m traffic rules through iptables (argument arrays only). */
+import type { Command } from 'commander';
+import type { Deps, RunResult } from '../lib/deps.js';
+import { ResourceError, RuntimeError, UsageError, VersionError, type XtError } from '../lib/errors.js';
+import { renderTable } from '../lib/format.js';
+import { moduleState } from '../lib/module.js';
+import { checkTableName } from '../lib/names.js';
+import { deleteArgs, matchFromOptions, netString, optionWords, parseSave, ruleArgs, type RuleOptions, type SavedRule } from '../lib/rule.js';
+import { checkBackend, iptablesCmd, iptablesSaveCmd, runIptables, type Backend } from '../lib/xtables.js';
+import { emit, examples, optsOf } from '../program.js';
+
+interface AddOptions extends RuleOptions {
+  table: string;
+  chain: string;
+  createChain?: boolean;
+  insert?: boolean;
+  backend?: string;
+}
+
+interface DelOptions {
+  name: string;
+  table?: string;
+  chain?: string;
+  backend?: string;
+}
+
+interface ListOptions {
+  table?: string;
+  name?: string;
+  backend?: string;
+}
+
+/** An iptables failure as a typed error with a hint. */
+export function iptablesError(deps: Deps, cmd: string, args: string[], r: RunResult, op: 'add' | 'del' | 'list' | 'chain'): XtError {
+  const msg = (r.stderr.trim() || r.stdout.trim() || `exit ${r.code}`).split('\n').filter((l) => l !== '').pop()!;
+  const what = `${cmd} ${args.join(' ')}: ${msg}`;
+  if (/Permission denied|must be root|Operation not permitted/i.test(msg)) {
+    return new ResourceError('EPERM', what, { hint: 'run it as root (sudo)' });
+  }
+  if (/Couldn't load match [`']traffic'|unknown option "--(traffic|netbase|name)"/.test(r.stderr)) {
+    return new ResourceError('ENOEXTENSION', what, {
+      hint: 'iptables cannot find libxt_traffic.so: `xttraffic install` puts it in the xtables directory (or set XTABLES_LIBDIR)',
+    });
+  }
+  if (/Extension traffic revision 0 not supported|missing kernel module|No chain\/target\/match by that name/.test(msg)) {
+    if (op === 'add' && !moduleState(deps).loaded) {
+      return new ResourceError('ENOMODULE', what, { hint: 'the xt_traffic module is not loaded: `sudo xttraffic load`' });
+    }
+    if (op === 'add') return new ResourceError('ENOCHAIN', what, { hint: 'does the chain exist? --create-chain creates it' });
+  }
+  if (op === 'del' && /Bad rule|does a matching rule exist|No chain\/target\/match/.test(msg)) {
+    return new ResourceError('ENORULE', what, { hint: '`xttraffic rule list` shows the rules' });
+  }
+  if (/Invalid argument/.test(msg)) {
+    return new UsageError(what, { hint: 'the kernel rejected the rule: `dmesg | grep xt_traffic` says why' });
+  }
+  if (r.code === 2) return new UsageError(what);
+  if (r.code === 3) return new VersionError('EIPTABLES', what);
+  if (r.code === 4) return new ResourceError('EIPTABLES', what);
+  return new RuntimeError('EIPTABLES', what);
+}
+
+async function iptables(deps: Deps, backend: Backend | undefined, args: string[], op: 'add' | 'del' | 'list' | 'chain'): Promise<RunResult> {
+  const cmd = iptablesCmd(backend);
+  const r = await runIptables(deps, cmd, args);
+  if (r.code !== 0) throw iptablesError(deps, cmd, args, r, op);
+  return r;
+}
+
+export async function listRules(deps: Deps, o: ListOptions): Promise<SavedRule[]> {
+  const backend = checkBackend(o.backend);
+  const cmd = iptablesSaveCmd(backend);
+  const args = o.table ? ['-t', o.table] : [];
+  const r = await runIptables(deps, cmd, args);
+  if (r.code !== 0) throw iptablesError(deps, cmd, args, r, 'list');
+  return parseSave(r.stdout).filter((x) => o.name === undefined || x.match.name === o.name);
+}
+
+function ruleJson(r: SavedRule) {
+  return { table: r.table, chain: r.chain, ...r.match, net: netString(r.match), rule: r.line };
+}
+
+function addMatchOptions(c: Command): Command {
+  return c
+    .requiredOption('--name <name>', 'table name: /proc/net/xt_traffic/NAME')
+    .option('--net <cidr>', 'the monitored net, e.g. 193.11.176.0/20')
+    .option('--netbase <addr>', 'base address of the net (with --netmask)')
+    .option('--netmask <mask>', 'netmask, dotted or a prefix length')
+    .option('--traffic', 'count bytes per IP (the default if no counting option is given)')
+    .option('--ipconn', 'count connections per IP')
+    .option('--portconn', 'count connections per port')
+    .option('--hashsize <n>', 'hash buckets (default: derived from the net size)')
+    .option('--clearonread', 'every read of the table clears what it returns')
+    .option('--nointernal', 'do not count traffic between two hosts of the net')
+    .option('--onlyinternal', 'count only traffic between two hosts of the net (! --nointernal)');
+}
+
+export function registerRule(program: Command, deps: Deps): void {
+  const rule = program
+    .command('rule')
+    .description('add, delete and list -m traffic rules')
+    .addHelpText('after', examples([
+      'sudo xttraffic rule add --name lan --net 192.168.0.0/16 --traffic --ipconn --portconn',
+      'sudo xttraffic rule add --name mirror --net 193.11.176.0/20 --nointernal --table raw --chain PROMISC --create-chain',
+      'sudo xttraffic rule list',
+      'sudo xttraffic rule del --name lan',
+    ]));
+
+  addMatchOptions(rule.command('add').description('append a -m traffic rule (iptables -A)'))
+    .option('--table <table>', 'iptables table', 'filter')
+    .option('--chain <chain>', 'chain to add the rule to', 'FORWARD')
+    .option('--create-chain', 'create the chain (iptables -N) if it does not exist')
+    .option('--insert', 'insert at the top of the chain (iptables -I) instead of appending')
+    .option('--backend <nft|legacy>', 'iptables-nft or iptables-legacy instead of `iptables`')
+    .addHelpText('after', examples([
+      'sudo xttraffic rule add --name lan --net 192.168.0.0/16',
+      'sudo xttraffic rule add --name rsn --netbase 193.11.176.0 --netmask 255.255.240.0 --traffic --ipconn --nointernal',
+      'sudo xttraffic rule add --name wan --net 10.0.0.0/8 --table mangle --chain PREROUTING --backend legacy',
+    ]))
+    .action(async (_o: AddOptions, cmd: Command) => {
+      const o = optsOf<AddOptions>(cmd);
+      const backend = checkBackend(o.backend);
+      const match = matchFromOptions(o);
+      let created = false;
+      if (o.createChain) {
+        const cmdName = iptablesCmd(backend);
+        const args = ['-t', o.table, '-N', o.chain];
+        const r = await runIptables(deps, cmdName, args);
+        if (r.code === 0) created = true;
+        else if (!/exists/i.test(r.stderr)) throw iptablesError(deps, cmdName, args, r, 'chain');
+      }
+      const args = ruleArgs(o.insert ? '-I' : '-A', { table: o.table, chain: o.chain }, match);
+      await iptables(deps, backend, args, 'add');
+      emit(deps, o.json, { added: { table: o.table, chain: o.chain, createdChain: created, ...match, net: netString(match), args } }, () =>
+        `${created ? `created chain ${o.chain} in table ${o.table}\n` : ''}added: ${iptablesCmd(backend)} ${args.join(' ')}\n`);
+    });
+
+  rule
+    .command('del')
+    .description('delete every -m traffic rule with this --name (optionally only in one table or chain)')
+    .requiredOption('--name <name>', 'table name of the rules to delete')
+    .option('--table <table>', 'only in this iptables table')
+    .option('--chain <chain>', 'only in this chain')
+    .option('--backend <nft|legacy>', 'iptables-nft or iptables-legacy instead of `iptables`')
+    .addHelpText('after', examples(['sudo xttraffic rule del --name lan', 'sudo xttraffic rule del --name lan --table raw --chain PROMISC']))
+    .action(async (_o: DelOptions, cmd: Command) => {
+      const o = optsOf<DelOptions>(cmd);
+      checkTableName(o.name);
+      const backend = checkBackend(o.backend);
+      const rules = (await listRules(deps, { name: o.name, table: o.table, backend: o.backend })).filter((r) => o.chain === undefined || r.chain === o.chain);
+      if (rules.length === 0) {
+        throw new ResourceError('ENORULE', `no -m traffic rule with --name ${o.name}${o.table ? ` in table ${o.table}` : ''}${o.chain ? `, chain ${o.chain}` : ''}`, {
+          hint: '`xttraffic rule list` shows the rules',
+        });
+      }
+      for (const r of rules) await iptables(deps, backend, deleteArgs(r), 'del');
+      emit(deps, o.json, { deleted: rules.map(ruleJson) }, () => rules.map((r) => `deleted: ${r.table} ${r.line}\n`).join(''));
+    });
+
+  rule
+    .command('list')
+    .description('show the -m traffic rules (from iptables-save)')
+    .option('--table <table>', 'only this iptables table')
+    .option('--name <name>', 'only rules with this --name')
+    .option('--backend <nft|legacy>', 'iptables-nft-save or iptables-legacy-save instead of `iptables-save`')
+    .addHelpText('after', examples(['sudo xttraffic rule list', 'sudo xttraffic rule list --backend legacy --json']))
+    .action(async (_o: ListOptions, cmd: Command) => {
+      const o = optsOf<ListOptions>(cmd);
+      const rules = await listRules(deps, o);
+      emit(deps, o.json, { rules: rules.map(ruleJson) }, () => {
+        if (rules.length === 0) return 'no -m traffic rules\n';
+        return renderTable({
+          headers: ['TABLE', 'CHAIN', 'NAME', 'NET', 'OPTIONS'],
+          rows: rules.map((r) => [r.table, r.chain, r.match.name, netString(r.match), optionWords(r.match)]),
+          align: ['left', 'left', 'left', 'left', 'left'],
+        });
+      });
+    });
+}

@@ -1,0 +1,98 @@
+/** `xttraffic status`: module, addon, iptables backend and extension, and every table. */
+import type { Command } from 'commander';
+import type { BindingAttempt } from '../lib/binding.js';
+import type { Deps } from '../lib/deps.js';
+import { toXtError, type XtErrorJson } from '../lib/errors.js';
+import { renderTable } from '../lib/format.js';
+import { moduleState, type ModuleState } from '../lib/module.js';
+import type { TableInfo } from '../lib/parse.js';
+import { listTables, readInfo } from '../lib/tables.js';
+import { iptablesEnv, parseBackend, type Backend } from '../lib/xtables.js';
+import { emit, examples, optsOf } from '../program.js';
+
+export interface Status {
+  module: ModuleState;
+  addon: { loaded: boolean; path?: string | undefined; tried: BindingAttempt[] };
+  iptables: { found: boolean; version?: string | undefined; backend?: Backend | undefined };
+  extension: { found: boolean; libdir?: string | undefined; error?: string | undefined };
+  tables: Array<{ name: string; info?: TableInfo; error?: XtErrorJson }>;
+}
+
+function addonStatus(deps: Deps): Status['addon'] {
+  const s = deps.bindingStatus();
+  return { loaded: s.path !== undefined, path: s.path, tried: s.tried };
+}
+
+export async function getStatus(deps: Deps): Promise<Status> {
+  const env = await iptablesEnv(deps);
+  const v = await deps.run('iptables', ['-V'], { env });
+  const iptables: Status['iptables'] = v.code === 0 && !v.notFound
+    ? { found: true, version: v.stdout.trim(), backend: parseBackend(v.stdout) }
+    : { found: false };
+  let extension: Status['extension'] = { found: false };
+  if (iptables.found) {
+    const h = await deps.run('iptables', ['-m', 'traffic', '-h'], { env });
+    extension = h.code === 0
+      ? { found: true, libdir: env['XTABLES_LIBDIR'] }
+      : { found: false, error: (h.stderr.trim().split('\n').pop() ?? '').trim() };
+  }
+  const tables: Status['tables'] = [];
+  const reader = await deps.reader();
+  for (const name of await listTables({ procDir: deps.paths.procNet })) {
+    try {
+      tables.push({ name, info: await readInfo(name, { procDir: deps.paths.procNet, reader }) });
+    } catch (e) {
+      tables.push({ name, error: toXtError(e).toJSON() });
+    }
+  }
+  return { module: moduleState(deps), addon: addonStatus(deps), iptables, extension, tables };
+}
+
+function entries(i: TableInfo): string {
+  const e: string[] = [];
+  if (i.trafficEntries !== undefined) e.push(`traffic ${i.trafficEntries}`);
+  if (i.ipconnEntries !== undefined) e.push(`ipconn ${i.ipconnEntries}`);
+  if (i.portconnEntries !== undefined) e.push(`portconn ${i.portconnEntries}`);
+  return e.join(', ');
+}
+
+function options(i: TableInfo): string {
+  return Object.entries(i.options).filter(([, on]) => on).map(([k]) => k).join(' ');
+}
+
+export function renderStatus(s: Status): string {
+  const lines: string[] = [];
+  const m = s.module;
+  lines.push(`module:     ${m.loaded ? `xt_traffic loaded${m.version ? `, version ${m.version}` : ''}${m.refcnt !== undefined ? `, used by ${m.refcnt}` : ''}` : 'xt_traffic not loaded'}`);
+  lines.push(`addon:      ${s.addon.loaded ? `loaded (${s.addon.path ?? ''})` : `not available (tried ${s.addon.tried.map((t) => t.path).join(', ')}): load/unload need it`}`);
+  lines.push(`iptables:   ${s.iptables.found ? `${s.iptables.version} (backend: ${s.iptables.backend ?? 'unknown'})` : 'not found'}`);
+  lines.push(`extension:  ${s.extension.found ? `libxt_traffic found${s.extension.libdir ? ` (XTABLES_LIBDIR=${s.extension.libdir})` : ''}` : `not found${s.extension.error ? `: ${s.extension.error}` : ''}`}`);
+  if (s.tables.length === 0) {
+    lines.push('tables:     none in this network namespace');
+    return `${lines.join('\n')}\n`;
+  }
+  lines.push('tables:');
+  const rows = s.tables.map((t) =>
+    t.info
+      ? [t.name, `${t.info.netbase}/${t.info.prefixLength}`, options(t.info), String(t.info.hashsize), String(t.info.rules), entries(t.info), t.info.overflow.toString()]
+      : [t.name, `error: ${t.error?.message ?? ''}`, '', '', '', '', ''],
+  );
+  const table = renderTable({
+    headers: ['NAME', 'NET', 'OPTIONS', 'HASHSIZE', 'RULES', 'ENTRIES', 'OVERFLOW'],
+    rows,
+    align: ['left', 'left', 'left', 'right', 'right', 'left', 'right'],
+  });
+  return `${lines.join('\n')}\n${table.replace(/^/gm, '  ')}`;
+}
+
+export function registerStatus(program: Command, deps: Deps): void {
+  program
+    .command('status')
+    .description('show the module, the addon, iptables and every table of this network namespace')
+    .addHelpText('after', examples(['xttraffic status', 'xttraffic status --json | jq .tables', 'sudo ip netns exec blue xttraffic status']))
+    .action(async (_o: object, cmd: Command) => {
+      const o = optsOf<object>(cmd);
+      const s = await getStatus(deps);
+      emit(deps, o.json, s, () => renderStatus(s));
+    });
+}
