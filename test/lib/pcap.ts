@@ -753,6 +753,22 @@ export function retime(packets: readonly Ipv4Packet[], pps: number, start = { ts
   });
 }
 
+/**
+ * Gives the packets the timestamps a timed replay (tcpreplay --multiplier=K) gives them:
+ * offsets from the first frame of the capture divided by K. `first` is that first frame's
+ * timestamp (it may be a frame that never reaches PREROUTING).
+ */
+export function scaleTime(
+  packets: readonly Ipv4Packet[],
+  multiplier: number,
+  first: { tsSec: number; tsNsec: number },
+): Ipv4Packet[] {
+  return packets.map((p) => {
+    const ns = Math.round(gapNs(first, p) / multiplier);
+    return { ...p, tsSec: Math.floor(ns / 1e9), tsNsec: ns % 1e9 };
+  });
+}
+
 // ---------------------------------------------------------------------------------------
 // /proc text (design.md "Files under /proc/net/xt_traffic/")
 // ---------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import {
   preroutingPackets,
   readPcap,
   retime,
+  scaleTime,
   writePcap,
   zeroSkipCounts,
   type ConnRow,
@@ -620,6 +621,11 @@ describe('tcpdump afs.pcap', () => {
     expect(fast.connections.length).toBe(17);
     expect(fast.portconn.get(7000)).toEqual(c([4, 0, 0, 0, 4, 0, 0, 0, 0, 0]));
     expect(fast.portconn.get(7001)).toEqual(c([0, 2, 0, 0, 0, 2, 0, 0, 0, 0]));
+    // A timed replay 5 times faster with flow_timeout 5 s is the capture with a 25 s
+    // timeout: same-flow gaps are 19.86 s or less, or 30.61 s or more, so the same 20.
+    const timed = computeReference(scaleTime(pr.packets, 5, pcap.frames[0]!), { net: N24, flowTimeout: 5 });
+    expect(timed.connections.map((x) => x.frame)).toEqual(r.connections.map((x) => x.frame));
+    expect(computeReference(pr.packets, { net: N24, flowTimeout: 19 }).connections.length).toBe(21);
   });
   it('with nf_defrag_ipv4: 51 datagrams out of 200 fragments, 149 headers (2980 bytes) fewer', () => {
     const d = preroutingPackets(pcap, { defrag: true });
