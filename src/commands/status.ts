@@ -82,7 +82,7 @@ export function renderStatus(s: Status): string {
     rows,
     align: ['left', 'left', 'left', 'right', 'right', 'left', 'right'],
   });
-  return `${lines.join('\n')}\n${table.replace(/^/gm, '  ')}`;
+  return `${lines.join('\n')}\n${table.replace(/^(?=.)/gm, '  ')}`;
 }
 
 export function registerStatus(program: Command, deps: Deps): void {

@@ -233,9 +233,10 @@ export async function loadModule(deps: Deps, opts: { params: string[]; ko?: stri
   return { path, info, params, steps };
 }
 
-function inUse(n: number | undefined): ResourceError {
-  const what = n === undefined ? 'in use' : `in use by ${n} rule${n === 1 ? '' : 's'}`;
+function inUse(n: number | undefined, o: { cause?: unknown; errno?: number; syscall?: string } = {}): ResourceError {
+  const what = !n ? 'in use' : `in use by ${n} rule${n === 1 ? '' : 's'}`;
   return new ResourceError('EBUSY', `${MODULE_NAME} is ${what}`, {
+    ...o,
     hint: 'delete them first: `xttraffic rule list` shows them, `xttraffic rule del --name NAME` removes them (in every network namespace)',
   });
 }
@@ -255,7 +256,7 @@ export async function unloadModule(deps: Deps, opts: { force?: boolean } = {}): 
       case 'EAGAIN':
       case 'EWOULDBLOCK':
       case 'EBUSY':
-        throw inUse(moduleState(deps).refcnt);
+        throw inUse(moduleState(deps).refcnt, o);
       case 'ENOENT':
         throw new RuntimeError('ENOTLOADED', `${MODULE_NAME} is not loaded`, o);
       case 'EPERM':

@@ -1,0 +1,270 @@
+/**
+ * Fakes for the in-process CLI tests: temporary /proc, /sys, /lib/modules, /usr/src and package
+ * root; a fake addon that records its calls; a fake runner for iptables, make, depmod, dkms...
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import type { NativeBinding, NativeSysError } from '../../native/binding.js';
+import { BindingUnavailableError } from '../../src/lib/binding.js';
+import type { Deps, KeyInput, RunOptions, RunResult } from '../../src/lib/deps.js';
+import { run } from '../../src/program.js';
+
+/** A minimal ELF64 little-endian file with a .modinfo section holding `fields`. */
+export function fakeKo(fields: Record<string, string | string[]>): Buffer {
+  const strings: string[] = [];
+  for (const [k, v] of Object.entries(fields)) for (const x of Array.isArray(v) ? v : [v]) strings.push(`${k}=${x}`);
+  const modinfo = Buffer.from(strings.map((s) => `${s}\0`).join(''), 'latin1');
+  const shstrtab = Buffer.from('\0.modinfo\0.shstrtab\0', 'latin1');
+  const modinfoOff = 64;
+  const shstrOff = modinfoOff + modinfo.length;
+  const shoff = Math.ceil((shstrOff + shstrtab.length) / 8) * 8;
+  const buf = Buffer.alloc(shoff + 3 * 64);
+  buf.writeUInt32BE(0x7f454c46, 0);
+  buf[4] = 2; // ELFCLASS64
+  buf[5] = 1; // little-endian
+  buf[6] = 1;
+  buf.writeUInt16LE(1, 0x10); // ET_REL
+  buf.writeUInt16LE(62, 0x12); // x86-64
+  buf.writeBigUInt64LE(BigInt(shoff), 0x28);
+  buf.writeUInt16LE(64, 0x34);
+  buf.writeUInt16LE(64, 0x3a);
+  buf.writeUInt16LE(3, 0x3c);
+  buf.writeUInt16LE(2, 0x3e);
+  modinfo.copy(buf, modinfoOff);
+  shstrtab.copy(buf, shstrOff);
+  const sh = (i: number, name: number, type: number, off: number, size: number) => {
+    const o = shoff + i * 64;
+    buf.writeUInt32LE(name, o);
+    buf.writeUInt32LE(type, o + 4);
+    buf.writeBigUInt64LE(BigInt(off), o + 0x18);
+    buf.writeBigUInt64LE(BigInt(size), o + 0x20);
+  };
+  sh(1, 1, 1, modinfoOff, modinfo.length); // .modinfo, PROGBITS
+  sh(2, 10, 3, shstrOff, shstrtab.length); // .shstrtab, STRTAB
+  return buf;
+}
+
+export const RELEASE = '6.1.0-56-amd64';
+
+export interface Call {
+  cmd: string;
+  args: string[];
+  xtablesLibdir: string | undefined;
+}
+
+export type Handler = (args: string[], opts: RunOptions) => Partial<RunResult> | undefined;
+
+function sysError(code: string, errno: number, syscall: NativeSysError['syscall'], path: string): NativeSysError {
+  const e = new Error(`${code}: failed, ${syscall} '${path}'`) as NativeSysError;
+  e.code = code;
+  e.errno = -errno;
+  e.syscall = syscall;
+  e.path = path;
+  return e;
+}
+
+export interface FakeBinding extends NativeBinding {
+  calls: Array<{ fn: string; args: unknown[] }>;
+  /** errno name to fail the next loadModule of a path ending in the key with */
+  loadFailures: Map<string, { code: string; errno: number }>;
+  unloadFailure?: { code: string; errno: number } | undefined;
+}
+
+export class Fake {
+  readonly dir: string;
+  readonly procNet: string;
+  readonly sysModule: string;
+  readonly libModules: string;
+  readonly usrSrc: string;
+  readonly root: string;
+  readonly xtlibdir: string;
+  stdout = '';
+  stderr = '';
+  uid = 0;
+  release = RELEASE;
+  tty = false;
+  bindingMissing = false;
+  calls: Call[] = [];
+  handlers = new Map<string, Handler>();
+  binding: FakeBinding;
+  clock = 1_000_000;
+  sleeps: number[] = [];
+  signalHandlers = new Map<string, Set<() => void>>();
+  stdin: KeyInput & { raw: boolean[]; listeners: Set<(c: Buffer | string) => void>; isTTY: boolean };
+  /** Runs before each sleep resolves (to change tables between watch samples). */
+  onSleep: ((n: number) => void) | undefined;
+
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'xtt-cli-'));
+    this.procNet = join(this.dir, 'proc/net/xt_traffic');
+    this.sysModule = join(this.dir, 'sys/module');
+    this.libModules = join(this.dir, 'lib/modules');
+    this.usrSrc = join(this.dir, 'usr/src');
+    this.root = join(this.dir, 'pkg');
+    this.xtlibdir = join(this.dir, 'usr/lib/xtables');
+    for (const d of [this.sysModule, this.libModules, this.usrSrc, this.root, this.xtlibdir]) mkdirSync(d, { recursive: true });
+    this.binding = this.makeBinding();
+    const listeners = new Set<(c: Buffer | string) => void>();
+    const raw: boolean[] = [];
+    this.stdin = {
+      isTTY: false,
+      raw,
+      listeners,
+      setRawMode: (r: boolean) => raw.push(r),
+      on: (_e: 'data', l: (c: Buffer | string) => void) => listeners.add(l),
+      removeListener: (_e: 'data', l: (c: Buffer | string) => void) => listeners.delete(l),
+      resume: () => undefined,
+      pause: () => undefined,
+    };
+    // Defaults: every tool exists and succeeds quietly.
+    this.handlers.set('pkg-config', (args) => (args[0] === '--variable=xtlibdir' ? { stdout: `${this.xtlibdir}\n` } : {}));
+  }
+
+  cleanup(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  write(path: string, content: string | Buffer): string {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, content);
+    return path;
+  }
+
+  /** A table file under the fake /proc/net/xt_traffic. */
+  table(file: string, content: string): void {
+    this.write(join(this.procNet, file), content);
+  }
+
+  /** The module as loaded in the fake /sys. */
+  loaded(name: string, o: { version?: string; refcnt?: number } = {}): void {
+    const d = join(this.sysModule, name);
+    mkdirSync(d, { recursive: true });
+    if (o.version) writeFileSync(join(d, 'version'), `${o.version}\n`);
+    writeFileSync(join(d, 'refcnt'), `${o.refcnt ?? 0}\n`);
+  }
+
+  private makeBinding(): FakeBinding {
+    const calls: FakeBinding['calls'] = [];
+    const loadFailures = new Map<string, { code: string; errno: number }>();
+    const self = this;
+    const readFile = async (path: string, o?: { clear?: boolean }) => {
+      if (!existsSync(path)) throw sysError('ENOENT', 2, 'open', path);
+      const data = readFileSync(path);
+      if (o?.clear) {
+        // like the kernel: the read-write open snapshots and zeroes; rows that are all zero vanish
+        const header = data.toString('latin1').split('\n')[0]!;
+        writeFileSync(path, `${header}\n`);
+      }
+      return data;
+    };
+    const b: FakeBinding = {
+      abi: 1,
+      constants: {} as NativeBinding['constants'],
+      calls,
+      loadFailures,
+      unloadFailure: undefined,
+      async loadModule(path: string, params: string) {
+        calls.push({ fn: 'loadModule', args: [path, params] });
+        for (const [suffix, f] of loadFailures) if (path.endsWith(suffix)) throw sysError(f.code, f.errno, 'finit_module', path);
+        const name = basename(path).replace(/\.ko$/, '');
+        self.loaded(name, { version: name === 'xt_traffic' ? '0.1.0' : undefined });
+      },
+      async unloadModule(name: string, force?: boolean) {
+        calls.push({ fn: 'unloadModule', args: [name, force ?? false] });
+        if (b.unloadFailure) throw sysError(b.unloadFailure.code, b.unloadFailure.errno, 'delete_module', name);
+        rmSync(join(self.sysModule, name), { recursive: true, force: true });
+      },
+      async readFile(path: string, o?: { clear?: boolean }) {
+        calls.push({ fn: 'readFile', args: [path, o?.clear ?? false] });
+        return readFile(path, o);
+      },
+      async readTable(path: string, kind: string, o?: { clear?: boolean }) {
+        calls.push({ fn: 'readTable', args: [path, kind, o?.clear ?? false] });
+        return { text: await readFile(path, o), columns: undefined };
+      },
+      parseColumns: () => undefined,
+    };
+    return b;
+  }
+
+  deps(): Deps {
+    const out = (which: 'stdout' | 'stderr') => ({
+      write: (s: string) => {
+        this[which] += s;
+        return true;
+      },
+      get isTTY() {
+        return self.tty;
+      },
+      columns: 100,
+      rows: 30,
+    });
+    const self = this;
+    return {
+      stdout: out('stdout'),
+      stderr: out('stderr'),
+      stdin: this.stdin,
+      env: { PATH: '/usr/bin' },
+      run: async (cmd, args, opts = {}) => {
+        this.calls.push({ cmd, args: [...args], xtablesLibdir: opts.env?.['XTABLES_LIBDIR'] });
+        const h = this.handlers.get(basename(cmd));
+        const r = h ? h([...args], opts) : {};
+        if (r === undefined) return { code: 127, stdout: '', stderr: `${cmd}: not found`, notFound: true };
+        return { code: 0, stdout: '', stderr: '', ...r };
+      },
+      binding: () => {
+        if (this.bindingMissing) throw new BindingUnavailableError([{ path: '/pkg/build/Release/xttraffic.node', error: 'not found' }]);
+        return this.binding;
+      },
+      bindingStatus: () => (this.bindingMissing
+        ? { tried: [{ path: '/pkg/build/Release/xttraffic.node', error: 'not found' }] }
+        : { path: '/pkg/build/Release/xttraffic.node', tried: [] }),
+      reader: async () => {
+        const { nativeReader } = await import('../../src/lib/tables.js');
+        return nativeReader(this.binding);
+      },
+      getuid: () => this.uid,
+      kernelRelease: () => this.release,
+      paths: {
+        procNet: this.procNet,
+        sysModule: this.sysModule,
+        libModules: this.libModules,
+        usrSrc: this.usrSrc,
+        root: this.root,
+        xtlibdirs: [this.xtlibdir],
+      },
+      now: () => this.clock,
+      sleep: async (ms) => {
+        this.sleeps.push(ms);
+        this.clock += ms;
+        this.onSleep?.(this.sleeps.length);
+      },
+      onSignal: (sig, f) => {
+        const set = this.signalHandlers.get(sig) ?? new Set();
+        set.add(f);
+        this.signalHandlers.set(sig, set);
+        return () => set.delete(f);
+      },
+    };
+  }
+
+  /** Runs the CLI in-process; returns the exit code (stdout/stderr accumulate on this). */
+  async run(...argv: string[]): Promise<number> {
+    this.stdout = '';
+    this.stderr = '';
+    return run(argv, this.deps());
+  }
+
+  json(): unknown {
+    return JSON.parse(this.stdout);
+  }
+
+  errorJson(): { error: Record<string, unknown> } {
+    return JSON.parse(this.stderr) as { error: Record<string, unknown> };
+  }
+
+  runsOf(cmd: string): string[][] {
+    return this.calls.filter((c) => basename(c.cmd) === cmd).map((c) => c.args);
+  }
+}
