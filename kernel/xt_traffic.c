@@ -101,7 +101,7 @@ struct xtt_map {
 	u32 nbuckets;
 	atomic_t count;
 	struct xtt_entry __rcu **buckets;
-	spinlock_t locks[XTT_LOCKS];
+	spinlock_t locks[XTT_LOCKS];	/* bucket b is guarded by locks[b % XTT_LOCKS] on insert */
 };
 
 struct xtt_flow {
@@ -112,7 +112,7 @@ struct xtt_flow {
 struct xtt_flows {
 	u32 nsets;		/* power of two */
 	u32 seed;
-	spinlock_t locks[XTT_LOCKS];
+	spinlock_t locks[XTT_LOCKS];	/* set s is guarded by locks[s % XTT_LOCKS] */
 	struct xtt_flow slot[];	/* nsets * XTT_FLOW_WAYS */
 };
 

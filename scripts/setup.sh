@@ -21,7 +21,7 @@ fi
 PKGS=(
 	qemu-system-x86 busybox-static kmod cpio xz-utils zstd
 	iptables nftables ipset conntrack iproute2 iputils-ping ethtool
-	libxtables-dev pkg-config build-essential bc flex bison libelf-dev
+	libxtables-dev libip4tc-dev pkg-config build-essential bc flex bison libelf-dev
 	tcpreplay tcpdump netcat-openbsd socat python3
 )
 missing=()
@@ -53,6 +53,9 @@ for series in ${XTT_SETUP_KERNELS:-6.1 6.12}; do
 	fi
 	kernel_prepare "$abi"
 done
+
+# checkpatch.pl from Debian's linux-source-6.1 (kernel coding style is a test)
+bash scripts/checkpatch.sh --prepare
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
 	log "npm ci"

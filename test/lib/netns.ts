@@ -1,4 +1,4 @@
-import { sh } from './sh.js';
+import { sh, shAsync } from './sh.js';
 
 let seq = 0;
 
@@ -14,6 +14,10 @@ export class Netns {
 
   exec(cmd: string, args: string[] = [], opts: { input?: string } = {}): string {
     return sh('ip', ['netns', 'exec', this.name, cmd, ...args], opts);
+  }
+
+  run(cmd: string, args: string[] = [], opts: { input?: string } = {}): Promise<string> {
+    return shAsync('ip', ['netns', 'exec', this.name, cmd, ...args], opts);
   }
 
   /** Reads a file as seen from inside the namespace (/proc/net is per netns). */

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,4 +39,23 @@ export function run(cmd: string, args: string[] = [], opts: { input?: string; en
     maxBuffer: 1 << 30,
   });
   return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/**
+ * Like sh(), without blocking the event loop: long VM test set-ups made of many
+ * synchronous calls starve vitest's worker RPC ("Timeout calling onTaskUpdate").
+ */
+export function shAsync(cmd: string, args: string[] = [], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      cmd,
+      args,
+      { encoding: 'utf8', env: { ...process.env, XTABLES_LIBDIR, ...opts.env }, maxBuffer: 1 << 30 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${cmd} ${args.join(' ')} exited ${err.code}: ${stderr}${stdout}`));
+        else resolve(stdout);
+      },
+    );
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
 }
