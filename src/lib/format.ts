@@ -3,11 +3,41 @@
  */
 
 /** JSON with bigints written as exact integers (JSON has no size limit on numbers; a reader
- * that wants them exact must parse them as such, e.g. `jq` 1.7, Python, or a JSON reviver). */
+ * that wants them exact must parse them as such, e.g. `jq` 1.7, Python, or a JSON reviver).
+ * Otherwise as JSON.stringify: toJSON() is honoured, undefined members are left out. */
 export function toJson(value: unknown, indent = 2): string {
-  const MARK = '__xtt_bigint__';
-  const s = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${MARK}${v.toString()}` : v), indent);
-  return s.replace(new RegExp(`"${MARK}(-?\\d+)"`, 'g'), '$1');
+  const pad = (depth: number) => (indent ? `\n${' '.repeat(indent * depth)}` : '');
+  const colon = indent ? ': ' : ':';
+  const ser = (v: unknown, depth: number): string | undefined => {
+    if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
+      v = (v as { toJSON(): unknown }).toJSON();
+    }
+    switch (typeof v) {
+      case 'bigint':
+        return v.toString();
+      case 'undefined':
+      case 'function':
+      case 'symbol':
+        return undefined;
+      case 'object': {
+        if (v === null) return 'null';
+        if (Array.isArray(v)) {
+          if (v.length === 0) return '[]';
+          const items = v.map((x) => ser(x, depth + 1) ?? 'null');
+          return `[${items.map((x) => pad(depth + 1) + x).join(',')}${pad(depth)}]`;
+        }
+        const entries: string[] = [];
+        for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+          const s = ser(x, depth + 1);
+          if (s !== undefined) entries.push(`${pad(depth + 1)}${JSON.stringify(k)}${colon}${s}`);
+        }
+        return entries.length === 0 ? '{}' : `{${entries.join(',')}${pad(depth)}}`;
+      }
+      default:
+        return JSON.stringify(v);
+    }
+  };
+  return ser(value, 0) ?? 'null';
 }
 
 const IEC = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];

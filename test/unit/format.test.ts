@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { humanBytes, humanCount, humanRate, renderCsv, renderTable, toJson } from '../../src/lib/format.js';
+import { ratesOf, selectRows, sortValue, totalsOf } from '../../src/lib/report.js';
+import type { TrafficRow } from '../../src/lib/parse.js';
+
+describe('format', () => {
+  it('toJson writes bigints as exact integers', () => {
+    expect(toJson({ a: 18446744073709551615n, b: [1n, 'x'], c: 1.5 }, 0)).toBe('{"a":18446744073709551615,"b":[1,"x"],"c":1.5}');
+    expect(toJson({ s: '12', u: undefined, n: null, e: [], o: {}, d: new Date(0) }, 0)).toBe('{"s":"12","n":null,"e":[],"o":{},"d":"1970-01-01T00:00:00.000Z"}');
+    const v = { a: [1, { b: 'x' }], c: { d: true }, e: [] as number[] };
+    expect(toJson(v)).toBe(JSON.stringify(v, null, 2));
+    expect(toJson(v, 0)).toBe(JSON.stringify(v));
+  });
+
+  it('human sizes round half up with one decimal, exact at 2^64', () => {
+    expect(humanBytes(0n)).toBe('0 B');
+    expect(humanBytes(1023n)).toBe('1023 B');
+    expect(humanBytes(1024n)).toBe('1.0 KiB');
+    expect(humanBytes(1536n)).toBe('1.5 KiB');
+    expect(humanBytes(1024n * 1024n - 1n)).toBe('1.0 MiB');
+    expect(humanBytes(17489073n)).toBe('16.7 MiB');
+    expect(humanBytes(18446744073709551615n)).toBe('16.0 EiB');
+    expect(humanCount(999n)).toBe('999');
+    expect(humanCount(1500n)).toBe('1.5k');
+    expect(humanCount(999_950n)).toBe('1.0M');
+    expect(humanRate(1536.4)).toBe('1.5 KiB/s');
+    expect(humanRate(-3)).toBe('0 B/s');
+  });
+
+  it('renderTable aligns, right-aligns numbers, draws the footer rule', () => {
+    expect(renderTable({ headers: ['A', 'NUM'], rows: [['x', '1'], ['long', '12345']], footer: ['sum', '12346'], align: ['left', 'right'] })).toBe(
+      'A       NUM\nx         1\nlong  12345\n----  -----\nsum   12346\n',
+    );
+    expect(renderCsv(['a', 'b'], [['1', 'x,y'], ['2', 'q"']])).toBe('a,b\n1,"x,y"\n2,"q"""\n');
+  });
+});
+
+const r = (ip: string, tin: number, tout: number, tcpIn = 0): TrafficRow => ({
+  ip, total: { in: BigInt(tin), out: BigInt(tout) }, tcp: { in: BigInt(tcpIn), out: 0n }, udp: { in: 0n, out: 0n }, other: { in: BigInt(tin - tcpIn), out: BigInt(tout) },
+});
+
+describe('report', () => {
+  const rows = [r('10.0.0.9', 5, 5), r('10.0.0.10', 1, 20, 1), r('9.0.0.1', 7, 3)];
+
+  it('sorts counters descending, ties by numeric IP, keys ascending', () => {
+    expect(selectRows('traffic', rows, 'total').map((x) => x.ip)).toEqual(['10.0.0.10', '9.0.0.1', '10.0.0.9']);
+    expect(selectRows('traffic', rows, 'in').map((x) => x.ip)).toEqual(['9.0.0.1', '10.0.0.9', '10.0.0.10']);
+    expect(selectRows('traffic', rows, 'ip').map((x) => x.ip)).toEqual(['9.0.0.1', '10.0.0.9', '10.0.0.10']);
+    expect(selectRows('traffic', [r('10.0.0.2', 1, 1), r('10.0.0.1', 1, 1)], 'total').map((x) => x.ip)).toEqual(['10.0.0.1', '10.0.0.2']);
+    expect(selectRows('traffic', rows, undefined, 1).map((x) => x.ip)).toEqual(['10.0.0.10']);
+    expect(selectRows('traffic', rows).map((x) => x.ip)).toEqual(['10.0.0.9', '10.0.0.10', '9.0.0.1']);
+    expect(sortValue(rows[1]!, 'tcp_in')).toBe(1n);
+    expect(sortValue(rows[1]!, 'tcp')).toBe(1n);
+    expect(() => selectRows('traffic', rows, 'icmp')).toThrow('--sort icmp: not a column of traffic tables');
+  });
+
+  it('totals are exact sums', () => {
+    const t = totalsOf('traffic', [...rows, r('1.1.1.1', 0, 0), { ...r('2.2.2.2', 0, 0), total: { in: 18446744073709551615n, out: 0n } }]);
+    expect(t['total']).toEqual({ in: 18446744073709551628n, out: 28n });
+  });
+
+  it('rates: first sample zero, then deltas per second; a cleared counter starts again from zero', () => {
+    const s1 = [r('10.0.0.1', 1000, 0)];
+    expect(ratesOf(undefined, s1, 1, true)[0]).toMatchObject({ inRate: 0, outRate: 0 });
+    const prev = new Map([['10.0.0.1', s1[0]!.total]]);
+    expect(ratesOf(prev, [r('10.0.0.1', 3000, 500), r('10.0.0.2', 100, 0)], 2, true).map((x) => [x.key, x.inRate, x.outRate])).toEqual([
+      ['10.0.0.1', 1000, 250],
+      ['10.0.0.2', 50, 0],
+    ]);
+    expect(ratesOf(prev, [r('10.0.0.1', 400, 0)], 1, true)[0]).toMatchObject({ inRate: 400 });
+    expect(ratesOf(undefined, s1, 4, false)[0]).toMatchObject({ inRate: 250 });
+  });
+});
