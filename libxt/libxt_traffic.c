@@ -91,10 +91,14 @@ static void traffic_mt_help(void)
 "  --nointernal          do not count traffic between two hosts of the net\n"
 "  ! --nointernal        count only traffic between two hosts of the net\n"
 "                        (default: counted for both hosts, out and in)\n"
-"files under /proc/net/xt_traffic/ (per network namespace, mode 0600):\n"
+"files under /proc/net/xt_traffic/ (per network namespace; root only unless\n"
+"the module parameters proc_perms, proc_uid, proc_gid say otherwise):\n"
 "  NAME, NAME_portconn, NAME_ipconn   counters, one row per IP or port\n"
 "  NAME_info                          settings, entry counts, overflow\n"
-"  open O_RDWR to read and clear; \"echo clear > FILE\" clears without reading\n",
+"  open O_RDWR to read and clear; \"echo clear > FILE\" clears without reading\n"
+"example:\n"
+"  iptables -t raw -A PREROUTING -m traffic --traffic --portconn --ipconn \\\n"
+"      --netbase 193.11.176.0 --netmask 20 --nointernal --name RSN\n",
 	       XT_TRAFFIC_HASHSIZE_MAX);
 }
 

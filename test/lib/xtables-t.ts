@@ -17,11 +17,19 @@
 //     VARIANT NFT or LEGACY: RESULT holds for that backend only, the other one
 //             gets ALTRESULT, or the inverse of RESULT
 //
-// For each rule and chain: `iptables -t TABLE -A CHAIN RULE`, then `iptables-save
-// -t TABLE` must list exactly `-A CHAIN SAVE` in that chain (it is empty before),
-// then `iptables -t TABLE -D CHAIN RULE` must remove it. Every command runs with an
-// argument array (no shell), optionally inside `ip netns exec NETNS`.
-import { spawnSync } from 'node:child_process';
+// Two modes, as in iptables-test.py:
+// - full: for each rule and chain, `iptables -t TABLE -A CHAIN RULE`, then
+//   `iptables-save -t TABLE` must list exactly `-A CHAIN SAVE` in that chain (it is
+//   empty before), then `iptables -t TABLE -D CHAIN RULE` must remove it.
+// - fast (the default where possible): all OK lines of a table go in with one
+//   iptables-restore and come back from one iptables-save, in order; FAIL lines run
+//   one by one. Under TCG every exec costs a lot, so fast mode runs a FAIL line in the
+//   first of its chains only (a parse error does not depend on the chain); `failChains:
+//   'all'` restores iptables-test.py's behaviour. If the batch is rejected, the OK lines
+//   of that table are re-run in full mode so the failure names its line.
+// Every command runs with an argument array (no shell), optionally inside
+// `ip netns exec NETNS`, asynchronously (a long synchronous run starves vitest's RPC).
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 export type TExpect = 'OK' | 'FAIL' | 'NOMATCH';
@@ -199,14 +207,20 @@ export interface RunTOptions {
   iptables: string;
   /** Its save binary; default `${iptables}-save`. */
   save?: string;
+  /** Its restore binary; default `${iptables}-restore`. */
+  restore?: string;
   /** Environment of every command (e.g. XTABLES_LIBDIR); default process.env. */
   env?: NodeJS.ProcessEnv;
   /** Run every command inside `ip netns exec NETNS`. */
   netns?: string;
   /** Backend for VARIANT lines; default: from `iptables --version`. */
   backend?: TVariant;
-  /** Flush every table the file uses before starting (default true). */
+  /** Flush every table the file uses before starting and after (default true). */
   flush?: boolean;
+  /** 'fast' (default; falls back to full for files with NOMATCH, variants or commands) or 'full'. */
+  mode?: 'fast' | 'full';
+  /** Chains a FAIL line is tried in: default 'first' in fast mode, 'all' in full mode. */
+  failChains?: 'first' | 'all';
 }
 
 export interface TResult {
@@ -219,11 +233,13 @@ export interface TResult {
   pass: boolean;
   /** Why it did not pass ('' when it did), in iptables-test.py's words. */
   reason: string;
-  /** Exit status of `iptables -A` (null if killed by a signal). */
+  /** Exit status of `iptables -A` (null if killed by a signal; 0 for fast-mode OK lines). */
   status: number | null;
   stderr: string;
   /** The chain's rules in iptables-save after the -A (without "-A CHAIN "). */
   saved: string[];
+  /** How the line was run. */
+  mode: 'fast' | 'full';
 }
 
 export interface ExecResult {
@@ -233,18 +249,33 @@ export interface ExecResult {
   stderr: string;
 }
 
-function exec(bin: string, args: string[], opts: RunTOptions): ExecResult {
+function exec(bin: string, args: string[], opts: RunTOptions, input?: string): Promise<ExecResult> {
   const [cmd, argv]: [string, string[]] = opts.netns
     ? ['ip', ['netns', 'exec', opts.netns, bin, ...args]]
     : [bin, args];
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', env: opts.env ?? process.env, timeout: 60_000 });
-  if (r.error) throw new Error(`${cmd} ${argv.join(' ')}: ${r.error.message}`);
-  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`${cmd} ${argv.join(' ')}: ${e.message}`));
+    });
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status, signal, stdout, stderr });
+    });
+    child.stdin.on('error', () => {}); // EPIPE when the child exits early
+    child.stdin.end(input ?? '');
+  });
 }
 
 /** Backend of an iptables binary from its --version ("(legacy)" / "(nf_tables)"). */
-export function detectBackend(iptables: string, opts: Omit<RunTOptions, 'iptables'> = {}): TVariant {
-  const r = exec(iptables, ['--version'], { ...opts, iptables });
+export async function detectBackend(iptables: string, opts: Omit<RunTOptions, 'iptables'> = {}): Promise<TVariant> {
+  const r = await exec(iptables, ['--version'], { ...opts, iptables });
   if (/\(legacy\)/.test(r.stdout)) return 'LEGACY';
   if (/\(nf_tables\)/.test(r.stdout)) return 'NFT';
   throw new Error(`${iptables} --version: cannot tell the backend from ${JSON.stringify(r.stdout)}`);
@@ -259,96 +290,176 @@ export function chainRules(saveOutput: string, chain: string): string[] {
     .map((l) => l.slice(prefix.length));
 }
 
-/** Runs every entry; one TResult per rule line and chain. Never throws for a test failure. */
-export function runT(entries: TEntry[], opts: RunTOptions): TResult[] {
-  const ipt = opts.iptables;
-  const save = opts.save ?? `${ipt}-save`;
-  const backend = opts.backend ?? detectBackend(ipt, opts);
-  const results: TResult[] = [];
+/** Whether fast mode can run these entries (iptables-test.py's fast_run_possible, per table). */
+export function fastPossible(entries: TEntry[]): boolean {
+  return entries.every((e) => e.kind === 'rule' && e.variant === undefined && e.expect !== 'NOMATCH');
+}
 
-  if (opts.flush ?? true) {
-    const tables = new Set(entries.filter((e): e is TRule => e.kind === 'rule').map((e) => e.table));
-    for (const t of tables) {
-      const r = exec(ipt, ['-t', t, '-F'], opts);
-      if (r.status !== 0) throw new Error(`${ipt} -t ${t} -F failed (${r.status}): ${r.stderr}`);
+function newResult(e: TRule, chain: string, expect: TExpect, mode: 'fast' | 'full'): TResult {
+  return {
+    file: e.file,
+    lineno: e.lineno,
+    table: e.table,
+    chain,
+    rule: e.rule,
+    expect,
+    pass: false,
+    reason: '',
+    status: null,
+    stderr: '',
+    saved: [],
+    mode,
+  };
+}
+
+/** One rule line in one chain the iptables-test.py way: -A, save, -D. */
+async function runFull(e: TRule, chain: string, expect: TExpect, opts: Required<Pick<RunTOptions, 'iptables' | 'save'>> & RunTOptions): Promise<TResult> {
+  const ipt = opts.iptables;
+  const res = newResult(e, chain, expect, 'full');
+  const cmd = `${ipt} -t ${e.table} -A ${chain} ${e.rule}`;
+  const del = async (): Promise<void> => {
+    const d = await exec(ipt, ['-t', e.table, '-D', chain, ...e.args], opts);
+    if (d.status !== 0) {
+      res.pass = false;
+      res.reason ||= `cannot delete: ${ipt} -t ${e.table} -D ${chain} ${e.rule}: ${d.stderr.trim()}`;
+      // Leave the chain empty for the next case anyway.
+      await exec(ipt, ['-t', e.table, '-F', chain], opts);
     }
+  };
+
+  const add = await exec(ipt, ['-t', e.table, '-A', chain, ...e.args], opts);
+  res.status = add.status;
+  res.stderr = add.stderr;
+  if (add.signal !== null) {
+    res.reason = `command killed by ${add.signal}: ${cmd}`;
+    return res;
+  }
+  if (add.status !== 0) {
+    res.pass = expect === 'FAIL';
+    if (!res.pass) res.reason = `cannot load: ${cmd}: ${add.stderr.trim()}`;
+    return res;
+  }
+  if (expect === 'FAIL') {
+    res.reason = `should fail: ${cmd}`;
+    await del();
+    return res;
   }
 
-  for (const e of entries) {
-    if (e.kind === 'command') {
-      const [bin = '', ...rest] = e.args;
-      exec(bin === 'iptables' ? ipt : bin, rest, opts);
-      continue;
+  const s = await exec(opts.save, ['-t', e.table], opts);
+  if (s.status !== 0 || s.signal !== null) {
+    res.reason = `${opts.save} -t ${e.table} failed (${s.status ?? s.signal}): ${s.stderr.trim()}`;
+    await del();
+    return res;
+  }
+  res.saved = chainRules(s.stdout, chain);
+  const same = res.saved.length === 1 && res.saved[0] === e.save;
+  if (expect === 'OK') {
+    res.pass = same;
+    if (!same) {
+      res.reason = `cannot find: -A ${chain} ${e.save}\n  got: ${res.saved.map((r) => `-A ${chain} ${r}`).join('\n       ') || '(nothing)'}`;
     }
-    const expect = expectFor(e, backend);
+  } else {
+    res.pass = !same;
+    if (same) res.reason = `should not match: ${cmd}`;
+  }
+  await del();
+  return res;
+}
+
+/** All OK lines of one table with one iptables-restore and one iptables-save. */
+async function runFastTable(table: string, lines: TRule[], opts: Required<Pick<RunTOptions, 'iptables' | 'save' | 'restore'>> & RunTOptions): Promise<TResult[] | null> {
+  const results: TResult[] = [];
+  const want = new Map<string, string[]>();
+  const restore = [`*${table}`];
+  for (const e of lines) {
     for (const chain of e.chains) {
-      const res: TResult = {
-        file: e.file,
-        lineno: e.lineno,
-        table: e.table,
-        chain,
-        rule: e.rule,
-        expect,
-        pass: false,
-        reason: '',
-        status: null,
-        stderr: '',
-        saved: [],
-      };
-      results.push(res);
-      const cmd = `${ipt} -t ${e.table} -A ${chain} ${e.rule}`;
-      const del = (): void => {
-        const d = exec(ipt, ['-t', e.table, '-D', chain, ...e.args], opts);
-        if (d.status !== 0) {
-          res.pass = false;
-          res.reason ||= `cannot delete: ${ipt} -t ${e.table} -D ${chain} ${e.rule}: ${d.stderr.trim()}`;
-          // Leave the chain empty for the next case anyway.
-          exec(ipt, ['-t', e.table, '-F', chain], opts);
-        }
-      };
-
-      const add = exec(ipt, ['-t', e.table, '-A', chain, ...e.args], opts);
-      res.status = add.status;
-      res.stderr = add.stderr;
-      if (add.signal !== null) {
-        res.reason = `command killed by ${add.signal}: ${cmd}`;
-        continue;
-      }
-      if (add.status !== 0) {
-        res.pass = expect === 'FAIL';
-        if (!res.pass) res.reason = `cannot load: ${cmd}: ${add.stderr.trim()}`;
-        continue;
-      }
-      if (expect === 'FAIL') {
-        res.reason = `should fail: ${cmd}`;
-        del();
-        continue;
-      }
-
-      const s = exec(save, ['-t', e.table], opts);
-      if (s.status !== 0 || s.signal !== null) {
-        res.reason = `${save} -t ${e.table} failed (${s.status ?? s.signal}): ${s.stderr.trim()}`;
-        del();
-        continue;
-      }
-      res.saved = chainRules(s.stdout, chain);
-      const same = res.saved.length === 1 && res.saved[0] === e.save;
-      if (expect === 'OK') {
-        res.pass = same;
-        if (!same) {
-          res.reason = `cannot find: -A ${chain} ${e.save}\n  got: ${res.saved.map((r) => `-A ${chain} ${r}`).join('\n       ') || '(nothing)'}`;
-        }
-      } else {
-        res.pass = !same;
-        if (same) res.reason = `should not match: ${cmd}`;
-      }
-      del();
+      restore.push(`-A ${chain} ${e.rule}`);
+      want.set(chain, [...(want.get(chain) ?? []), e.save]);
+      results.push(newResult(e, chain, 'OK', 'fast'));
+    }
+  }
+  restore.push('COMMIT', '');
+  const r = await exec(opts.restore, [], opts, restore.join('\n'));
+  if (r.status !== 0) return null;
+  const s = await exec(opts.save, ['-t', table], opts);
+  const got = new Map<string, string[]>();
+  for (const chain of want.keys()) got.set(chain, chainRules(s.stdout, chain));
+  const index = new Map<string, number>();
+  for (const res of results) {
+    const i = index.get(res.chain) ?? 0;
+    index.set(res.chain, i + 1);
+    const g = got.get(res.chain) ?? [];
+    const w = want.get(res.chain) ?? [];
+    res.status = 0;
+    res.saved = g[i] === undefined ? [] : [g[i]!];
+    res.pass = s.status === 0 && g.length === w.length && g[i] === w[i];
+    if (!res.pass) {
+      res.reason = s.status !== 0
+        ? `${opts.save} -t ${table} failed (${s.status}): ${s.stderr.trim()}`
+        : `cannot find: -A ${res.chain} ${w[i]}\n  got: ${g[i] === undefined ? '(nothing)' : `-A ${res.chain} ${g[i]}`}` +
+          (g.length !== w.length ? ` (chain has ${g.length} rules, expected ${w.length})` : '');
     }
   }
   return results;
 }
 
-export function runTFile(path: string, opts: RunTOptions): TResult[] {
+/** Runs every entry; one TResult per rule line and chain it ran in. Never rejects for a test failure. */
+export async function runT(entries: TEntry[], options: RunTOptions): Promise<TResult[]> {
+  const ipt = options.iptables;
+  const opts = { ...options, save: options.save ?? `${ipt}-save`, restore: options.restore ?? `${ipt}-restore` };
+  const backend = options.backend ?? (await detectBackend(ipt, options));
+  const fast = (options.mode ?? 'fast') === 'fast' && fastPossible(entries);
+  const failChains = options.failChains ?? (fast ? 'first' : 'all');
+  const rules = entries.filter((e): e is TRule => e.kind === 'rule');
+  const tables = [...new Set(rules.map((e) => e.table))];
+  const flush = async (): Promise<void> => {
+    for (const t of tables) {
+      const r = await exec(ipt, ['-t', t, '-F'], opts);
+      if (r.status !== 0) throw new Error(`${ipt} -t ${t} -F failed (${r.status}): ${r.stderr}`);
+    }
+  };
+  if (options.flush ?? true) await flush();
+
+  const results: TResult[] = [];
+  if (fast) {
+    for (const table of tables) {
+      const ok = rules.filter((e) => e.table === table && e.expect === 'OK');
+      let res = ok.length ? await runFastTable(table, ok, opts) : [];
+      if (res === null) {
+        // The batch was rejected: find the line(s) one by one.
+        res = [];
+        for (const e of ok) for (const chain of e.chains) res.push(await runFull(e, chain, 'OK', opts));
+        if (res.every((r) => r.pass)) {
+          for (const r of res) {
+            r.pass = false;
+            r.reason = `iptables-restore rejected the batch of table ${table}, though every line loads alone`;
+          }
+        }
+      }
+      await exec(ipt, ['-t', table, '-F'], opts);
+      results.push(...res);
+    }
+    for (const e of rules.filter((r) => r.expect === 'FAIL')) {
+      for (const chain of failChains === 'first' ? e.chains.slice(0, 1) : e.chains) results.push(await runFull(e, chain, 'FAIL', opts));
+    }
+  } else {
+    for (const e of entries) {
+      if (e.kind === 'command') {
+        const [bin = '', ...rest] = e.args;
+        await exec(bin === 'iptables' ? ipt : bin, rest, opts);
+        continue;
+      }
+      const expect = expectFor(e, backend);
+      const chains = expect === 'FAIL' && failChains === 'first' ? e.chains.slice(0, 1) : e.chains;
+      for (const chain of chains) results.push(await runFull(e, chain, expect, opts));
+    }
+  }
+  if (options.flush ?? true) await flush();
+  // File order, then chain order, whatever the mode.
+  return results.sort((a, b) => a.lineno - b.lineno);
+}
+
+export async function runTFile(path: string, opts: RunTOptions): Promise<TResult[]> {
   return runT(parseTFile(path), opts);
 }
 
