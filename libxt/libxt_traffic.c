@@ -18,6 +18,9 @@
 #include <xtables.h>
 #include <linux/netfilter/xt_traffic.h>
 
+#ifndef __maybe_unused
+#define __maybe_unused __attribute__((unused))
+#endif
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(x) (sizeof(x) / sizeof(*(x)))
 #endif
@@ -116,13 +119,10 @@ static void traffic_parse_netbase(struct xt_option_call *cb)
 	if (!traffic_parse_ipv4(cb->arg, &addr)) {
 		if (strchr(cb->arg, '/') != NULL)
 			xtables_error(PARAMETER_PROBLEM,
-				"traffic: --netbase \"%s\" is not an IPv4 address: "
-				"give the base as a.b.c.d and the prefix with "
-				"--netmask (e.g. --netbase 10.0.0.0 --netmask 24)",
+				"traffic: --netbase \"%s\" is not an IPv4 address: give the base as a.b.c.d and the prefix with --netmask (e.g. --netbase 10.0.0.0 --netmask 24)",
 				cb->arg);
 		xtables_error(PARAMETER_PROBLEM,
-			"traffic: --netbase \"%s\" is not an IPv4 address: "
-			"expected a dotted quad a.b.c.d (e.g. 193.11.176.0)",
+			"traffic: --netbase \"%s\" is not an IPv4 address: expected a dotted quad a.b.c.d (e.g. 193.11.176.0)",
 			cb->arg);
 	}
 	info->netbase.in = addr;
@@ -138,9 +138,7 @@ static void traffic_parse_netmask(struct xt_option_call *cb)
 	if (strchr(p, '.') != NULL) {
 		if (!traffic_parse_ipv4(p, &addr))
 			xtables_error(PARAMETER_PROBLEM,
-				"traffic: --netmask \"%s\" is not a netmask: "
-				"expected a.b.c.d (e.g. 255.255.240.0) or a "
-				"prefix length 1..32", p);
+				"traffic: --netmask \"%s\" is not a netmask: expected a.b.c.d (e.g. 255.255.240.0) or a prefix length 1..32", p);
 		info->netmask.in = addr;
 		return;
 	}
@@ -149,19 +147,15 @@ static void traffic_parse_netmask(struct xt_option_call *cb)
 	if (*p == '\0' || strspn(p, "0123456789") != strlen(p) ||
 	    (*p == '0' && p[1] != '\0'))
 		xtables_error(PARAMETER_PROBLEM,
-			"traffic: --netmask \"%s\" is not a netmask: expected "
-			"a prefix length 1..32 or a.b.c.d (e.g. 20 or "
-			"255.255.240.0)", p);
+			"traffic: --netmask \"%s\" is not a netmask: expected a prefix length 1..32 or a.b.c.d (e.g. 20 or 255.255.240.0)", p);
 	if (strlen(p) <= 2)
 		plen = strtoul(p, NULL, 10);
 	if (strcmp(p, "0") == 0)
 		xtables_error(PARAMETER_PROBLEM,
-			"traffic: --netmask 0 is not allowed: a /0 net would "
-			"be every address; use a prefix length 1..32");
+			"traffic: --netmask 0 is not allowed: a /0 net would be every address; use a prefix length 1..32");
 	if (strlen(p) > 2 || plen > 32)
 		xtables_error(PARAMETER_PROBLEM,
-			"traffic: --netmask %s is out of range: a prefix "
-			"length is 1..32 (or give a.b.c.d)", p);
+			"traffic: --netmask %s is out of range: a prefix length is 1..32 (or give a.b.c.d)", p);
 	info->netmask.ip = htonl(~0U << (32 - plen));
 }
 
@@ -182,32 +176,24 @@ static void traffic_parse_name(struct xt_option_call *cb)
 			NAME_CHARS_HELP);
 	if (len >= XT_TRAFFIC_NAME_LEN)
 		xtables_error(PARAMETER_PROBLEM,
-			"traffic: --name \"%s\" is too long (%zu characters): "
-			"use " NAME_CHARS_HELP, name, len);
+			"traffic: --name \"%s\" is too long (%zu characters): use " NAME_CHARS_HELP, name, len);
 	if (strchr(name, '/') != NULL)
 		xtables_error(PARAMETER_PROBLEM,
-			"traffic: --name \"%s\" must not contain \"/\" (it is "
-			"a file name under /proc/net/" XT_TRAFFIC_PROC_DIR
+			"traffic: --name \"%s\" must not contain \"/\" (it is a file name under /proc/net/" XT_TRAFFIC_PROC_DIR
 			"/): use " NAME_CHARS_HELP, name);
-	bad = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			   "abcdefghijklmnopqrstuvwxyz0123456789_.-");
+	bad = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
 	if (bad != len)
 		xtables_error(PARAMETER_PROBLEM,
-			"traffic: --name \"%s\" has a bad character at "
-			"position %zu: use " NAME_CHARS_HELP, name, bad + 1);
+			"traffic: --name \"%s\" has a bad character at position %zu: use " NAME_CHARS_HELP, name, bad + 1);
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		xtables_error(PARAMETER_PROBLEM,
-			"traffic: --name \"%s\" is not allowed (it is a "
-			"directory entry): use " NAME_CHARS_HELP, name);
+			"traffic: --name \"%s\" is not allowed (it is a directory entry): use " NAME_CHARS_HELP, name);
 	for (i = 0; i < ARRAY_SIZE(suffixes); i++) {
 		size_t slen = strlen(suffixes[i]);
 
 		if (len >= slen && strcmp(name + len - slen, suffixes[i]) == 0)
 			xtables_error(PARAMETER_PROBLEM,
-				"traffic: --name \"%s\" must not end in \"%s\" "
-				"(NAME_ipconn, NAME_portconn and NAME_info are "
-				"the extra files of table NAME): use another "
-				"name", name, suffixes[i]);
+				"traffic: --name \"%s\" must not end in \"%s\" (NAME_ipconn, NAME_portconn and NAME_info are the extra files of table NAME): use another name", name, suffixes[i]);
 	}
 	memcpy(info->name, name, len + 1);
 }
@@ -220,9 +206,7 @@ static void traffic_parse_hashsize(struct xt_option_call *cb)
 	if (!xtables_strtoui(cb->arg, NULL, &v, cb->entry->min,
 			     cb->entry->max))
 		xtables_error(PARAMETER_PROBLEM,
-			"traffic: --hashsize \"%s\" is not allowed: use a "
-			"number of buckets 1..%u (rounded up to a power of "
-			"two; leave it out to derive it from the net size)",
+			"traffic: --hashsize \"%s\" is not allowed: use a number of buckets 1..%u (rounded up to a power of two; leave it out to derive it from the net size)",
 			cb->arg, cb->entry->max);
 }
 
@@ -284,8 +268,7 @@ static void traffic_mt_check(struct xt_fcheck_call *cb)
 
 	if (!(cb->xflags & F_COUNT))
 		xtables_error(PARAMETER_PROBLEM,
-			"traffic: nothing to count: give at least one of "
-			"--traffic, --portconn, --ipconn");
+			"traffic: nothing to count: give at least one of --traffic, --portconn, --ipconn");
 
 	/* Missing --netbase/--netmask/--name: libxtables names them next. */
 	if ((cb->xflags & (F_NETBASE | F_NETMASK)) != (F_NETBASE | F_NETMASK))
@@ -298,25 +281,21 @@ static void traffic_mt_check(struct xt_fcheck_call *cb)
 
 	if (traffic_mask_plen(mask) < 0)
 		xtables_error(PARAMETER_PROBLEM,
-			"traffic: --netmask %s is not contiguous: the one bits "
-			"must come first (e.g. 255.255.240.0), or give a "
-			"prefix length 1..32", smask);
+			"traffic: --netmask %s is not contiguous: the one bits must come first (e.g. 255.255.240.0), or give a prefix length 1..32", smask);
 	if (mask == 0)
 		xtables_error(PARAMETER_PROBLEM,
-			"traffic: --netmask %s is not allowed: a /0 net would "
-			"be every address; use a prefix length 1..32", smask);
+			"traffic: --netmask %s is not allowed: a /0 net would be every address; use a prefix length 1..32", smask);
 	if (base & ~mask) {
 		fix.s_addr = htonl(base & mask);
 		xtables_error(PARAMETER_PROBLEM,
-			"traffic: --netbase %s is not aligned to netmask %s "
-			"(did you mean %s?)", sbase, smask,
+			"traffic: --netbase %s is not aligned to netmask %s (did you mean %s?)", sbase, smask,
 			xtables_ipaddr_to_numeric(&fix));
 	}
 }
 
-static void traffic_mt_print(const void *ip __attribute__((unused)),
+static void traffic_mt_print(const void *ip __maybe_unused,
 			     const struct xt_entry_match *match,
-			     int numeric __attribute__((unused)))
+			     int numeric __maybe_unused)
 {
 	const struct xt_traffic_mtinfo *info = (const void *)match->data;
 	int plen = traffic_mask_plen(ntohl(info->netmask.ip));
@@ -348,7 +327,7 @@ static void traffic_mt_print(const void *ip __attribute__((unused)),
 		printf(" onlyinternal");
 }
 
-static void traffic_mt_save(const void *ip __attribute__((unused)),
+static void traffic_mt_save(const void *ip __maybe_unused,
 			    const struct xt_entry_match *match)
 {
 	const struct xt_traffic_mtinfo *info = (const void *)match->data;
