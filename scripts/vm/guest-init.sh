@@ -16,7 +16,7 @@ mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /var/tmp
 mount -t tmpfs tmpfs /root
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-mkdir -p /run/netns /var/run /var/lock
+mkdir -p /run/netns /run/lock
 
 for arg in $(cat /proc/cmdline); do
 	case $arg in

@@ -51,7 +51,7 @@ describe.each(testKernels())('npm run vm on kernel %s', (kernel) => {
     expect(r.status).toBe(1);
   });
 
-  it("streams the command's output and keeps its exit status", () => {
+  it("streams the command's output and keeps its exit status", async () => {
     const r = await vm(kernel, ['bash', '-c', 'echo out-line; echo err-line >&2; exit 7']);
     expect(r.stdout).toContain('out-line');
     expect(r.stdout).toContain('err-line');

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { Netns } from './netns.js';
 import { REPO, shAsync } from './sh.js';
 
@@ -77,4 +78,30 @@ export class RoutedTopo {
   destroy(): void {
     for (const ns of [this.r, this.h1, this.h2, this.x]) ns.delete();
   }
+}
+
+/**
+ * Starts `pkt.py tcpserve PORT` in a namespace. `done` resolves with the byte count it
+ * received; both promises exist from the start, so no event can be missed.
+ */
+export async function tcpServe(ns: Netns, port: number): Promise<{ done: Promise<number> }> {
+  const srv = spawn('ip', ['netns', 'exec', ns.name, 'python3', PKT, 'tcpserve', String(port)]);
+  let out = '';
+  let err = '';
+  srv.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const done = new Promise<number>((resolve, reject) =>
+    srv.on('close', (code) => (code === 0 ? resolve(Number(out.trim().split('\n').pop())) : reject(new Error(`tcpserve: ${err}`)))),
+  );
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`tcpserve did not start: ${out}${err}`)), 60_000);
+    srv.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('listening')) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    done.catch(reject);
+  });
+  return { done };
 }

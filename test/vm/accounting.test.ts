@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseIpConn, parsePortConn, parseTraffic } from '../../src/lib/parse.js';
 import { loadModule } from '../lib/module.js';
@@ -11,8 +10,8 @@ import {
   type PairCount,
   type SentConn,
 } from '../lib/oracle.js';
-import { XTABLES_LIBDIR } from '../lib/sh.js';
-import { PKT, RoutedTopo } from '../lib/topo.js';
+import type { Netns } from '../lib/netns.js';
+import { PKT, RoutedTopo, tcpServe } from '../lib/topo.js';
 
 // Exact accounting: real traffic (ping, TCP transfers and connects, UDP flows,
 // fragmented datagrams, raw protocols 47 and 253) crosses router R; three xt_traffic
@@ -107,24 +106,10 @@ describe.each(['iptables', 'iptables-legacy'])('exact accounting through %s', (i
 
   afterAll(() => topo?.destroy());
 
-  async function transfer(server: RoutedTopo['x'], client: RoutedTopo['x'], serverIp: string, port: number, bytes: number) {
-    const srv = spawn('ip', ['netns', 'exec', server.name, 'python3', PKT, 'tcpserve', String(port)], {
-      env: { ...process.env, XTABLES_LIBDIR },
-    });
-    let out = '';
-    srv.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('tcpserve did not start')), 30_000);
-      srv.stdout.on('data', () => {
-        if (out.includes('listening')) {
-          clearTimeout(t);
-          resolve();
-        }
-      });
-    });
+  async function transfer(server: Netns, client: Netns, serverIp: string, port: number, bytes: number) {
+    const srv = await tcpServe(server, port);
     await client.run('python3', [PKT, 'tcpsend', serverIp, String(port), String(bytes)]);
-    await new Promise((resolve) => srv.on('exit', resolve));
-    expect(out.trim().split('\n').pop()).toBe(String(bytes));
+    expect(await srv.done).toBe(bytes);
   }
 
   it('the oracle saw every kind of traffic the test sent', () => {
