@@ -22,6 +22,8 @@ export interface NativeColumns {
   /** IPv4 as a host-order number, or the port. Strictly ascending. */
   keys: Uint32Array;
   counters: BigUint64Array;
+  /** Exact sum of each counter column over all rows (may exceed 2^64). */
+  sums: bigint[];
 }
 
 export interface NativeReadOptions {

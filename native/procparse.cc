@@ -16,14 +16,16 @@ const char kPortConnHeader[] = "PORT\t\tTOTAL\t\tTCP\t\tUDP\t\tICMP\t\tOTHER\n";
 bool parse_uint(const char *&p, const char *end, uint64_t max, char end_ch, uint64_t &v) {
   const char *s = p;
   uint64_t n = 0;
-  while (p < end && *p >= '0' && *p <= '9') {
-    unsigned d = static_cast<unsigned>(*p - '0');
-    if (n > (max - d) / 10) return false;  // n * 10 + d > max
+  // 19 digits always fit in 64 bits (10^19 - 1 < 2^64); only a 20th needs an overflow check.
+  while (p < end && p - s < 19 && static_cast<unsigned>(*p - '0') < 10) n = n * 10 + static_cast<unsigned>(*p++ - '0');
+  if (p < end && p - s == 19 && static_cast<unsigned>(*p - '0') < 10) {
+    unsigned d = static_cast<unsigned>(*p++ - '0');
+    if (n > (UINT64_MAX - d) / 10) return false;
     n = n * 10 + d;
-    ++p;
+    if (p < end && static_cast<unsigned>(*p - '0') < 10) return false;  // 21 digits
   }
   size_t digits = static_cast<size_t>(p - s);
-  if (digits == 0 || (digits > 1 && *s == '0')) return false;
+  if (digits == 0 || (digits > 1 && *s == '0') || n > max) return false;
   if (p >= end || *p != end_ch) return false;
   ++p;
   v = n;
@@ -66,9 +68,10 @@ bool parse_columns(const char *data, size_t len, TableKind kind, Columns &out) {
   const char *end = data + len;
 
   // Rows are about 40-120 bytes: reserve from the size so the vectors grow at most once or twice.
-  size_t guess = (len - hlen) / 24 + 1;
+  size_t guess = (len - hlen) / 32 + 1;
   out.keys.clear();
   out.counters.clear();
+  for (auto &s : out.sums) s = 0;
   out.keys.reserve(guess);
   out.counters.reserve(guess * ncounters);
   out.counters_per_row = ncounters;
@@ -90,6 +93,7 @@ bool parse_columns(const char *data, size_t len, TableKind kind, Columns &out) {
       uint64_t v;
       if (!parse_uint(p, end, UINT64_MAX, i + 1 == ncounters ? '\n' : '\t', v)) return false;
       out.counters.push_back(v);
+      out.sums[i] += v;
     }
   }
   out.rows = out.keys.size();

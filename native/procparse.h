@@ -21,6 +21,8 @@ struct Columns {
   unsigned counters_per_row = 0;   // 8 (traffic) or 10 (ipconn, portconn)
   std::vector<uint32_t> keys;      // IPv4 in host order, or port
   std::vector<uint64_t> counters;  // rows * counters_per_row, in /proc column order
+  // Column sums, exact: 128 bits cannot overflow for fewer than 2^64 rows.
+  unsigned __int128 sums[10] = {};
 };
 
 // Returns true and fills `out` when `data` is exactly in the kernel's format.

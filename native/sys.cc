@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -75,7 +76,16 @@ bool unload_module(const std::string &name, int extra_flags, SysError &err) {
   return true;
 }
 
-bool read_file(const std::string &path, bool rdwr, size_t max_bytes, std::string &out, SysError &err) {
+bool Bytes::reserve(size_t cap) {
+  if (cap <= cap_) return true;
+  char *p = static_cast<char *>(std::realloc(p_, cap));
+  if (p == nullptr) return false;
+  p_ = p;
+  cap_ = cap;
+  return true;
+}
+
+bool read_file(const std::string &path, bool rdwr, size_t max_bytes, Bytes &out, SysError &err) {
   int fd_raw;
   do {
     fd_raw = ::open(path.c_str(), (rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
@@ -85,21 +95,27 @@ bool read_file(const std::string &path, bool rdwr, size_t max_bytes, std::string
     set_err(err, errno, "open", path);
     return false;
   }
-  out.clear();
-  // /proc files report size 0: start with 64 KiB and double (amortised O(n) copies).
+  // A regular file: its size plus one byte, so the read that sees EOF needs no growth.
+  // /proc files report size 0: start with 64 KiB and double.
+  struct stat st;
   size_t cap = 64 * 1024;
+  if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+    cap = static_cast<size_t>(st.st_size) + 1;
+  if (max_bytes != 0 && cap > max_bytes + 1) cap = max_bytes + 1;
   size_t len = 0;
-  out.resize(cap);
   for (;;) {
-    if (len == cap) {
-      if (max_bytes != 0 && cap >= max_bytes) {
+    if (len == out.capacity() || out.capacity() == 0) {
+      size_t want = out.capacity() == 0 ? cap : out.capacity() * 2;
+      if (max_bytes != 0 && len > max_bytes) {
         set_err(err, EFBIG, "read", path);
         return false;
       }
-      cap *= 2;
-      out.resize(cap);
+      if (!out.reserve(want)) {
+        set_err(err, ENOMEM, "read", path);
+        return false;
+      }
     }
-    ssize_t n = ::read(fd.get(), &out[len], cap - len);
+    ssize_t n = ::read(fd.get(), out.data() + len, out.capacity() - len);
     if (n < 0) {
       if (errno == EINTR) continue;
       set_err(err, errno, "read", path);
@@ -112,7 +128,7 @@ bool read_file(const std::string &path, bool rdwr, size_t max_bytes, std::string
     set_err(err, EFBIG, "read", path);
     return false;
   }
-  out.resize(len);
+  out.set_size(len);
   return true;
 }
 

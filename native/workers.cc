@@ -3,6 +3,7 @@
 // errno negative as in Node). The work itself is in sys.cc and procparse.cc.
 #include "workers.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <memory>
@@ -85,11 +86,11 @@ class UnloadWorker : public PromiseWorker {
   bool force_;
 };
 
-Napi::Buffer<char> ToBuffer(Napi::Env env, std::string &&data) {
+Napi::Buffer<char> ToBuffer(Napi::Env env, Bytes &data) {
+  if (data.size() == 0) return Napi::Buffer<char>::New(env, 0);
   // Hand the bytes over without a copy where external buffers are allowed.
-  auto *owned = new std::string(std::move(data));
-  return Napi::Buffer<char>::NewOrCopy(env, owned->data(), owned->size(),
-                                       [](Napi::Env, char *, std::string *s) { delete s; }, owned);
+  size_t n = data.size();
+  return Napi::Buffer<char>::NewOrCopy(env, data.release(), n, [](Napi::Env, char *p) { std::free(p); });
 }
 
 template <typename T>
@@ -105,6 +106,12 @@ Napi::Value ColumnsToJs(Napi::Env env, const Columns &c) {
   o.Set("countersPerRow", Napi::Number::New(env, c.counters_per_row));
   o.Set("keys", ToTypedArray(env, c.keys, napi_uint32_array));
   o.Set("counters", ToTypedArray(env, c.counters, napi_biguint64_array));
+  Napi::Array sums = Napi::Array::New(env, c.counters_per_row);
+  for (unsigned i = 0; i < c.counters_per_row; i++) {
+    uint64_t words[2] = {static_cast<uint64_t>(c.sums[i]), static_cast<uint64_t>(c.sums[i] >> 64)};
+    sums.Set(i, Napi::BigInt::New(env, 0, words[1] ? 2 : 1, words));
+  }
+  o.Set("sums", sums);
   return o;
 }
 
@@ -120,10 +127,10 @@ class ReadWorker : public PromiseWorker {
     return true;
   }
   Napi::Value Result(Napi::Env env) override {
-    if (kind_ < 0) return ToBuffer(env, std::move(data_));
+    if (kind_ < 0) return ToBuffer(env, data_);
     Napi::Object o = Napi::Object::New(env);
     o.Set("columns", parsed_ ? ColumnsToJs(env, columns_) : env.Undefined());
-    o.Set("text", ToBuffer(env, std::move(data_)));
+    o.Set("text", ToBuffer(env, data_));
     return o;
   }
 
@@ -132,7 +139,7 @@ class ReadWorker : public PromiseWorker {
   bool clear_;
   size_t max_bytes_;
   int kind_;  // -1: raw read
-  std::string data_;
+  Bytes data_;
   Columns columns_;
   bool parsed_ = false;
 };

@@ -3,9 +3,9 @@ import type { Command } from 'commander';
 import type { Deps } from '../lib/deps.js';
 import { UsageError } from '../lib/errors.js';
 import { checkTableName, type TableKind } from '../lib/names.js';
-import { readJson, renderReadCsv, renderReadTable, selectRows, sortKeys, totalsOf, type ReadReport } from '../lib/report.js';
-import { readRaw, rowsOf } from '../lib/tables.js';
-import { emit, examples, optsOf } from '../program.js';
+import { readJsonText, renderReadCsv, renderReadTable, selectIndexes, selectRows, sortKeys, totalsOf, totalsOfColumns, type ReadReport } from '../lib/report.js';
+import { readRaw, rowFromColumns, rowsOf } from '../lib/tables.js';
+import { examples, optsOf } from '../program.js';
 import { positiveInt } from './util.js';
 
 interface ReadOptions {
@@ -32,6 +32,18 @@ export async function readReport(deps: Deps, name: string, o: ReadOptions): Prom
     throw new UsageError(`--sort ${o.sort}: not a column of ${kind} tables`, { hint: `use one of: ${sortKeys(kind).join(', ')}` });
   }
   const raw = await readRaw(name, kind, { clear: o.clear ?? false, procDir: deps.paths.procNet, reader: await deps.reader() });
+  const cols = raw.columns;
+  if (cols) {
+    // Parsed by the addon: totals from its sums, and only the selected rows become objects.
+    return {
+      table: name,
+      kind,
+      cleared: o.clear ?? false,
+      count: cols.rows,
+      rows: selectIndexes(kind, cols, o.sort, o.top).map((r) => rowFromColumns(kind, cols, r)),
+      totals: totalsOfColumns(kind, cols),
+    };
+  }
   const all = rowsOf(kind, raw);
   return {
     table: name,
@@ -69,6 +81,6 @@ export function registerRead(program: Command, deps: Deps): void {
         deps.stdout.write(renderReadCsv(rep));
         return;
       }
-      emit(deps, o.json, readJson(rep), () => renderReadTable(rep, o.human ?? false));
+      deps.stdout.write(o.json ? `${readJsonText(rep)}\n` : renderReadTable(rep, o.human ?? false));
     });
 }

@@ -16,8 +16,7 @@ export type ExitCode = 0 | 1 | 2 | 3 | 4;
 export interface XtErrorOptions {
   hint?: string;
   cause?: unknown;
-  /** errno name of an underlying system call failure (EPERM, EEXIST, ...). */
-  errnoCode?: string;
+  /** Of an underlying system call failure (negative, as in Node's errors). */
   errno?: number;
   syscall?: string;
   path?: string;

@@ -1,6 +1,7 @@
 /**
  * What `read` and `watch` show: sorting, top N, totals and the three output forms. Pure.
  */
+import type { NativeColumns } from './binding.js';
 import { UsageError } from './errors.js';
 import { humanBytes, humanCount, humanRate, renderCsv, renderTable, type Align } from './format.js';
 import type { TableKind } from './names.js';
@@ -82,6 +83,83 @@ export function totalsOf(kind: TableKind, rows: Row[]): Totals {
   return t;
 }
 
+/** Counter columns (indexes into a row of NativeColumns) a sort key adds up. */
+function sortColumns(kind: TableKind, key: string): number[] {
+  const groups = groupsOf(kind);
+  if (key === 'in') return [0];
+  if (key === 'out') return [1];
+  const m = /^([a-z]+)_(in|out)$/.exec(key);
+  if (m) return [2 * groups.indexOf(m[1]!) + (m[2] === 'in' ? 0 : 1)];
+  const g = groups.indexOf(key);
+  return [2 * g, 2 * g + 1];
+}
+
+/**
+ * selectRows() on the addon's columns, returning row indexes: with --top only the chosen rows
+ * are ever turned into objects (a min-heap of N over the table, O(rows log N)).
+ */
+export function selectIndexes(kind: TableKind, cols: NativeColumns, sort?: string, top?: number): number[] {
+  const key = sort ?? (top !== undefined ? 'total' : undefined);
+  if (key !== undefined && !sortKeys(kind).includes(key)) {
+    throw new UsageError(`--sort ${key}: not a column of ${kind} tables`, { hint: `use one of: ${sortKeys(kind).join(', ')}` });
+  }
+  const n = cols.rows;
+  const limit = Math.min(top ?? n, n);
+  if (key === undefined || key === keyName(kind)) return Array.from({ length: limit }, (_, i) => i);
+  const idx = sortColumns(kind, key);
+  const per = cols.countersPerRow;
+  const c = cols.counters;
+  const value = (r: number) => (idx.length === 1 ? c[r * per + idx[0]!]! : c[r * per + idx[0]!]! + c[r * per + idx[1]!]!);
+  // "a before b": larger value first, then smaller key (keys ascend with the index)
+  const before = (va: bigint, a: number, vb: bigint, b: number) => va > vb || (va === vb && a < b);
+  if (limit === n) {
+    const vals = Array.from({ length: n }, (_, r) => value(r));
+    return Array.from({ length: n }, (_, r) => r).sort((a, b) => (before(vals[a]!, a, vals[b]!, b) ? -1 : 1));
+  }
+  // min-heap (by "before") of the best `limit` rows seen so far
+  const hv: bigint[] = [];
+  const hi: number[] = [];
+  const swap = (x: number, y: number) => {
+    [hv[x], hv[y]] = [hv[y]!, hv[x]!];
+    [hi[x], hi[y]] = [hi[y]!, hi[x]!];
+  };
+  const worse = (x: number, y: number) => before(hv[y]!, hi[y]!, hv[x]!, hi[x]!); // x comes after y
+  for (let r = 0; r < n; r++) {
+    const v = value(r);
+    if (hv.length < limit) {
+      hv.push(v);
+      hi.push(r);
+      for (let k = hv.length - 1; k > 0; ) {
+        const p = (k - 1) >> 1;
+        if (!worse(k, p)) break;
+        swap(k, p);
+        k = p;
+      }
+    } else if (limit > 0 && before(v, r, hv[0]!, hi[0]!)) {
+      hv[0] = v;
+      hi[0] = r;
+      for (let k = 0; ; ) {
+        const l = 2 * k + 1;
+        const rr = l + 1;
+        let m = k;
+        if (l < hv.length && worse(l, m)) m = l;
+        if (rr < hv.length && worse(rr, m)) m = rr;
+        if (m === k) break;
+        swap(k, m);
+        k = m;
+      }
+    }
+  }
+  return hi.map((r, k) => ({ r, v: hv[k]! })).sort((a, b) => (before(a.v, a.r, b.v, b.r) ? -1 : 1)).map((x) => x.r);
+}
+
+/** Totals from the addon's exact column sums. */
+export function totalsOfColumns(kind: TableKind, cols: NativeColumns): Totals {
+  const t: Totals = {};
+  groupsOf(kind).forEach((g, i) => (t[g] = { in: cols.sums[2 * i]!, out: cols.sums[2 * i + 1]! }));
+  return t;
+}
+
 export interface ReadReport {
   table: string;
   kind: TableKind;
@@ -130,6 +208,23 @@ export function renderReadCsv(rep: ReadReport): string {
 /** `read --json`: counters as exact JSON integers. */
 export function readJson(rep: ReadReport): unknown {
   return { table: rep.table, kind: rep.kind, cleared: rep.cleared, count: rep.count, rows: rep.rows, totals: rep.totals };
+}
+
+/**
+ * toJson(readJson(rep)), byte for byte, but built with one template per row: a table of a
+ * million rows prints in seconds instead of the generic serializer's tens of seconds.
+ */
+export function readJsonText(rep: ReadReport): string {
+  const groups = groupsOf(rep.kind);
+  const key = keyName(rep.kind);
+  const counters = (c: Record<string, InOut>, ind: string) =>
+    groups.map((g) => `${ind}"${g}": {\n${ind}  "in": ${c[g]!.in},\n${ind}  "out": ${c[g]!.out}\n${ind}}`).join(',\n');
+  const rows = rep.rows.map((r) => {
+    const k = 'port' in r ? String(r.port) : JSON.stringify(r.ip);
+    return `    {\n      "${key}": ${k},\n${counters(r as unknown as Record<string, InOut>, '      ')}\n    }`;
+  });
+  return `{\n  "table": ${JSON.stringify(rep.table)},\n  "kind": "${rep.kind}",\n  "cleared": ${rep.cleared},\n  "count": ${rep.count},\n` +
+    `  "rows": ${rows.length ? `[\n${rows.join(',\n')}\n  ]` : '[]'},\n  "totals": {\n${counters(rep.totals, '    ')}\n  }\n}`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -39,7 +39,14 @@ export function nativeReader(b: NativeBinding): TableReader {
     via: 'native',
     async readTable(path, kind, clear) {
       const r = await b.readTable(path, kind, { clear });
-      return { text: r.text.toString('latin1'), columns: r.columns };
+      // The text is only needed when the native parser declined it: decode it on demand.
+      let text: string | undefined;
+      return {
+        columns: r.columns,
+        get text() {
+          return (text ??= r.text.toString('latin1'));
+        },
+      };
     },
     async readText(path) {
       return (await b.readFile(path)).toString('latin1');
@@ -66,6 +73,17 @@ export type RowOf<K extends TableKind> = K extends 'traffic' ? TrafficRow : K ex
 export type AnyRow = TrafficRow | IpConnRow | PortConnRow;
 
 const inout = (c: BigUint64Array, i: number): InOut => ({ in: c[i]!, out: c[i + 1]! });
+
+/** Row `r` of the addon's columns. */
+export function rowFromColumns<K extends TableKind>(kind: K, cols: NativeColumns, r: number): RowOf<K> {
+  const { keys, counters: c, countersPerRow: n } = cols;
+  const b = r * n;
+  if (kind === 'traffic') {
+    return { ip: numberToIp(keys[r]!), total: inout(c, b), tcp: inout(c, b + 2), udp: inout(c, b + 4), other: inout(c, b + 6) } as RowOf<K>;
+  }
+  const counters = { total: inout(c, b), tcp: inout(c, b + 2), udp: inout(c, b + 4), icmp: inout(c, b + 6), other: inout(c, b + 8) };
+  return (kind === 'ipconn' ? { ip: numberToIp(keys[r]!), ...counters } : { port: keys[r]!, ...counters }) as RowOf<K>;
+}
 
 /** Rows from the addon's columns (no text scanning in JS). */
 export function rowsFromColumns<K extends TableKind>(kind: K, cols: NativeColumns): RowOf<K>[] {
@@ -124,7 +142,7 @@ export function tableReadError(err: unknown, name: string, kind: TableKind | 'in
   if (err instanceof XtError) return err;
   const e = err as NodeJS.ErrnoException;
   const path = join(procDir, tableFile(name, kind));
-  const sys = { errnoCode: e.code, syscall: e.syscall, path, cause: err } as const;
+  const sys = { syscall: e.syscall, path, cause: err } as const;
   const errno = typeof e.errno === 'number' ? { errno: e.errno } : {};
   switch (e.code) {
     case 'ENOENT':

@@ -5,10 +5,38 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import type { NativeBinding, NativeSysError } from '../../native/binding.js';
+import type { NativeBinding, NativeColumns, NativeSysError } from '../../native/binding.js';
 import { BindingUnavailableError } from '../../src/lib/binding.js';
 import type { Deps, KeyInput, RunOptions, RunResult } from '../../src/lib/deps.js';
+import type { TableKind } from '../../src/lib/names.js';
+import { ipToNumber, parseIpConn, parsePortConn, parseTraffic, type InOut } from '../../src/lib/parse.js';
 import { run } from '../../src/program.js';
+
+/** What the addon's strict parser returns for `text`, built with the TypeScript parser. */
+export function columnsOf(kind: TableKind, text: string): NativeColumns | undefined {
+  let rows: Array<Record<string, unknown>>;
+  try {
+    rows = (kind === 'traffic' ? parseTraffic(text) : kind === 'ipconn' ? parseIpConn(text) : parsePortConn(text)) as unknown as Array<Record<string, unknown>>;
+  } catch {
+    return undefined; // the real addon declines what is not exact; the TypeScript parser reports it
+  }
+  const groups = kind === 'traffic' ? ['total', 'tcp', 'udp', 'other'] : ['total', 'tcp', 'udp', 'icmp', 'other'];
+  const per = groups.length * 2;
+  const keys = new Uint32Array(rows.length);
+  const counters = new BigUint64Array(rows.length * per);
+  const sums = new Array<bigint>(per).fill(0n);
+  rows.forEach((r, i) => {
+    keys[i] = kind === 'portconn' ? (r['port'] as number) : ipToNumber(r['ip'] as string);
+    groups.forEach((g, j) => {
+      const v = r[g] as InOut;
+      counters[i * per + 2 * j] = v.in;
+      counters[i * per + 2 * j + 1] = v.out;
+      sums[2 * j] += v.in;
+      sums[2 * j + 1] += v.out;
+    });
+  });
+  return { rows: rows.length, countersPerRow: per as 8 | 10, keys, counters, sums };
+}
 
 /** A minimal ELF64 little-endian file with a .modinfo section holding `fields`. */
 export function fakeKo(fields: Record<string, string | string[]>): Buffer {
@@ -85,6 +113,8 @@ export class Fake {
   release = RELEASE;
   tty = false;
   bindingMissing = false;
+  /** Let the fake addon return columns (as the real one does for text in the kernel's exact format). */
+  columns = false;
   calls: Call[] = [];
   handlers = new Map<string, Handler>();
   binding: FakeBinding;
@@ -181,7 +211,8 @@ export class Fake {
       },
       async readTable(path: string, kind: string, o?: { clear?: boolean }) {
         calls.push({ fn: 'readTable', args: [path, kind, o?.clear ?? false] });
-        return { text: await readFile(path, o), columns: undefined };
+        const text = await readFile(path, o);
+        return { text, columns: self.columns ? columnsOf(kind as TableKind, text.toString('latin1')) : undefined };
       },
       parseColumns: () => undefined,
     };

@@ -16,7 +16,13 @@ beforeEach(() => {
 });
 afterEach(() => f.cleanup());
 
-describe('xttraffic read', () => {
+// Twice: text parsed by the TypeScript parser, and columns from the addon's parser (where
+// only the selected rows become objects and totals come from the addon's sums).
+describe.each([['TypeScript parser', false], ['addon columns', true]] as const)('xttraffic read (%s)', (_what, cols) => {
+  beforeEach(() => {
+    f.columns = cols;
+  });
+
   it('prints an aligned table with exact 64-bit totals', async () => {
     expect(await f.run('read', 'RSN')).toBe(0);
     expect(f.stderr).toBe('');

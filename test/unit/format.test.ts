@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { humanBytes, humanCount, humanRate, renderCsv, renderTable, toJson } from '../../src/lib/format.js';
-import { ratesOf, selectRows, sortValue, totalsOf } from '../../src/lib/report.js';
+import { readJson, readJsonText, ratesOf, selectIndexes, selectRows, sortKeys, sortValue, totalsOf, totalsOfColumns } from '../../src/lib/report.js';
+import { columnsOf } from '../cli/fakes.js';
+import { PORTCONN_HEADER, parsePortConn } from '../../src/lib/parse.js';
 import type { TrafficRow } from '../../src/lib/parse.js';
 
 describe('format', () => {
@@ -69,5 +71,41 @@ describe('report', () => {
     ]);
     expect(ratesOf(prev, [r('10.0.0.1', 400, 0)], 1, true)[0]).toMatchObject({ inRate: 400 });
     expect(ratesOf(undefined, s1, 4, false)[0]).toMatchObject({ inRate: 250 });
+  });
+});
+
+describe('selection on the addon\'s columns', () => {
+  it('picks the same rows in the same order as selectRows, for every key and several --top, ties included', () => {
+    let seed = 7;
+    const rnd = (m: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % m;
+    const lines = [`${PORTCONN_HEADER}\n`];
+    for (let port = 0; port < 400; port++) {
+      const v = Array.from({ length: 10 }, () => (rnd(4) === 0 ? 18446744073709551615n - BigInt(rnd(3)) : BigInt(rnd(5))));
+      lines.push(`${port}\t${v.join('\t')}\n`);
+    }
+    const text = lines.join('');
+    const cols = columnsOf('portconn', text)!;
+    const rows = parsePortConn(text);
+    for (const key of [undefined, ...sortKeys('portconn')]) {
+      for (const top of [undefined, 1, 5, 50, 399, 400, 1000]) {
+        const want = selectRows('portconn', rows, key, top).map((r) => r.port);
+        const got = selectIndexes('portconn', cols, key, top).map((i) => cols.keys[i]);
+        expect(got, `${key} ${top}`).toEqual(want);
+      }
+    }
+    expect(totalsOfColumns('portconn', cols)).toEqual(totalsOf('portconn', rows));
+  });
+});
+
+describe('read --json text', () => {
+  it('is exactly the generic serializer\'s output, for every kind, empty or not', () => {
+    const conn = (port: number) => ({ port, total: { in: 18446744073709551615n, out: 1n }, tcp: { in: 2n, out: 3n }, udp: { in: 0n, out: 0n }, icmp: { in: 4n, out: 5n }, other: { in: 6n, out: 7n } });
+    const reps = [
+      { table: 'a"b', kind: 'traffic' as const, cleared: true, count: 3, rows: [r('10.0.0.1', 5, 6, 1), r('10.0.0.2', 0, 0)], totals: totalsOf('traffic', [r('10.0.0.1', 5, 6, 1)]) },
+      { table: 'x', kind: 'traffic' as const, cleared: false, count: 0, rows: [], totals: totalsOf('traffic', []) },
+      { table: 'p', kind: 'portconn' as const, cleared: false, count: 1, rows: [conn(22)], totals: totalsOf('portconn', [conn(22)]) },
+      { table: 'i', kind: 'ipconn' as const, cleared: false, count: 1, rows: [(({ port: _p, ...c }) => ({ ip: '1.2.3.4', ...c }))(conn(0))], totals: totalsOf('ipconn', []) },
+    ];
+    for (const rep of reps) expect(readJsonText(rep)).toBe(toJson(readJson(rep)));
   });
 });
