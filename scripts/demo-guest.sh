@@ -1,36 +1,57 @@
 #!/usr/bin/env bash
-# Runs inside the VM (see scripts/demo.sh): two hosts of 10.20.0.0/24 in network
-# namespaces, a router-like box "mon" that counts them with one rule, real traffic,
-# then the /proc tables.
+# Runs inside the VM (see scripts/demo.sh): a router "r" between a LAN host (10.20.1.5,
+# inside the monitored net 10.20.0.0/16) and an outside host (198.51.100.7), one
+# xt_traffic rule on r, real traffic, then what xttraffic reads.
 set -euo pipefail
 export XTABLES_LIBDIR=$PWD/libxt:/usr/lib/x86_64-linux-gnu/xtables
-say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
-run() { say "$*"; "$@"; }
+xttraffic() { node "$PWD/dist/cli.js" "$@"; }
+say() { printf '\n$ %s\n' "$*"; }
+in_r() { ip netns exec r "$@"; }
 
-modprobe x_tables
-insmod ".cache/build/$XTT_KERNEL_RELEASE/xt_traffic.ko"
-ip netns add h1
-ip netns add mon
-ip link add eth0 netns h1 type veth peer name eth0 netns mon
-ip -n h1 addr add 10.20.0.5/24 dev eth0
-ip -n mon addr add 10.20.0.1/24 dev eth0
-for ns in h1 mon; do ip -n $ns link set lo up; ip -n $ns link set eth0 up; done
+ip netns add lan
+ip netns add out
+ip netns add r
+ip link add eth0 netns lan type veth peer name lan0 netns r
+ip link add eth0 netns out type veth peer name out0 netns r
+ip -n lan addr add 10.20.1.5/24 dev eth0
+ip -n r addr add 10.20.1.1/24 dev lan0
+ip -n out addr add 198.51.100.7/24 dev eth0
+ip -n r addr add 198.51.100.1/24 dev out0
+for ns in lan out r; do ip -n $ns link set lo up; done
+ip -n lan link set eth0 up; ip -n out link set eth0 up
+ip -n r link set lan0 up; ip -n r link set out0 up
+ip -n lan route add default via 10.20.1.1
+ip -n out route add default via 198.51.100.1
+ip netns exec r sysctl -qw net.ipv4.ip_forward=1
+ip netns exec out iptables -A INPUT -p udp -j DROP
 
-echo "# one rule counts every host of 10.20.0.0/24 (here: traffic arriving at 'mon')"
-run ip netns exec mon iptables -t raw -A PREROUTING -m traffic --traffic --ipconn --portconn \
-	--netbase 10.20.0.0 --netmask 255.255.255.0 --name DEMO
-run ip netns exec mon iptables -t raw -S PREROUTING
+say xttraffic load
+xttraffic load
+say xttraffic rule add --name LAN --net 10.20.0.0/16 --traffic --ipconn --portconn --table raw --chain PREROUTING
+in_r node "$PWD/dist/cli.js" rule add --name LAN --net 10.20.0.0/16 --traffic --ipconn --portconn \
+	--table raw --chain PREROUTING
+say iptables -t raw -S PREROUTING
+in_r iptables -t raw -S PREROUTING
 
-echo "# traffic: 3 pings of 56 bytes, and a 1000-byte UDP datagram to port 5353"
-run ip netns exec h1 ping -c 3 -i 0.2 -q 10.20.0.1
-say "ip netns exec h1 sh -c 'head -c 1000 /dev/zero | nc -u -w1 -q0 10.20.0.1 5353'"
-ip netns exec h1 sh -c 'head -c 1000 /dev/zero | nc -u -w1 -q0 10.20.0.1 5353' || true
+echo
+echo "# traffic: the LAN host pings out 3 times (56 bytes), sends one 1000-byte UDP datagram"
+echo "# to port 5353, and the outside host pings it twice."
+ip netns exec lan ping -c 3 -i 0.2 -q 198.51.100.7 >/dev/null
+ip netns exec lan python3 test/lib/pkt.py udp 198.51.100.7 5353 1000 1
+ip netns exec out ping -c 2 -i 0.2 -q 10.20.1.5 >/dev/null
+echo "# expected for 10.20.1.5: out = 3 x 84 (echo requests) + 2 x 84 (echo replies) = 420 OTHER"
+echo "#                               + 1000 + 8 + 20 = 1028 UDP;  in = 3 x 84 + 2 x 84 = 420 OTHER"
 
-echo "# expected for 10.20.0.5: out = 3 x (56+8+20) = 252 ICMP (OTHER) + 1000+8+20 = 1028 UDP"
-for f in DEMO DEMO_ipconn DEMO_portconn DEMO_info; do
-	run ip netns exec mon cat /proc/net/xt_traffic/$f
-done
-if [ -x dist/cli.js ] || [ -f dist/cli.js ]; then
-	run ip netns exec mon node dist/cli.js read DEMO --clear
-	run ip netns exec mon node dist/cli.js read DEMO
-fi
+say cat /proc/net/xt_traffic/LAN
+in_r cat /proc/net/xt_traffic/LAN
+say xttraffic read LAN
+in_r node "$PWD/dist/cli.js" read LAN
+say xttraffic read LAN --conn port
+in_r node "$PWD/dist/cli.js" read LAN --conn port
+say xttraffic read LAN --clear --json
+in_r node "$PWD/dist/cli.js" read LAN --clear --json
+echo "# the read above cleared the table atomically: nothing counted since"
+say xttraffic read LAN
+in_r node "$PWD/dist/cli.js" read LAN
+say xttraffic status
+in_r node "$PWD/dist/cli.js" status
