@@ -57,8 +57,11 @@ done
 # checkpatch.pl from Debian's linux-source-6.1 (kernel coding style is a test)
 bash scripts/checkpatch.sh --prepare
 
+# npm install with the committed lock installs exactly the locked versions. (Not `npm ci`:
+# npm 11 with this machine's omit-lockfile-registry-resolved rejects the lock's optional
+# per-platform packages as "Missing ... from lock file".)
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-	log "npm ci"
-	npm ci --no-audit --no-fund >/dev/null
+	log "npm install (locked versions)"
+	npm install --no-audit --no-fund --loglevel=error
 fi
 log "ok"
