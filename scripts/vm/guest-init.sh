@@ -11,12 +11,7 @@ mount -t devtmpfs dev /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /var/tmp
-mount -t tmpfs tmpfs /root
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-mkdir -p /run/netns /run/lock
 
 for arg in $(cat /proc/cmdline); do
 	case $arg in
@@ -24,6 +19,14 @@ for arg in $(cat /proc/cmdline); do
 	xtt.repo=*) REPO=${arg#xtt.repo=} ;;
 	esac
 done
+# The root is an overlay with a tmpfs upper: /tmp, /root and /var are writable as they
+# are. A fresh /run, unless the repo or the run folder (mounted by the initramfs) is
+# under it: a tmpfs there would hide them.
+case "$REPO/ $RUN/" in
+*/run/*) ;;
+*) mount -t tmpfs tmpfs /run ;;
+esac
+mkdir -p /run/netns /run/lock
 export XTT_RUN=$RUN XTT_IN_VM=1
 
 off() {
