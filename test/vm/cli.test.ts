@@ -170,3 +170,51 @@ describe('xttraffic CLI in the VM (--backend legacy)', () => {
     expect(existsSync('/sys/module/xt_traffic')).toBe(false);
   });
 });
+
+// depmod -a reads the whole module tree over 9p: about 150 s under TCG, so opt-in:
+//   XTT_VM_INSTALL=1 npm run vm -- npx vitest run --config vitest.vm.config.ts test/vm/cli.test.ts
+describe.skipIf(process.env['XTT_VM_INSTALL'] !== '1')('xttraffic install / uninstall in the VM', () => {
+  const release = process.env['XTT_KERNEL_RELEASE']!;
+  const ko = `/lib/modules/${release}/updates/xt_traffic.ko`;
+  const so = '/usr/lib/x86_64-linux-gnu/xtables/libxt_traffic.so';
+  const plain = { ...process.env, XTABLES_LIBDIR: '' };
+  delete plain['XTABLES_LIBDIR'];
+
+  beforeAll(async () => {
+    // The guest's /lib/modules is the read-only kernel cache: give it a writable overlay.
+    const { sh } = await import('../lib/sh.js');
+    sh('mkdir', ['-p', '/run/xtt-mods']);
+    sh('mount', ['-t', 'tmpfs', 'tmpfs', '/run/xtt-mods']);
+    sh('mkdir', ['-p', '/run/xtt-mods/u', '/run/xtt-mods/w']);
+    sh('mount', ['-t', 'overlay', 'overlay', '-o', 'lowerdir=/lib/modules,upperdir=/run/xtt-mods/u,workdir=/run/xtt-mods/w', '/lib/modules']);
+  });
+  afterAll(async () => {
+    const { run } = await import('../lib/sh.js');
+    run('umount', ['/lib/modules']);
+    run('umount', ['/run/xtt-mods']);
+  });
+
+  it('install: depmod makes `modprobe xt_traffic` work, iptables finds the extension without XTABLES_LIBDIR; uninstall reverses both', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const runPlain = (cmd: string, args: string[]) => spawnSync(cmd, args, { env: plain, encoding: 'utf8' });
+    expect(runPlain('iptables', ['-m', 'traffic', '-h']).status).not.toBe(0);
+    const t0 = Date.now();
+    const inst = JSON.parse(ok(await cli(['install', '--json'])).stdout) as { release: string; module: { path: string; dkms: boolean }; extension: { path: string } };
+    expect(inst).toEqual({ release, module: { path: ko, dkms: false }, extension: { path: so } });
+    expect(existsSync(ko) && existsSync(so)).toBe(true);
+    console.log(`xttraffic install (with depmod -a over the 9p module tree) took ${Date.now() - t0} ms`);
+    const mp = runPlain('modprobe', ['xt_traffic']);
+    expect(mp.status, mp.stderr).toBe(0);
+    expect(existsSync('/sys/module/xt_traffic')).toBe(true);
+    const help = runPlain('iptables', ['-m', 'traffic', '-h']);
+    expect(help.status, help.stderr).toBe(0);
+    expect(help.stdout).toContain('--netbase');
+    ok(await cli(['unload']));
+
+    const un = JSON.parse(ok(await cli(['uninstall', '--json'])).stdout) as { removed: string[] };
+    expect(un.removed).toEqual([ko, so]);
+    expect(existsSync(ko) || existsSync(so)).toBe(false);
+    expect(runPlain('modprobe', ['xt_traffic']).status).not.toBe(0);
+    expect(runPlain('iptables', ['-m', 'traffic', '-h']).status).not.toBe(0);
+  }, 900_000); // depmod -a reads every module of the kernel: minutes under TCG
+});
