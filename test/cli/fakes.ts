@@ -31,8 +31,8 @@ export function columnsOf(kind: TableKind, text: string): NativeColumns | undefi
       const v = r[g] as InOut;
       counters[i * per + 2 * j] = v.in;
       counters[i * per + 2 * j + 1] = v.out;
-      sums[2 * j] += v.in;
-      sums[2 * j + 1] += v.out;
+      sums[2 * j] = sums[2 * j]! + v.in;
+      sums[2 * j + 1] = sums[2 * j + 1]! + v.out;
     });
   });
   return { rows: rows.length, countersPerRow: per as 8 | 10, keys, counters, sums };

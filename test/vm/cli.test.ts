@@ -177,7 +177,7 @@ describe.skipIf(process.env['XTT_VM_INSTALL'] !== '1')('xttraffic install / unin
   const release = process.env['XTT_KERNEL_RELEASE']!;
   const ko = `/lib/modules/${release}/updates/xt_traffic.ko`;
   const so = '/usr/lib/x86_64-linux-gnu/xtables/libxt_traffic.so';
-  const plain = { ...process.env, XTABLES_LIBDIR: '' };
+  const plain: NodeJS.ProcessEnv = { ...process.env };
   delete plain['XTABLES_LIBDIR'];
 
   beforeAll(async () => {
