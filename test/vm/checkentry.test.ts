@@ -407,10 +407,10 @@ const GOOD: Good[] = [
     info: ['name: net1', 'netbase: 128.0.0.0', 'netmask: 128.0.0.0', 'hashsize: 65536'],
   },
   {
-    title: 'hashsize 1',
+    title: 'hashsize 1 (2 buckets)',
     files: ['h1', 'h1_info'],
     craft: { hashsize: '1', name: 'h1' },
-    info: ['name: h1', 'hashsize: 1'],
+    info: ['name: h1', 'hashsize: 2'], // at least 2 buckets: hash_32() needs a bit
   },
   {
     title: 'hashsize 4194304 (the maximum)',
