@@ -118,8 +118,9 @@ static inline unsigned int xtt_ilog2(u32 v)
 }
 
 /*
- * Buckets of an IP map: --hashsize rounded up to a power of two, or the number
- * of addresses in the net clamped to [XTT_BUCKETS_MIN, XTT_BUCKETS_DEFAULT_MAX].
+ * Buckets of an IP map: --hashsize rounded up to a power of two (at least 2:
+ * hash_32() needs a bit to shift to), or the number of addresses in the net
+ * clamped to [XTT_BUCKETS_MIN, XTT_BUCKETS_DEFAULT_MAX].
  */
 static inline u32 xtt_ip_buckets(u32 mask, u32 hashsize)
 {
@@ -127,7 +128,7 @@ static inline u32 xtt_ip_buckets(u32 mask, u32 hashsize)
 	u32 hosts;
 
 	if (hashsize)
-		return xtt_roundup_pow2(hashsize);
+		return hashsize < 2 ? 2 : xtt_roundup_pow2(hashsize);
 	if (32 - prefix >= 16)
 		return XTT_BUCKETS_DEFAULT_MAX;
 	hosts = 1U << (32 - prefix);
@@ -154,6 +155,7 @@ static inline u32 xtt_flow_slots(u32 ip_buckets)
  */
 static inline u32 xtt_bucket(u32 key, unsigned int bits, bool direct)
 {
+	/* bits >= 1 always: a shift by 32 in hash_32() would index out of range */
 	if (direct)
 		return key;
 	return hash_32(key, bits);

@@ -106,7 +106,13 @@ static void test_buckets(void)
 	CHECK_EQ("/16 -> 65536", xtt_ip_buckets(ip("255.255.0.0"), 0), 65536);
 	CHECK_EQ("/8 clamped", xtt_ip_buckets(ip("255.0.0.0"), 0), 65536);
 	CHECK_EQ("hashsize 1000 -> 1024", xtt_ip_buckets(ip("255.0.0.0"), 1000), 1024);
-	CHECK_EQ("hashsize 1 -> 1", xtt_ip_buckets(ip("255.0.0.0"), 1), 1);
+	CHECK_EQ("hashsize 1 -> 2 (hash_32 needs bits >= 1)", xtt_ip_buckets(ip("255.0.0.0"), 1), 2);
+	CHECK_EQ("hashsize 2 -> 2", xtt_ip_buckets(ip("255.0.0.0"), 2), 2);
+	CHECK_EQ("hashsize 3 -> 4", xtt_ip_buckets(ip("255.0.0.0"), 3), 4);
+	/* every hashed bucket index of a 2-bucket map is 0 or 1 */
+	for (u32 k = 0; k < 1000; k++)
+		if (xtt_bucket(k * 7919, xtt_ilog2(xtt_ip_buckets(ip("255.0.0.0"), 1)), false) > 1)
+			CHECK_EQ("2-bucket index in range", k, 0xffffffff);
 	CHECK_EQ("hashsize max", xtt_ip_buckets(ip("255.0.0.0"), XT_TRAFFIC_HASHSIZE_MAX),
 		 XT_TRAFFIC_HASHSIZE_MAX);
 	CHECK_EQ("ilog2 4096", xtt_ilog2(4096), 12);

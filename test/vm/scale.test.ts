@@ -36,6 +36,8 @@ describe('net sizes and the entry cap', () => {
         '-A PREROUTING -m traffic --traffic --netbase 10.0.0.0 --netmask 8 --name N8',
         // /8 with a tiny hash: long chains, still exact
         '-A PREROUTING -m traffic --traffic --netbase 10.0.0.0 --netmask 8 --hashsize 2 --name N8H2',
+        // --hashsize 1 gets 2 buckets (a 1-bucket hash once indexed out of range: an oops)
+        '-A PREROUTING -m traffic --traffic --netbase 10.0.0.0 --netmask 8 --hashsize 1 --name N8H1',
         // /32: one host
         `-A PREROUTING -m traffic --traffic --netbase ${srcs[2]} --netmask 32 --name N32`,
         '-A PREROUTING -s 10.0.0.0/8 -d 10.250.0.2',
@@ -63,7 +65,7 @@ describe('net sizes and the entry cap', () => {
 
   it('counts every host of a /8 exactly, with derived and tiny hash sizes, and a /32', async () => {
     await sendFromEach(72); // 72 + 8 + 20 = 100 bytes each
-    for (const name of ['N8', 'N8H2']) {
+    for (const name of ['N8', 'N8H2', 'N8H1']) {
       const rows = parseTraffic(b.cat(`/proc/net/xt_traffic/${name}`));
       // sorted by address; B receives 6 x 100 bytes in total
       const expected = [...srcs, B].sort((x, y) => ipNum(x) - ipNum(y));
@@ -75,6 +77,7 @@ describe('net sizes and the entry cap', () => {
     }
     const info = parseInfo(b.cat('/proc/net/xt_traffic/N8H2_info'));
     expect(info.hashsize).toBe(2);
+    expect(parseInfo(b.cat('/proc/net/xt_traffic/N8H1_info')).hashsize).toBe(2);
     expect(parseInfo(b.cat('/proc/net/xt_traffic/N8_info')).hashsize).toBe(65536);
     const one = parseTraffic(b.cat('/proc/net/xt_traffic/N32'));
     expect(one.map((r) => [r.ip, r.udp.out])).toEqual([[srcs[2], 100n]]);
