@@ -95,7 +95,7 @@ if (only.includes('vm')) {
       XTT_KERNEL: k,
       XTT_NO_BUILD: '1',
       XTT_VM_OUTDIR: outDir,
-      XTT_VM_TIMEOUT: process.env.XTT_VM_TIMEOUT ?? '1500',
+      XTT_VM_TIMEOUT: process.env.XTT_VM_TIMEOUT ?? '2400',
     });
     account(`vm ${k}`, rep, status);
   }
