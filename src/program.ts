@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBuild } from './commands/build.js';
 import { registerInstall } from './commands/install.js';
 import { registerLoad } from './commands/load.js';
+import { registerMirror } from './commands/mirror.js';
 import { registerRead } from './commands/read.js';
 import { registerRule } from './commands/rule.js';
 import { registerStatus } from './commands/status.js';
@@ -59,6 +60,7 @@ export function makeProgram(deps: Deps): Command {
   registerRule(program, deps);
   registerRead(program, deps);
   registerWatch(program, deps);
+  registerMirror(program, deps);
 
   // Every command: help and errors through deps, commander's own exits as exceptions.
   const configure = (c: Command) => {

@@ -1,0 +1,198 @@
+/** `xttraffic mirror enable|disable|status`: a monitor interface on a mirror (SPAN) port. */
+import type { Command } from 'commander';
+import type { Deps, RunResult } from '../lib/deps.js';
+import { ResourceError, RuntimeError, UsageError, type XtError } from '../lib/errors.js';
+import { renderTable } from '../lib/format.js';
+import {
+  CHAIN, FILTERS, disablePlan, enablePlan, forwardingKey, hasClsact, parseFilters, parseLink, parseRawSave, validIfname,
+  type FilterStats, type Observed, type Previous, type Step,
+} from '../lib/mirror.js';
+import { netString, optionWords, parseSave } from '../lib/rule.js';
+import { checkBackend, iptablesCmd, iptablesSaveCmd, runIptables, type Backend } from '../lib/xtables.js';
+import { emit, examples, optsOf } from '../program.js';
+import { iptablesError } from './rule.js';
+
+interface MirrorOptions {
+  backend?: string;
+}
+
+function toolError(cmd: string, args: readonly string[], r: RunResult): XtError {
+  const msg = (r.stderr.trim() || r.stdout.trim() || `exit ${r.code}`).split('\n').filter((l) => l !== '').pop()!;
+  const what = `${cmd} ${args.join(' ')}: ${msg}`;
+  if (r.notFound) return new ResourceError('ENOTOOL', `${cmd} not found`, { hint: 'install iproute2 (ip, tc) and procps (sysctl)' });
+  if (/Permission denied|must be root|Operation not permitted/i.test(msg)) return new ResourceError('EPERM', what, { hint: 'run it as root (sudo)' });
+  return new RuntimeError('EMIRROR', what);
+}
+
+async function tool(deps: Deps, cmd: string, args: string[]): Promise<string> {
+  const r = await deps.run(cmd, args);
+  if (r.code !== 0 || r.notFound) throw toolError(cmd, args, r);
+  return r.stdout;
+}
+
+function checkIface(iface: string): string {
+  if (!validIfname(iface)) throw new UsageError(`bad interface name ${JSON.stringify(iface)}`, { hint: '1 to 15 characters of [A-Za-z0-9_.@-]' });
+  return iface;
+}
+
+async function rawSave(deps: Deps, backend: Backend | undefined): Promise<string> {
+  const cmd = iptablesSaveCmd(backend);
+  const args = ['-c', '-t', 'raw'];
+  const r = await runIptables(deps, cmd, args);
+  if (r.code !== 0) throw iptablesError(deps, cmd, args, r, 'list');
+  return r.stdout;
+}
+
+/** Everything enable/disable/status need to know about one interface. */
+async function observe(deps: Deps, iface: string, save: string): Promise<Observed & { filterStats: FilterStats[] }> {
+  const l = await deps.run('ip', ['-j', 'link', 'show', 'dev', iface]);
+  if (l.notFound) throw toolError('ip', [], l);
+  if (l.code !== 0) throw new ResourceError('ENODEV', `no interface ${iface} in this network namespace`, { hint: '`ip link` lists them' });
+  const link = parseLink(l.stdout);
+  const forwarding = (await tool(deps, 'sysctl', ['-n', forwardingKey(iface)])).trim();
+  const clsact = hasClsact(await tool(deps, 'tc', ['-j', 'qdisc', 'show', 'dev', iface]));
+  const filterStats = clsact ? parseFilters(await tool(deps, 'tc', ['-s', '-j', 'filter', 'show', 'dev', iface, 'ingress'])) : [];
+  return { iface, link, forwarding, clsact, filters: filterStats.map((f) => f.pref), filterStats, raw: parseRawSave(save) };
+}
+
+async function runSteps(deps: Deps, steps: Step[], iface: string, verb: string): Promise<void> {
+  for (const [i, s] of steps.entries()) {
+    const r = s.cmd.startsWith('iptables') ? await runIptables(deps, s.cmd, s.args) : await deps.run(s.cmd, s.args);
+    if (r.code === 0 && !r.notFound) continue;
+    const err = s.cmd.startsWith('iptables') && !r.notFound ? iptablesError(deps, s.cmd, s.args, r, 'chain') : toolError(s.cmd, s.args, r);
+    const done = steps.slice(0, i).map((x) => x.what);
+    throw Object.assign(err, {
+      hint: `${err.hint ? `${err.hint}; ` : ''}${verb} ${iface} stopped at "${s.what}"${done.length ? ` after: ${done.join(', ')}` : ''}` +
+        (verb === 'enable' && done.length ? `; \`xttraffic mirror disable ${iface}\` undoes it` : ''),
+    });
+  }
+}
+
+function stepJson(s: Step) {
+  return { what: s.what, cmd: s.cmd, args: s.args };
+}
+
+export interface MirrorStatus {
+  iface: string;
+  enabled: boolean;
+  promisc: boolean;
+  arp: boolean;
+  forwarding: string;
+  previous?: Previous | undefined;
+  filters: { present: number; expected: number; frames: bigint; byKind: Record<string, bigint> };
+  toChain: { packets: bigint; bytes: bigint };
+  dropped: { packets: bigint; bytes: bigint };
+}
+
+const zero = () => ({ packets: 0n, bytes: 0n });
+
+function statusOf(o: Observed & { filterStats: FilterStats[] }): MirrorStatus {
+  const m = o.raw.mirrors.get(o.iface);
+  const byKind: Record<string, bigint> = {};
+  for (const f of o.filterStats) byKind[f.kind] = f.packets;
+  return {
+    iface: o.iface,
+    enabled: m !== undefined,
+    promisc: o.link.promisc,
+    arp: o.link.arp,
+    forwarding: o.forwarding,
+    previous: m?.previous,
+    filters: { present: o.filterStats.length, expected: FILTERS.length, frames: o.filterStats.reduce((a, f) => a + f.packets, 0n), byKind },
+    toChain: m?.jumpCounters ?? zero(),
+    dropped: m?.dropCounters ?? zero(),
+  };
+}
+
+function renderMirrorStatus(list: MirrorStatus[], rules: ReturnType<typeof parseSave>): string {
+  const lines: string[] = [];
+  if (list.length === 0) lines.push('mirror: not enabled on any interface');
+  for (const s of list) {
+    lines.push(`${s.iface}: ${s.enabled ? 'enabled' : 'not enabled'} (promisc ${s.promisc ? 'on' : 'off'}, arp ${s.arp ? 'on' : 'off'}, forwarding ${s.forwarding}, tc filters ${s.filters.present}/${s.filters.expected})`);
+    const k = s.filters.byKind;
+    lines.push(`  frames seen:  ${s.filters.frames} (ipv4 ${k['ipv4'] ?? 0n}, 802.1Q ${k['vlan'] ?? 0n}, QinQ ${k['qinq'] ?? 0n}, 802.1Q+802.1Q ${k['vlan-vlan'] ?? 0n}, other ${k['other'] ?? 0n})`);
+    lines.push(`  to ${CHAIN}:   ${s.toChain.packets} packets, ${s.toChain.bytes} bytes`);
+    lines.push(`  dropped:      ${s.dropped.packets} packets, ${s.dropped.bytes} bytes`);
+  }
+  if (rules.length === 0) {
+    lines.push(`traffic rules in ${CHAIN}: none (add one: xttraffic rule add --table raw --chain ${CHAIN} ...)`);
+    return `${lines.join('\n')}\n`;
+  }
+  lines.push(`traffic rules in ${CHAIN}:`);
+  const table = renderTable({
+    headers: ['NAME', 'NET', 'OPTIONS'],
+    rows: rules.map((r) => [r.match.name, netString(r.match), optionWords(r.match)]),
+    align: ['left', 'left', 'left'],
+  });
+  return `${lines.join('\n')}\n${table.replace(/^(?=.)/gm, '  ')}`;
+}
+
+export function registerMirror(program: Command, deps: Deps): void {
+  const mirror = program
+    .command('mirror')
+    .description(`count mirrored (SPAN) traffic: promiscuous interface, frames to raw PREROUTING, chain ${CHAIN}, then dropped`)
+    .addHelpText('after', examples([
+      'sudo xttraffic mirror enable eth1',
+      `sudo xttraffic rule add --name span --net 193.11.176.0/20 --traffic --ipconn --table raw --chain ${CHAIN}`,
+      'sudo xttraffic mirror status',
+      'sudo xttraffic mirror disable eth1',
+    ]));
+
+  mirror
+    .command('enable')
+    .description(`promiscuous mode, no ARP, no forwarding, tc ingress filters, raw PREROUTING -i IF -j ${CHAIN} then DROP`)
+    .argument('<iface>', 'the interface on the mirror port')
+    .option('--backend <nft|legacy>', 'iptables-nft or iptables-legacy instead of `iptables`')
+    .addHelpText('after', examples(['sudo xttraffic mirror enable eth1', 'sudo xttraffic mirror enable eth1 --backend legacy --json']))
+    .action(async (iface: string, _o: MirrorOptions, cmd: Command) => {
+      const o = optsOf<MirrorOptions>(cmd);
+      checkIface(iface);
+      const backend = checkBackend(o.backend);
+      const obs = await observe(deps, iface, await rawSave(deps, backend));
+      const { steps, previous } = enablePlan(obs, iptablesCmd(backend));
+      await runSteps(deps, steps, iface, 'enable');
+      emit(deps, o.json, { mirror: { iface, enabled: true, changed: steps.length > 0, previous, steps: steps.map(stepJson) } }, () =>
+        steps.length === 0
+          ? `mirror already enabled on ${iface}: nothing changed\n`
+          : `mirror enabled on ${iface}:\n${steps.map((s) => `  ${s.what}\n`).join('')}count it: xttraffic rule add --table raw --chain ${CHAIN} --name NAME --net CIDR ...\n`);
+    });
+
+  mirror
+    .command('disable')
+    .description('restore exactly what enable changed on the interface')
+    .argument('<iface>', 'the interface on the mirror port')
+    .option('--backend <nft|legacy>', 'iptables-nft or iptables-legacy instead of `iptables`')
+    .addHelpText('after', examples(['sudo xttraffic mirror disable eth1']))
+    .action(async (iface: string, _o: MirrorOptions, cmd: Command) => {
+      const o = optsOf<MirrorOptions>(cmd);
+      checkIface(iface);
+      const backend = checkBackend(o.backend);
+      const obs = await observe(deps, iface, await rawSave(deps, backend));
+      const plan = disablePlan(obs, iptablesCmd(backend));
+      if (!plan) {
+        emit(deps, o.json, { mirror: { iface, enabled: false, changed: false, steps: [] } }, () => `mirror not enabled on ${iface}: nothing changed\n`);
+        return;
+      }
+      await runSteps(deps, plan.steps, iface, 'disable');
+      emit(deps, o.json, { mirror: { iface, enabled: false, changed: true, previous: plan.previous, keptChain: plan.keptChain, steps: plan.steps.map(stepJson) } }, () =>
+        `mirror disabled on ${iface}:\n${plan.steps.map((s) => `  ${s.what}\n`).join('')}` +
+        (plan.keptChain ? `kept chain ${CHAIN}: it still has rules (xttraffic rule list --table raw)\n` : ''));
+    });
+
+  mirror
+    .command('status')
+    .description(`per interface: enabled, promiscuous, frames seen by the tc filters, packets through ${CHAIN}; and the traffic rules in ${CHAIN}`)
+    .argument('[iface...]', 'interfaces (default: every one with the mirror enabled)')
+    .option('--backend <nft|legacy>', 'iptables-nft-save or iptables-legacy-save instead of `iptables-save`')
+    .addHelpText('after', examples(['sudo xttraffic mirror status', 'sudo xttraffic mirror status eth1 --json']))
+    .action(async (ifaces: string[], _o: MirrorOptions, cmd: Command) => {
+      const o = optsOf<MirrorOptions>(cmd);
+      ifaces.forEach(checkIface);
+      const backend = checkBackend(o.backend);
+      const save = await rawSave(deps, backend);
+      const names = ifaces.length > 0 ? ifaces : [...parseRawSave(save).mirrors.keys()];
+      const list: MirrorStatus[] = [];
+      for (const n of names) list.push(statusOf(await observe(deps, n, save)));
+      const rules = parseSave(save.replace(/^\[\d+:\d+\] /gm, '')).filter((r) => r.table === 'raw' && r.chain === CHAIN);
+      emit(deps, o.json, { mirrors: list, rules: rules.map((r) => ({ ...r.match, net: netString(r.match), rule: r.line })) }, () => renderMirrorStatus(list, rules));
+    });
+}
