@@ -31,3 +31,18 @@ export function unloadModule(): { ok: boolean; message: string } {
 export function moduleRefcnt(): number {
   return Number(readFileSync('/sys/module/xt_traffic/refcnt', 'utf8').trim());
 }
+
+/**
+ * Unloads the module once no rule uses it. A deleted network namespace is torn down
+ * asynchronously (its rules, and their module references, go a little later), so
+ * this waits up to `timeoutMs` for the reference count to drop to 0.
+ */
+export async function unloadModuleWhenFree(timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (moduleLoaded()) {
+    const r = unloadModule();
+    if (r.ok) return;
+    if (Date.now() > end) throw new Error(`xt_traffic still in use after ${timeoutMs} ms: ${r.message}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}

@@ -120,8 +120,10 @@ describe.each(['iptables', 'iptables-legacy'])('exact accounting through %s', (i
     expect(get(H1, X).udp).toBe(2n * (1000n + 8n + 20n) + 4n * (10n + 8n + 20n));
     expect(get(X, H2).udp).toBe(3008n + 3n * 20n); // 3 fragments: 1480 + 1480 + 48 payload
     expect(get(X, H2).other).toBe(1000n + 8n + 20n + 5n * (100n + 20n));
-    expect(get(H2, H1).other).toBe(2n * (200n + 8n + 20n));
-    expect(get(H1, H2).other).toBe(3008n + 3n * 20n); // fragmented echo request
+    // H2's 2 echo requests, and H2's fragmented reply to H1's 3000-byte ping
+    expect(get(H2, H1).other).toBe(2n * (200n + 8n + 20n) + 3008n + 3n * 20n);
+    // H1's fragmented 3000-byte echo request, and H1's replies to H2's 2 pings
+    expect(get(H1, H2).other).toBe(3008n + 3n * 20n + 2n * (200n + 8n + 20n));
     expect(get(H2, H1).tcp).toBeGreaterThan(0n); // transfer to H2 (ACKs back)
     expect(get(H1, X).tcp).toBeGreaterThan(100_000n);
   });

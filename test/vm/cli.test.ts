@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unloadModuleWhenFree } from '../lib/module.js';
 import { REPO } from '../lib/sh.js';
 import { RoutedTopo } from '../lib/topo.js';
 
@@ -62,6 +63,9 @@ describe('xttraffic CLI in the VM (iptables, nft backend)', () => {
   let r: string;
 
   beforeAll(async () => {
+    // other suites of this run may have left the module loaded (with no rule): this one
+    // tests loading it, so start from an unloaded module
+    await unloadModuleWhenFree();
     topo = await RoutedTopo.create('iptables');
     r = topo.r.name;
   });
