@@ -57,7 +57,7 @@ export function targets(rows, extra) {
   const e = (k) => extra.find((a) => a.key === k)?.value ?? null;
   const rx = e('read_xtt_65536');
   const ra = e('read_iptaccount_65536');
-  add('xttraffic read --json 65,536 rows vs iptaccount -l (ms)', '<= iptaccount',
+  add('xttraffic read --json 65,536 rows vs iptaccount -l (guest CPU s)', '<= iptaccount',
     rx !== null && ra !== null ? `${rx} vs ${ra}` : null, () => rx <= ra);
   const m = e('mem_kmalloc64_per_host');
   const mb = e('mem_buckets_per_host');
