@@ -59,3 +59,18 @@ export function shAsync(cmd: string, args: string[] = [], opts: { input?: string
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }
+
+/** Like run(), without blocking the event loop (for long host-side checks under vitest). */
+export function runAsync(cmd: string, args: string[] = [], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(
+      cmd,
+      args,
+      { encoding: 'utf8', cwd: opts.cwd, env: { ...process.env, XTABLES_LIBDIR, ...opts.env }, maxBuffer: 1 << 30 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ status: code, stdout, stderr });
+      },
+    );
+  });
+}

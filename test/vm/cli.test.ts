@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unloadModuleWhenFree } from '../lib/module.js';
-import { REPO } from '../lib/sh.js';
+import { ok, runCli, type CliResult } from '../lib/cli.js';
 import { RoutedTopo } from '../lib/topo.js';
 
 // The xttraffic CLI end to end, as root in the VM: `load` through the addon (finit_module),
@@ -14,32 +14,7 @@ import { RoutedTopo } from '../lib/topo.js';
 
 const { H1, H2, X } = RoutedTopo;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], ns?: string): Promise<Result> {
-  const env = { ...process.env };
-  delete env['XTABLES_LIBDIR'];
-  const argv = [process.execPath, `${REPO}/dist/cli.js`, ...args];
-  const [cmd, ...rest] = ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv;
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd!, rest, { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
-function ok(r: Result): Result {
-  if (r.code !== 0) throw new Error(`exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
+const cli = (args: string[], ns?: string): Promise<CliResult> => runCli(args, ns);
 
 const zero = { in: 0, out: 0 };
 const io = (i: number, o: number) => ({ in: i, out: o });

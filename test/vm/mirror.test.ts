@@ -4,7 +4,8 @@ import { parseTraffic } from '../../src/lib/parse.js';
 import { loadModule } from '../lib/module.js';
 import { Netns } from '../lib/netns.js';
 import { Oracle, expectedTraffic, parseNet, type ExpectedTraffic, type PairCount } from '../lib/oracle.js';
-import { REPO, shAsync } from '../lib/sh.js';
+import { ok, runCli, type CliResult } from '../lib/cli.js';
+import { shAsync } from '../lib/sh.js';
 import { PKT, link, tcpServe } from '../lib/topo.js';
 
 // `xttraffic mirror` on a simulated SPAN port. A (10.30.0.1) and B (10.30.0.2) talk over a
@@ -23,30 +24,7 @@ const NET = parseNet('10.30.0.0/24');
 const UDP_PORT = 7000;
 const TCP_PORT = 5001;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(ns: Netns, args: string[]): Promise<Result> {
-  const env = { ...process.env };
-  delete env['XTABLES_LIBDIR'];
-  return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', ns.name, process.execPath, `${REPO}/dist/cli.js`, ...args], { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
-function ok(r: Result): Result {
-  if (r.code !== 0) throw new Error(`exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
+const cli = (ns: Netns, args: string[]): Promise<CliResult> => runCli(args, ns.name);
 
 /** A UDP socket in `ns` on 0.0.0.0:port; `count()` stops it and says how many datagrams it got. */
 async function udpListener(ns: Netns, port: number): Promise<{ count: () => Promise<number> }> {
