@@ -43,7 +43,7 @@ export interface RunResult {
 export type Runner = (cmd: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
 
 export interface Paths {
-  /** /proc/net/xt_traffic */
+  /** /proc/net/xt_traffic, or $XTT_PROC_DIR (procDirFromEnv()) */
   procNet: string;
   /** /sys/module */
   sysModule: string;
@@ -100,7 +100,7 @@ export const realRunner: Runner = (cmd, args, opts = {}) =>
 
 export async function realDeps(): Promise<Deps> {
   const { bindingStatus, loadBinding, PACKAGE_ROOT } = await import('./binding.js');
-  const { defaultReader } = await import('./tables.js');
+  const { defaultReader, procDirFromEnv } = await import('./tables.js');
   return {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -116,7 +116,7 @@ export async function realDeps(): Promise<Deps> {
     getuid: () => process.getuid?.() ?? -1,
     kernelRelease: () => release(),
     paths: {
-      procNet: '/proc/net/xt_traffic',
+      procNet: procDirFromEnv(),
       sysModule: '/sys/module',
       libModules: '/lib/modules',
       usrSrc: '/usr/src',

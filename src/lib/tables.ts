@@ -4,7 +4,7 @@
  * fs (also one open: the kernel snapshots at open, so the result is the same).
  */
 import { open, readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { NativeBinding, NativeColumns } from './binding.js';
 import { ResourceError, RuntimeError, XtError } from './errors.js';
 import { DEFAULT_PROC_DIR, XT_TRAFFIC_SUFFIX_INFO, checkTableName, tableFile, type TableKind } from './names.js';
@@ -114,12 +114,23 @@ export function rowsOf<K extends TableKind>(kind: K, raw: RawTable): RowOf<K>[] 
   }
 }
 
+/**
+ * The directory of the table files: $XTT_PROC_DIR when set (any directory of files in the
+ * kernel's formats: for tests, benchmarks, or tables copied from another machine), else
+ * /proc/net/xt_traffic of the current network namespace. Every library function and the CLI
+ * use it when no procDir is given.
+ */
+export function procDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  const d = env['XTT_PROC_DIR'];
+  return d ? resolve(d) : DEFAULT_PROC_DIR;
+}
+
 export interface ReadTableOptions<K extends TableKind = TableKind> {
   /** Which file of the table (default traffic: /proc/net/xt_traffic/NAME). */
   kind?: K;
   /** Read and clear in one atomic snapshot (open O_RDWR; needs root or CAP_NET_ADMIN). */
   clear?: boolean;
-  /** Default /proc/net/xt_traffic (the current network namespace's). */
+  /** Default $XTT_PROC_DIR, else /proc/net/xt_traffic (the current network namespace's). */
   procDir?: string;
   /** Default: the addon if it loads, else node's fs. */
   reader?: TableReader;
@@ -186,7 +197,7 @@ async function exists(p: string): Promise<boolean> {
 /** Reads one table file in one atomic snapshot. */
 export async function readRaw(name: string, kind: TableKind, opts: Omit<ReadTableOptions, 'kind'> = {}): Promise<RawTable> {
   checkTableName(name);
-  const procDir = opts.procDir ?? DEFAULT_PROC_DIR;
+  const procDir = opts.procDir ?? procDirFromEnv();
   const reader = opts.reader ?? (await defaultReader());
   const clear = opts.clear ?? false;
   try {
@@ -210,7 +221,7 @@ export async function readTable<K extends TableKind = 'traffic'>(name: string, o
 /** Reads and parses NAME_info. */
 export async function readInfo(name: string, opts: { procDir?: string; reader?: TableReader } = {}): Promise<TableInfo> {
   checkTableName(name);
-  const procDir = opts.procDir ?? DEFAULT_PROC_DIR;
+  const procDir = opts.procDir ?? procDirFromEnv();
   const reader = opts.reader ?? (await defaultReader());
   let text: string;
   try {
@@ -223,7 +234,7 @@ export async function readInfo(name: string, opts: { procDir?: string; reader?: 
 
 /** Names of the tables of the current network namespace (from the NAME_info files), sorted. */
 export async function listTables(opts: { procDir?: string } = {}): Promise<string[]> {
-  const procDir = opts.procDir ?? DEFAULT_PROC_DIR;
+  const procDir = opts.procDir ?? procDirFromEnv();
   let names: string[];
   try {
     names = await readdir(procDir);
