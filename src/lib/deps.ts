@@ -8,7 +8,8 @@ import type { BindingAttempt, NativeBinding } from './binding.js';
 import type { TableReader } from './tables.js';
 
 export interface Out {
-  write(s: string): unknown;
+  /** Text, or bytes (`read` writes its whole output as one buffer). */
+  write(s: string | Uint8Array): unknown;
   isTTY?: boolean | undefined;
   columns?: number | undefined;
   rows?: number | undefined;

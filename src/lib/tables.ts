@@ -7,19 +7,12 @@ import { open, readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { NativeBinding, NativeColumns } from './binding.js';
 import { ResourceError, RuntimeError, XtError } from './errors.js';
+import { nativeRowFormatter, type RowFormatter } from './format-rows.js';
 import { DEFAULT_PROC_DIR, XT_TRAFFIC_SUFFIX_INFO, checkTableName, tableFile, type TableKind } from './names.js';
-import {
-  numberToIp,
-  parseInfo,
-  parseIpConn,
-  parsePortConn,
-  parseTraffic,
-  type InOut,
-  type IpConnRow,
-  type PortConnRow,
-  type TableInfo,
-  type TrafficRow,
-} from './parse.js';
+import { parseInfo, parseIpConn, parsePortConn, parseTraffic, type TableInfo } from './parse.js';
+import { rowsFromColumns, type RowOf } from './parse-columns.js';
+
+export { rowFromColumns, rowsFromColumns, type AnyRow, type RowOf } from './parse-columns.js';
 
 export interface RawTable {
   text: string;
@@ -32,11 +25,14 @@ export interface TableReader {
   readonly via: 'native' | 'fs';
   readTable(path: string, kind: TableKind, clear: boolean): Promise<RawTable>;
   readText(path: string): Promise<string>;
+  /** The addon's output formatter (`read` uses the TypeScript one without it). */
+  readonly formatter?: RowFormatter;
 }
 
 export function nativeReader(b: NativeBinding): TableReader {
   return {
     via: 'native',
+    formatter: nativeRowFormatter(b),
     async readTable(path, kind, clear) {
       const r = await b.readTable(path, kind, { clear });
       // The text is only needed when the native parser declined it: decode it on demand.
@@ -68,38 +64,6 @@ export const fsReader: TableReader = {
     return readFile(path, 'latin1');
   },
 };
-
-export type RowOf<K extends TableKind> = K extends 'traffic' ? TrafficRow : K extends 'ipconn' ? IpConnRow : PortConnRow;
-export type AnyRow = TrafficRow | IpConnRow | PortConnRow;
-
-const inout = (c: BigUint64Array, i: number): InOut => ({ in: c[i]!, out: c[i + 1]! });
-
-/** Row `r` of the addon's columns. */
-export function rowFromColumns<K extends TableKind>(kind: K, cols: NativeColumns, r: number): RowOf<K> {
-  const { keys, counters: c, countersPerRow: n } = cols;
-  const b = r * n;
-  if (kind === 'traffic') {
-    return { ip: numberToIp(keys[r]!), total: inout(c, b), tcp: inout(c, b + 2), udp: inout(c, b + 4), other: inout(c, b + 6) } as RowOf<K>;
-  }
-  const counters = { total: inout(c, b), tcp: inout(c, b + 2), udp: inout(c, b + 4), icmp: inout(c, b + 6), other: inout(c, b + 8) };
-  return (kind === 'ipconn' ? { ip: numberToIp(keys[r]!), ...counters } : { port: keys[r]!, ...counters }) as RowOf<K>;
-}
-
-/** Rows from the addon's columns (no text scanning in JS). */
-export function rowsFromColumns<K extends TableKind>(kind: K, cols: NativeColumns): RowOf<K>[] {
-  const { keys, counters: c, countersPerRow: n } = cols;
-  const rows = new Array<AnyRow>(cols.rows);
-  for (let r = 0; r < cols.rows; r++) {
-    const b = r * n;
-    if (kind === 'traffic') {
-      rows[r] = { ip: numberToIp(keys[r]!), total: inout(c, b), tcp: inout(c, b + 2), udp: inout(c, b + 4), other: inout(c, b + 6) };
-    } else {
-      const counters = { total: inout(c, b), tcp: inout(c, b + 2), udp: inout(c, b + 4), icmp: inout(c, b + 6), other: inout(c, b + 8) };
-      rows[r] = kind === 'ipconn' ? { ip: numberToIp(keys[r]!), ...counters } : { port: keys[r]!, ...counters };
-    }
-  }
-  return rows as RowOf<K>[];
-}
 
 /** Parses a raw table: the addon's columns when present, else the TypeScript parser. */
 export function rowsOf<K extends TableKind>(kind: K, raw: RawTable): RowOf<K>[] {
