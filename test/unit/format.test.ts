@@ -76,6 +76,15 @@ describe('report', () => {
   });
 });
 
+describe('renderTable of many rows', () => {
+  it('measures columns without spreading every cell into Math.max (which overflowed the stack)', () => {
+    const rows = Array.from({ length: 300_000 }, (_, i) => [String(i), 'x']);
+    const t = renderTable({ headers: ['K', 'V'], rows, align: ['left', 'right'] });
+    expect(t.slice(0, 12)).toBe('K       V\n0       x\n'.slice(0, 12));
+    expect(t.endsWith('\n299999  x\n')).toBe(true);
+  });
+});
+
 describe('selection on the addon\'s columns', () => {
   it('picks the same rows in the same order as selectRows, for every key and several --top, ties included', () => {
     let seed = 7;
