@@ -101,7 +101,7 @@ export const realRunner: Runner = (cmd, args, opts = {}) =>
 
 export async function realDeps(): Promise<Deps> {
   const { bindingStatus, loadBinding, PACKAGE_ROOT } = await import('./binding.js');
-  const { defaultReader, procDirFromEnv } = await import('./tables.js');
+  const { procDirFromEnv } = await import('./names.js');
   return {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -113,7 +113,8 @@ export async function realDeps(): Promise<Deps> {
       const s = bindingStatus();
       return { path: s.path, tried: s.tried };
     },
-    reader: defaultReader,
+    // tables.js (parsers, formatters) loads with the first command that reads a table
+    reader: async () => (await import('./tables.js')).defaultReader(),
     getuid: () => process.getuid?.() ?? -1,
     kernelRelease: () => release(),
     paths: {

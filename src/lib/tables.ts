@@ -4,11 +4,13 @@
  * fs (also one open: the kernel snapshots at open, so the result is the same).
  */
 import { open, readdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { NativeBinding, NativeColumns } from './binding.js';
 import { ResourceError, RuntimeError, XtError } from './errors.js';
 import { nativeRowFormatter, type RowFormatter } from './format-rows.js';
-import { DEFAULT_PROC_DIR, XT_TRAFFIC_SUFFIX_INFO, checkTableName, tableFile, type TableKind } from './names.js';
+import { XT_TRAFFIC_SUFFIX_INFO, checkTableName, procDirFromEnv, tableFile, type TableKind } from './names.js';
+
+export { procDirFromEnv } from './names.js';
 import { parseInfo, parseIpConn, parsePortConn, parseTraffic, type TableInfo } from './parse.js';
 import { rowsFromColumns, type RowOf } from './parse-columns.js';
 
@@ -76,17 +78,6 @@ export function rowsOf<K extends TableKind>(kind: K, raw: RawTable): RowOf<K>[] 
     default:
       return parsePortConn(raw.text) as RowOf<K>[];
   }
-}
-
-/**
- * The directory of the table files: $XTT_PROC_DIR when set (any directory of files in the
- * kernel's formats: for tests, benchmarks, or tables copied from another machine), else
- * /proc/net/xt_traffic of the current network namespace. Every library function and the CLI
- * use it when no procDir is given.
- */
-export function procDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
-  const d = env['XTT_PROC_DIR'];
-  return d ? resolve(d) : DEFAULT_PROC_DIR;
 }
 
 export interface ReadTableOptions<K extends TableKind = TableKind> {
