@@ -7,7 +7,7 @@ import { humanBytes, humanCount, humanRate, renderTable, type Align } from './fo
 import type { RowFormatter } from './format-rows.js';
 import type { TableKind } from './names.js';
 import { ipToNumber, type InOut, type IpConnRow, type PortConnRow, type TrafficRow } from './parse.js';
-import { rowFromColumns } from './parse-columns.js';
+import { LITTLE_ENDIAN, rowFromColumns } from './parse-columns.js';
 
 export type Row = TrafficRow | IpConnRow | PortConnRow;
 
@@ -125,15 +125,33 @@ export function selectOrder(kind: TableKind, cols: NativeColumns, sort?: string,
   const idx = sortColumns(kind, key);
   const per = cols.countersPerRow;
   const c = cols.counters;
-  const value = (r: number) => (idx.length === 1 ? c[r * per + idx[0]!]! : c[r * per + idx[0]!]! + c[r * per + idx[1]!]!);
+  // A row's value as a double when that is exact (the high words of the u64s are small: their
+  // sum is below 2^53), else as a bigint; number and bigint compare exactly with > and ==.
+  const w = LITTLE_ENDIAN ? new Uint32Array(c.buffer, c.byteOffset, c.length * 2) : undefined;
+  const i0 = idx[0]!;
+  const i1 = idx.length === 2 ? idx[1]! : -1;
+  const value = (r: number): number | bigint => {
+    const a = r * per + i0;
+    if (w !== undefined) {
+      const ha = w[2 * a + 1]!;
+      if (i1 < 0) {
+        if (ha < 0x200000) return ha * 4294967296 + w[2 * a]!;
+      } else {
+        const b = r * per + i1;
+        const hb = w[2 * b + 1]!;
+        if (ha < 0x100000 && hb < 0x100000) return (ha + hb) * 4294967296 + w[2 * a]! + w[2 * b]!;
+      }
+    }
+    return i1 < 0 ? c[a]! : c[a]! + c[r * per + i1]!;
+  };
   // "a before b": larger value first, then smaller key
-  const before = (va: bigint, a: number, vb: bigint, b: number) => va > vb || (va === vb && keys[a]! < keys[b]!);
+  const before = (va: number | bigint, a: number, vb: number | bigint, b: number) => va > vb || (va == vb && keys[a]! < keys[b]!);
   if (limit === n) {
     const vals = Array.from({ length: n }, (_, r) => value(r));
     return firstN(n).sort((a, b) => (before(vals[a]!, a, vals[b]!, b) ? -1 : 1));
   }
   // min-heap (by "before") of the best `limit` rows seen so far
-  const hv: bigint[] = [];
+  const hv: Array<number | bigint> = [];
   const hi: number[] = [];
   const swap = (x: number, y: number) => {
     [hv[x], hv[y]] = [hv[y]!, hv[x]!];

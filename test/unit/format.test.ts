@@ -91,7 +91,8 @@ describe('selection on the addon\'s columns', () => {
     const rnd = (m: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % m;
     const lines = [`${PORTCONN_HEADER}\n`];
     for (let port = 0; port < 400; port++) {
-      const v = Array.from({ length: 10 }, () => (rnd(4) === 0 ? 18446744073709551615n - BigInt(rnd(3)) : BigInt(rnd(5))));
+      // small, near 2^64, and around 2^52 (sums of two around 2^53: exact doubles or bigints)
+      const v = Array.from({ length: 10 }, () => [18446744073709551615n - BigInt(rnd(3)), (1n << 52n) - BigInt(rnd(3)), (1n << 52n) + (1n << 51n) + BigInt(rnd(3)), BigInt(rnd(5)), BigInt(rnd(5))][rnd(5)]!);
       lines.push(`${port}\t${v.join('\t')}\n`);
     }
     const text = lines.join('');
