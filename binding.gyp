@@ -6,7 +6,8 @@
         "native/addon.cc",
         "native/workers.cc",
         "native/sys.cc",
-        "native/procparse.cc"
+        "native/procparse.cc",
+        "native/procformat.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

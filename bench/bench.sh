@@ -1,20 +1,102 @@
 #!/usr/bin/env bash
-# bench/bench.sh [run.sh args]: host side of `npm run bench`. Boots the VM deterministically
-# (-icount shift=0,sleep=off -smp 1) with bench/results shared writable, runs bench/run.sh
-# inside. BENCH_QUICK=1 for the CI smoke mode. Never start two VMs at once on a small host.
+# bench/bench.sh: host side of `npm run bench`. Three parts, one after the other (never two
+# VMs at once on a small host), then one report:
+#   1. icount pass: boots the VM deterministically (-icount shift=0,sleep=off -smp 1) and runs
+#      bench/run.sh's packet-cost (added guest instructions/packet), reading and memory
+#      sections;
+#   2. wall pass: boots a plain TCG VM (-smp 1, no icount) and measures the main contenders
+#      again in wall-clock time, BENCH_ROUNDS rounds interleaved (median and spread);
+#   3. native read on the host (bench/native-read.mjs: addon vs plain node).
+# The guests write raw TSV files into a work folder (.cache/bench/run.*) shared with them;
+# bench/report.mjs prints the tables and writes OUTDIR/latest.md and latest.json
+# (OUTDIR = XTT_VM_OUTDIR, default bench/results). A quick run writes quick.* (default
+# OUTDIR .cache/bench/quick), a run with a part skipped or failed partial.*: only a complete
+# run writes latest.*.
+#
+#   BENCH_QUICK=1  CI smoke test: one icount VM runs small versions of both passes, native
+#                  read of 16,384 rows; asserts nothing about speed (~2.5 minutes on a busy
+#                  2-core host, one of them booting)
+#   BENCH_WALL=0, BENCH_NATIVE=0  skip part 2 or 3; other BENCH_* knobs: see bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export XTT_VM_ICOUNT=1
-export XTT_VM_OUTDIR=${XTT_VM_OUTDIR:-$PWD/bench/results}
-if [ -n "${BENCH_QUICK:-}" ]; then
-	export XTT_VM_TIMEOUT=${XTT_VM_TIMEOUT:-300}
-else
-	export XTT_VM_TIMEOUT=${XTT_VM_TIMEOUT:-1500}
-fi
+ROOT=$PWD
+QUICK=${BENCH_QUICK:-}
+# a quick run never writes into bench/results/
+if [ -n "$QUICK" ]; then OUTDIR=${XTT_VM_OUTDIR:-$ROOT/.cache/bench/quick}; else OUTDIR=${XTT_VM_OUTDIR:-$ROOT/bench/results}; fi
+mkdir -p "$ROOT/.cache/bench"
+WORK=$(mktemp -d "$ROOT/.cache/bench/run.XXXXXX")
+chmod 755 "$WORK"
 # The guest's clock is virtual under icount: date the results on the host.
 export XTT_BENCH_DATE=${XTT_BENCH_DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
 # XTT_* reach the guest; BENCH_* do not: pass them as XTT_BENCH_*.
-for v in BENCH_QUICK BENCH_COUNT BENCH_READ BENCH_MEM BENCH_BIG BENCH_IPT BENCH_PACKETS; do
+for v in BENCH_QUICK BENCH_COUNT BENCH_READ BENCH_MEM BENCH_BIG BENCH_IPT BENCH_PACKETS \
+	BENCH_STEP_TIMEOUT BENCH_ROUNDS BENCH_WALL_COUNT BENCH_WALL_SOURCES; do
 	[ -n "${!v:-}" ] && export "XTT_$v=${!v}"
 done
-exec bash scripts/vm.sh bash bench/run.sh "$@"
+unset XTT_BENCH_PASS
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }'; }
+failed=()
+partial=()
+T0=$(now)
+meta=$WORK/meta.tsv
+{
+	printf 'date\t%s\n' "$XTT_BENCH_DATE"
+	printf 'host\t%s, %s CPUs, load average %s\n' "$(uname -r)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$meta"
+for v in BENCH_PACKETS BENCH_READ BENCH_BIG BENCH_MEM BENCH_WALL BENCH_NATIVE; do
+	[ "${!v:-1}" = 0 ] && partial+=("$v=0")
+done
+
+# 1. icount pass (quick: both passes in this one VM, to keep CI short)
+t=$(now)
+pass=icount
+[ -n "$QUICK" ] && pass=icount,wall
+if [ -n "$QUICK" ]; then vmt=${XTT_VM_TIMEOUT:-300}; else vmt=${XTT_VM_TIMEOUT:-1800}; fi
+say "icount VM (passes: $pass)"
+if ! XTT_VM_ICOUNT=1 XTT_VM_OUTDIR=$WORK XTT_BENCH_PASS=$pass XTT_VM_TIMEOUT=$vmt \
+	bash scripts/vm.sh bash bench/run.sh; then
+	failed+=("icount VM")
+fi
+printf 'seconds_icount_vm\t%s\n' "$(secs "$t")" >>"$meta"
+
+# 2. wall pass
+if [ -z "$QUICK" ] && [ "${BENCH_WALL:-1}" != 0 ]; then
+	t=$(now)
+	say "plain TCG VM, -smp 1 (wall-clock pass)"
+	if ! env -u XTT_VM_ICOUNT XTT_VM_SMP=1 XTT_NO_BUILD=1 XTT_VM_OUTDIR="$WORK" XTT_BENCH_PASS=wall \
+		XTT_VM_TIMEOUT="${XTT_VM_WALL_TIMEOUT:-900}" bash scripts/vm.sh bash bench/run.sh; then
+		failed+=("wall VM")
+	fi
+	printf 'seconds_wall_vm\t%s\n' "$(secs "$t")" >>"$meta"
+fi
+
+# 3. native read on the host (after the VM parts: the first one built dist/ and the addon)
+if [ "${BENCH_NATIVE:-1}" != 0 ]; then
+	t=$(now)
+	rows=()
+	[ -n "$QUICK" ] && rows=(--rows "${BENCH_NATIVE_ROWS:-16384}")
+	node bench/native-read.mjs "${rows[@]}" --tsv "$WORK/native.tsv" || failed+=("native read")
+	printf 'seconds_native\t%s\n' "$(secs "$t")" >>"$meta"
+fi
+
+printf 'seconds_total\t%s\n' "$(secs "$T0")" >>"$meta"
+mode=full
+if [ ${#partial[@]} -gt 0 ] || [ ${#failed[@]} -gt 0 ]; then mode=partial; fi
+if [ -n "$QUICK" ]; then mode=quick; fi
+{
+	printf 'mode\t%s\n' "$mode"
+	printf 'failed\t%s\n' "$(IFS=,; echo "${failed[*]:-}")"
+	printf 'skipped\t%s\n' "$(IFS=,; echo "${partial[*]:-}")"
+} >>"$meta"
+rc=0
+node bench/report.mjs "$WORK" "$OUTDIR" || rc=1
+if [ ${#failed[@]} -gt 0 ]; then
+	say "FAIL: ${failed[*]} (raw results kept in $WORK)"
+	exit 1
+fi
+[ "$rc" = 0 ] || { say "FAIL: the report found problems (raw results kept in $WORK)"; exit 1; }
+rm -rf "$WORK"
+say "done in $(secs "$T0") s"

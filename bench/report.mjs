@@ -1,27 +1,49 @@
 #!/usr/bin/env node
-// bench/report.mjs DIR [OUTDIR]: turns bench/run.sh's TSV files (DIR/meta.tsv, results.tsv,
-// extra.tsv) into a table on stdout and, with OUTDIR, OUTDIR/latest.md and latest.json.
+// bench/report.mjs DIR [OUTDIR]: turns the raw TSV files of one `npm run bench` into tables on
+// stdout and, with OUTDIR, OUTDIR/<base>.md and <base>.json, base = latest (complete run),
+// quick (BENCH_QUICK=1) or partial (a part skipped or failed). DIR holds:
+//   meta.tsv                    host side (bench/bench.sh): date, mode, seconds per part
+//   icount/meta.tsv             guest: kernel, iptables, count, ...
+//   icount/results.tsv          contender sources sent usec pps ns_per_pkt
+//   icount/reads.tsv            key rows cpu_s guest_s host_wall_s status description
+//   icount/extra.tsv            key value unit note (memory)
+//   wall/meta.tsv, wall/wall.tsv  contender sources sent usec pps ns_per_pkt round
+//   native.tsv                  step addon_ms fs_ms note (bench/native-read.mjs)
 // Pure functions are exported for test/unit/bench-report.test.ts.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const tsv = (text) => text.split('\n').filter((l) => l.trim()).map((l) => l.split('\t'));
+const num = (s) => (s === undefined || s === '' ? null : Number(s));
+const round1 = (x) => Math.round(x * 10) / 10;
 
 export function parseMeta(text) {
   return Object.fromEntries(tsv(text).map(([k, ...v]) => [k, v.join('\t')]));
 }
 
-/** rows: {contender, sources, sent, usec, pps, nsPerPacket} */
+/** rows: {contender, sources, sent, usec, pps, nsPerPacket[, round]} */
 export function parseResults(text) {
-  return tsv(text).map(([contender, sources, sent, usec, pps, ns]) => ({
+  return tsv(text).map(([contender, sources, sent, usec, pps, ns, round]) => ({
     contender, sources: Number(sources), sent: Number(sent), usec: Number(usec), pps: Number(pps),
-    nsPerPacket: Number(ns),
+    nsPerPacket: Number(ns), ...(round !== undefined ? { round: Number(round) } : {}),
   }));
 }
 
 export function parseExtra(text) {
   return tsv(text).map(([key, value, unit, note]) => ({ key, value: Number(value), unit: unit ?? '', note: note ?? '' }));
+}
+
+/** reading steps: {key, rows, cpu, guest, wall, status, reader} (seconds) */
+export function parseReads(text) {
+  return tsv(text).map(([key, rows, cpu, guest, wall, status, reader]) => ({
+    key, rows: Number(rows), cpu: num(cpu), guest: num(guest), wall: num(wall), status: status ?? '', reader: reader ?? key,
+  }));
+}
+
+/** native read steps: {step, addonMs, fsMs, note} */
+export function parseNative(text) {
+  return tsv(text).map(([step, a, f, note]) => ({ step, addonMs: num(a), fsMs: num(f), note: note ?? '' }));
 }
 
 /** Adds `added` = ns/packet(config) - ns/packet(no rule, same sources; else the nearest). */
@@ -31,14 +53,47 @@ export function withAdded(rows) {
     if (r.contender === 'no rule') return { ...r, added: 0 };
     const b = base.find((x) => x.sources === r.sources) ??
       [...base].sort((x, y) => Math.abs(x.sources - r.sources) - Math.abs(y.sources - r.sources))[0];
-    return { ...r, added: b ? Math.round((r.nsPerPacket - b.nsPerPacket) * 10) / 10 : null };
+    return { ...r, added: b ? round1(r.nsPerPacket - b.nsPerPacket) : null };
+  });
+}
+
+export function median(xs) {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * Wall-clock rounds -> one row per contender (first-seen order): median pps, min and max pps,
+ * spread = (max - min) / median pps in %, median ns/packet, and added ns/packet = the median
+ * over rounds of ns(config) - ns(no rule, same round and sources).
+ */
+export function wallSummary(rows) {
+  const keys = [];
+  for (const r of rows) if (!keys.some(([c, n]) => c === r.contender && n === r.sources)) keys.push([r.contender, r.sources]);
+  const base = (round, n) => rows.find((x) => x.contender === 'no rule' && x.sources === n && x.round === round);
+  return keys.map(([contender, sources]) => {
+    const rs = rows.filter((r) => r.contender === contender && r.sources === sources);
+    const pps = rs.map((r) => r.pps);
+    const med = median(pps);
+    const added = contender === 'no rule' ? [0]
+      : rs.map((r) => base(r.round, sources)).every(Boolean)
+        ? rs.map((r) => r.nsPerPacket - base(r.round, sources).nsPerPacket) : [];
+    return {
+      contender, sources, rounds: rs.length, packets: rs[0]?.sent ?? null,
+      medianPps: Math.round(med), minPps: Math.min(...pps), maxPps: Math.max(...pps),
+      spreadPct: med ? round1(((Math.max(...pps) - Math.min(...pps)) / med) * 100) : null,
+      medianNs: round1(median(rs.map((r) => r.nsPerPacket))),
+      addedNs: added.length ? round1(median(added)) : null,
+    };
   });
 }
 
 const find = (rows, c, n) => rows.find((r) => r.contender === c && r.sources === n);
 
 /** The issue's targets, each {target, limit, value, met} (value null = not measured). */
-export function targets(rows, extra) {
+export function targets(rows, extra, reads = [], stepTimeout = null) {
   const t = [];
   const x = (n) => find(rows, 'xt_traffic --traffic', n)?.added ?? null;
   const full = (n) => find(rows, 'xt_traffic --traffic --ipconn --portconn', n)?.added ?? null;
@@ -54,40 +109,25 @@ export function targets(rows, extra) {
   const chain = find(rows, 'per-IP chain, 4096 rules', 4096)?.added ?? null;
   const r = chain !== null && x(4096) ? Math.round(chain / x(4096)) : null;
   add('per-IP chain of 4,096 hosts / xt_traffic --traffic (4,096 sources)', '>= 300x', r, (v) => v >= 300);
-  const e = (k) => extra.find((a) => a.key === k)?.value ?? null;
-  const rx = e('read_xtt_65536');
-  const ra = e('read_iptaccount_65536');
+  const rd = (k) => reads.find((a) => a.key === k && a.status === 'ok')?.cpu ?? null;
+  const rx = rd('read_xtt_65536');
+  const ra = rd('read_iptaccount_65536');
   add('xttraffic read --json 65,536 rows vs iptaccount -l (guest CPU s)', '<= iptaccount',
     rx !== null && ra !== null ? `${rx} vs ${ra}` : null, () => rx <= ra);
+  const big = reads.find((a) => a.key === 'read_xtt_1048576');
+  add('xttraffic read --json 1,048,576 rows (guest CPU s; host wall s)',
+    stepTimeout ? `completes within ${stepTimeout} s` : 'completes',
+    big ? (big.status === 'ok' ? `${big.cpu} CPU; ${big.wall} wall` : `${big.status} after ${big.wall} s wall`) : null,
+    () => big.status === 'ok');
+  const e = (k) => extra.find((a) => a.key === k)?.value ?? null;
   const m = e('mem_kmalloc64_per_host');
   const mb = e('mem_buckets_per_host');
   add('memory per tracked host (kmalloc-64 entries + bucket array), bytes', '<= 128',
-    m !== null ? Math.round((m + (mb ?? 0)) * 10) / 10 : null, (v) => v <= 128);
+    m !== null ? round1(m + (mb ?? 0)) : null, (v) => v <= 128);
   return t;
 }
 
 const fmt = (n) => (n === null || n === undefined ? 'n/a' : typeof n === 'number' ? n.toLocaleString('en-US') : String(n));
-
-export function markdown(meta, rows, extra) {
-  const L = [];
-  L.push(`# xttraffic benchmark (${meta.mode ?? 'full'})`, '');
-  L.push(`- date: ${meta.date}`, `- kernel: ${meta.kernel}`, `- iptables: ${meta.iptables}`);
-  L.push(`- method: ${method(meta)}`, '');
-  L.push('| contender | sources | packets | pps | ns/packet | added instructions/packet |');
-  L.push('| --- | ---: | ---: | ---: | ---: | ---: |');
-  for (const r of rows) {
-    L.push(`| ${r.contender} | ${fmt(r.sources)} | ${fmt(r.sent)} | ${fmt(r.pps)} | ${fmt(r.nsPerPacket)} | ${fmt(r.added)} |`);
-  }
-  if (extra.length) {
-    L.push('', '| figure | value | unit | note |', '| --- | ---: | --- | --- |');
-    for (const e of extra) L.push(`| ${e.key} | ${fmt(e.value)} | ${e.unit} | ${e.note} |`);
-  }
-  if (meta.mode === 'full') {
-    L.push('', '| target | limit | measured | met |', '| --- | --- | ---: | --- |');
-    for (const t of targets(rows, extra)) L.push(`| ${t.target} | ${t.limit} | ${fmt(t.value)} | ${t.met === null ? 'not measured' : t.met ? 'yes' : 'NO'} |`);
-  }
-  return L.join('\n') + '\n';
-}
 
 export function method(meta) {
   const ic = meta.icount === '1';
@@ -96,24 +136,103 @@ export function method(meta) {
     `; pktgen xmit_mode netif_receive on a dummy device, UDP, IP length 100, random sources over N hosts of 10.50.0.0/16, ${meta.count} packets per measured pass after a warm-up pass (one packet per host); raw PREROUTING ends in DROP; added = 1e9/pps(config) - 1e9/pps(no rule, same sources)`;
 }
 
-export function report(meta, rows, extra) {
-  const r = withAdded(rows);
-  return {
-    date: meta.date, kernel: meta.kernel, mode: meta.mode, iptables: meta.iptables, method: method(meta),
-    results: r, figures: extra, targets: meta.mode === 'full' ? targets(r, extra) : [],
+export function wallMethod(meta) {
+  const ic = meta.icount === '1';
+  return (ic ? 'quick mode: ran inside the icount VM to check the pipeline (instruction counts, NOT wall clock)'
+    : 'wall clock under qemu TCG (no icount), -smp 1: noisy and host-dependent (other load on the host shows up), but sees what counts cannot (cache misses, memory traffic)') +
+    `; ${meta.wall_rounds} rounds, each measuring every contender once in turn (interleaved; even rounds in reverse order), ${meta.wall_count} packets per pass over ${meta.wall_sources} sources after a warm-up pass; median pps, spread = (max - min) / median pps; added ns/packet = median over rounds of ns/packet(config) - ns/packet(no rule, same round)`;
+}
+
+/** The whole report from the parsed inputs: what latest.json holds. */
+export function report({ meta = {}, icountMeta = {}, results = [], reads = [], extra = [], wallMeta = {}, wall = [], native = [] }) {
+  const r = withAdded(results);
+  const mode = meta.mode ?? (icountMeta.quick === '1' ? 'quick' : 'full');
+  const seconds = Object.fromEntries(Object.entries(meta).filter(([k]) => k.startsWith('seconds_')).map(([k, v]) => [k.slice(8), Number(v)]));
+  const stepTimeout = icountMeta.step_timeout ? Number(icountMeta.step_timeout) : null;
+  const rep = {
+    date: meta.date ?? icountMeta.date, kernel: icountMeta.kernel ?? wallMeta.kernel, mode,
+    iptables: icountMeta.iptables ?? wallMeta.iptables, host: meta.host, seconds,
+    failed: meta.failed ? meta.failed.split(',') : [], skipped: meta.skipped ? meta.skipped.split(',') : [],
+    method: method(icountMeta), results: r,
+    reads, readMethod: `guest CPU seconds (user+sys) of each reader under icount (steady); host wall seconds of the step (noisy); each step killed after ${stepTimeout ?? '?'} s of host wall clock`,
+    figures: extra,
+    wall: wall.length ? { method: wallMethod(wallMeta), results: wallSummary(wall), rounds: wall } : null,
+    native: native.length ? { method: 'host wall ms, best of 3: a table file in the kernel\'s format read through the addon and through node fs + the TypeScript parser (bench/native-read.mjs)', steps: native } : null,
+    targets: mode === 'full' ? targets(r, extra, reads, stepTimeout) : [],
   };
+  return rep;
+}
+
+export function markdown(rep) {
+  const L = [];
+  L.push(`# xttraffic benchmark (${rep.mode})`, '');
+  L.push(`- date: ${rep.date}`, `- kernel: ${rep.kernel}`, `- iptables: ${rep.iptables}`);
+  if (rep.host) L.push(`- host: ${rep.host}`);
+  const s = rep.seconds ?? {};
+  if (Object.keys(s).length) L.push(`- took: ${Object.entries(s).map(([k, v]) => `${k.replace(/_/g, ' ')} ${v} s`).join(', ')}`);
+  if (rep.failed?.length) L.push(`- FAILED: ${rep.failed.join(', ')}`);
+  if (rep.skipped?.length) L.push(`- skipped: ${rep.skipped.join(', ')}`);
+  if (rep.results.length) {
+    L.push('', '## Packet cost: added guest instructions per packet (icount)', '', `Method: ${rep.method}`, '');
+    L.push('| contender | sources | packets | pps | ns/packet | added instructions/packet |');
+    L.push('| --- | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of rep.results) {
+      L.push(`| ${r.contender} | ${fmt(r.sources)} | ${fmt(r.sent)} | ${fmt(r.pps)} | ${fmt(r.nsPerPacket)} | ${fmt(r.added)} |`);
+    }
+  }
+  if (rep.wall) {
+    L.push('', '## Packet cost: wall clock under TCG (second view; noisy)', '', `Method: ${rep.wall.method}`, '');
+    L.push('| contender | sources | rounds | median pps | min - max pps | spread % | median ns/packet | added ns/packet |');
+    L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const w of rep.wall.results) {
+      L.push(`| ${w.contender} | ${fmt(w.sources)} | ${w.rounds} | ${fmt(w.medianPps)} | ${fmt(w.minPps)} - ${fmt(w.maxPps)} | ${fmt(w.spreadPct)} | ${fmt(w.medianNs)} | ${fmt(w.addedNs)} |`);
+    }
+  }
+  if (rep.reads?.length) {
+    L.push('', '## Reading', '', `Method: ${rep.readMethod}`, '');
+    L.push('| reader | rows | guest CPU s | host wall s | status | key |', '| --- | ---: | ---: | ---: | --- | --- |');
+    for (const r of rep.reads) L.push(`| ${r.reader} | ${fmt(r.rows)} | ${fmt(r.cpu)} | ${fmt(r.wall)} | ${r.status} | ${r.key} |`);
+  }
+  if (rep.figures?.length) {
+    L.push('', '## Memory', '', '| figure | value | unit | note |', '| --- | ---: | --- | --- |');
+    for (const e of rep.figures) L.push(`| ${e.key} | ${fmt(e.value)} | ${e.unit} | ${e.note} |`);
+  }
+  if (rep.native) {
+    const rows = rep.native.steps.find((x) => x.step === 'table_rows');
+    L.push('', `## Native read on the host${rows ? ` (${fmt(rows.addonMs ?? rows.fsMs)} rows)` : ''}`, '', `Method: ${rep.native.method}`, '');
+    L.push('| step | addon ms | fs + TypeScript parser ms |', '| --- | ---: | ---: |');
+    for (const x of rep.native.steps) if (x.step !== 'table_rows') L.push(`| ${x.note || x.step} | ${fmt(x.addonMs)} | ${fmt(x.fsMs)} |`);
+  }
+  if (rep.targets?.length) {
+    L.push('', '## Targets', '', '| target | limit | measured | met |', '| --- | --- | ---: | --- |');
+    for (const t of rep.targets) L.push(`| ${t.target} | ${t.limit} | ${fmt(t.value)} | ${t.met === null ? 'not measured' : t.met ? 'yes' : 'NO'} |`);
+  }
+  return L.join('\n') + '\n';
+}
+
+/** Reads DIR (see the header) into report()'s input. */
+export function load(dir) {
+  const rd = (f) => { try { return readFileSync(join(dir, f), 'utf8'); } catch { return ''; } };
+  return {
+    meta: parseMeta(rd('meta.tsv')), icountMeta: parseMeta(rd('icount/meta.tsv')),
+    results: parseResults(rd('icount/results.tsv')), reads: parseReads(rd('icount/reads.tsv')),
+    extra: parseExtra(rd('icount/extra.tsv')), wallMeta: parseMeta(rd('wall/meta.tsv')),
+    wall: parseResults(rd('wall/wall.tsv')), native: parseNative(rd('native.tsv')),
+  };
+}
+
+export function baseName(mode) {
+  return mode === 'quick' ? 'quick' : mode === 'full' ? 'latest' : 'partial';
 }
 
 function main() {
   const [dir, out] = process.argv.slice(2);
-  const rd = (f) => { try { return readFileSync(join(dir, f), 'utf8'); } catch { return ''; } };
-  const meta = parseMeta(rd('meta.tsv'));
-  const rep = report(meta, parseResults(rd('results.tsv')), parseExtra(rd('extra.tsv')));
-  const md = markdown(meta, rep.results, rep.figures);
+  const rep = report(load(dir));
+  const md = markdown(rep);
   process.stdout.write('\n' + md);
   if (out) {
     mkdirSync(out, { recursive: true });
-    const base = meta.mode === 'quick' ? 'quick' : meta.mode === 'read' ? 'latest-read' : 'latest';
+    const base = baseName(rep.mode);
     writeFileSync(join(out, `${base}.md`), md);
     writeFileSync(join(out, `${base}.json`), JSON.stringify(rep, null, 2) + '\n');
     process.stdout.write(`\nbench: wrote ${join(out, base)}.md and .json\n`);

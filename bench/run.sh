@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench/run.sh: packet-cost benchmark of xt_traffic and its alternatives. Runs INSIDE the VM
-# (as root, repo as working directory); start it from the host with bench/bench.sh, which
-# boots the guest with `-icount shift=0,sleep=off -smp 1` and shares bench/results.
+# bench/run.sh: packet-cost and reading benchmark of xt_traffic and its alternatives. Runs
+# INSIDE the VM (as root, repo as working directory); start it from the host with
+# bench/bench.sh, which boots one guest with `-icount shift=0,sleep=off -smp 1` (pass
+# "icount") and one plain TCG guest with -smp 1 (pass "wall"), and writes the report.
 #
 # Method: pktgen `xmit_mode netif_receive` on a dummy device injects 100-byte (IP length)
 # UDP packets with random sources over N hosts of the monitored net 10.50.0.0/16 into the
@@ -10,21 +11,32 @@
 #   added instructions/packet = 1e9/pps(config) - 1e9/pps(no rule, same sources)
 # Every configuration first gets a warm-up pass (one packet per host, sequential sources)
 # so tables, sets and caches are filled: the measured pass is steady state, no inserts.
-# These are instruction counts, not times: they do not see cache misses.
+# These are instruction counts, not times: they do not see cache misses. The "wall" pass
+# measures the main contenders again in plain TCG (wall clock: noisy, host-dependent), N
+# rounds interleaved, for the report's median and spread.
 #
 # Environment:
-#   BENCH_QUICK=1   smoke test: 3 contenders, 256 sources, 10,000 packets; checks the pipeline
-#                   (xt_traffic rows and byte sums, rule counters), asserts nothing about speed
-#   BENCH_COUNT=N   packets per measured pass (default 100000)
-#   BENCH_READ=0    skip the reading benchmark;  BENCH_MEM=0  skip the memory figure
-#   BENCH_BIG=1     also read 1,048,576 rows (fills a /12; the node read alone is ~70e9 guest
-#                   instructions: adds 10+ minutes under icount on a busy 2-core host)
-#   BENCH_PACKETS=0 skip the packet-cost section (reading / memory only)
-#   XTT_VM_OUTDIR   where latest.md / latest.json are written (else only printed)
+#   BENCH_PASS=icount,wall  which passes to run in this guest (default: icount when booted
+#                   with XTT_VM_ICOUNT=1, else wall)
+#   BENCH_QUICK=1   smoke test: 3 contenders, 256 sources, 10,000 packets, small reads (1,024
+#                   and 4,096 rows), 2 wall rounds; checks the pipeline (xt_traffic rows and
+#                   byte sums, rule counters), asserts nothing about speed
+#   BENCH_COUNT=N   packets per measured pass of the icount pass (default 100000)
+#   BENCH_READ=0    skip the reading section;  BENCH_MEM=0  skip the memory figure
+#   BENCH_BIG=0     skip the 1,048,576-row read (fills a /12 with pktgen)
+#   BENCH_PACKETS=0 skip the icount packet-cost section
+#   BENCH_STEP_TIMEOUT=S  host wall-clock limit of each reading step (default 360): a step
+#                   over it is killed and reported as a timeout
+#   BENCH_ROUNDS=N, BENCH_WALL_COUNT=N, BENCH_WALL_SOURCES=N  wall pass (default 5, 100000,
+#                   4096)
+#   XTT_VM_OUTDIR   raw results go to XTT_VM_OUTDIR/<pass>/ (TSV files for bench/report.mjs);
+#                   without it the report is only printed
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # bench/bench.sh forwards BENCH_* as XTT_BENCH_* (only XTT_* reach the guest)
-for v in BENCH_QUICK BENCH_COUNT BENCH_READ BENCH_MEM BENCH_BIG BENCH_IPT BENCH_PACKETS; do
+BENCH_VARS="BENCH_QUICK BENCH_COUNT BENCH_READ BENCH_MEM BENCH_BIG BENCH_IPT BENCH_PACKETS BENCH_PASS
+	BENCH_STEP_TIMEOUT BENCH_ROUNDS BENCH_WALL_COUNT BENCH_WALL_SOURCES"
+for v in $BENCH_VARS; do
 	x=XTT_$v
 	[ -n "${!x:-}" ] && [ -z "${!v:-}" ] && export "$v=${!x}"
 done
@@ -37,16 +49,22 @@ IPTR=${IPT}-restore
 QUICK=${BENCH_QUICK:-}
 COUNT=${BENCH_COUNT:-100000}
 [ -n "$QUICK" ] && COUNT=${BENCH_COUNT:-10000}
+if [ -n "${XTT_VM_ICOUNT:-}" ]; then PASS=${BENCH_PASS:-icount}; else PASS=${BENCH_PASS:-wall}; fi
+ROUNDS=${BENCH_ROUNDS:-5}
+WCOUNT=${BENCH_WALL_COUNT:-100000}
+WSRC=${BENCH_WALL_SOURCES:-4096}
+if [ -n "$QUICK" ]; then
+	ROUNDS=${BENCH_ROUNDS:-2}
+	WCOUNT=${BENCH_WALL_COUNT:-5000}
+	WSRC=${BENCH_WALL_SOURCES:-256}
+fi
+STEP_TIMEOUT=${BENCH_STEP_TIMEOUT:-360}
 DEV=d0
 DST=10.60.0.1
 PKT_SIZE=114 # Ethernet frame without FCS: 14 + IP total length 100 (20 IP + 8 UDP + 72 data)
 IPLEN=100
 OUT=${XTT_VM_OUTDIR:-}
 TMP=$(mktemp -d)
-RES=$TMP/results.tsv # contender sources sent usec pps ns_per_pkt
-: >"$RES"
-EXTRA=$TMP/extra.tsv # key value unit note
-: >"$EXTRA"
 FAIL=0
 
 say() { printf 'bench: %s\n' "$*"; }
@@ -55,11 +73,22 @@ check() { # check DESCRIPTION EXPECTED ACTUAL
 	if [ "$2" = "$3" ]; then say "ok: $1 = $3"; else
 		say "CHECK FAILED: $1: expected $2, got $3"; FAIL=1; fi
 }
-now_ns() { date +%s%N; }
+# Host wall clock, seconds: the mtime the host gives a file touched on the writable 9p share
+# (the guest's own clock is virtual under icount). Without a share: the guest's clock.
+CLK=${OUT:+$OUT/.clock}
+hostclock() {
+	if [ -n "$CLK" ] && touch "$CLK" 2>/dev/null; then stat -c %.3Y "$CLK"; else date +%s.%3N; fi
+}
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 [ -n "${XTT_IN_VM:-}" ] || die "run me inside the VM: bash bench/bench.sh (or npm run bench)"
-[ -z "${XTT_VM_ICOUNT:-}" ] && say "WARNING: not booted with XTT_VM_ICOUNT=1: figures are TCG wall clock, not instruction counts"
 [ -e "$KO" ] || die "$KO not found (build first)"
+case ",$PASS," in *,icount,*) [ -z "${XTT_VM_ICOUNT:-}" ] &&
+	say "WARNING: icount pass but not booted with XTT_VM_ICOUNT=1: figures are TCG wall clock, not instruction counts" ;;
+esac
+case ",$PASS," in *,wall,*) [ -n "${XTT_VM_ICOUNT:-}" ] &&
+	say "note: wall pass under -icount: its figures are instruction counts (pipeline check only)" ;;
+esac
 
 # ---------- setup ----------
 modprobe x_tables
@@ -108,15 +137,16 @@ pg_run() {
 	PPS=$(sed -n 's/^ *\([0-9]*\)pps.*/\1/p' <<<"$r")
 	[ -n "$USEC" ] && [ -n "$SENT" ] || die "pktgen result not understood: $r"
 }
-# measure NAME SOURCES [COUNT]: warm-up (each host once, in order), then COUNT random
+# measure FILE NAME SOURCES COUNT [ROUND]: warm-up (each host once, in order), then COUNT
+# random; appends "NAME SOURCES SENT USEC PPS NS [ROUND]" to FILE
 measure() {
-	local name=$1 n=$2 c=${3:-$COUNT}
+	local file=$1 name=$2 n=$3 c=$4 round=${5:-}
 	pg_run "$n" "$n" seq
 	pg_run "$n" "$c" rnd
 	local ns
 	ns=$(awk -v u="$USEC" -v s="$SENT" 'BEGIN { printf "%.2f", u * 1000 / s }')
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$n" "$SENT" "$USEC" "$PPS" "$ns" >>"$RES"
-	say "$(printf '%-34s %7s sources %8s pkts %8s pps %9s ns/pkt' "$name" "$n" "$SENT" "$PPS" "$ns")"
+	printf '%s\t%s\t%s\t%s\t%s\t%s%s\n' "$name" "$n" "$SENT" "$USEC" "$PPS" "$ns" "${round:+	$round}" >>"$file"
+	say "$(printf '%-34s %7s sources %8s pkts %8s pps %9s ns/pkt%s' "$name" "$n" "$SENT" "$PPS" "$ns" "${round:+  (round $round)}")"
 }
 
 flush_all() {
@@ -124,6 +154,8 @@ flush_all() {
 	$IPT -t raw -X 2>/dev/null
 	nft flush ruleset 2>/dev/null
 	ipset destroy 2>/dev/null
+	rmmod xt_ACCOUNT 2>/dev/null
+	return 0
 }
 # raw PREROUTING = RULES... then DROP (iptables-legacy)
 raw_chain() {
@@ -162,195 +194,318 @@ if [ -e "$ACC/$REL/xt_ACCOUNT.ko" ] && [ -z "$QUICK" ]; then
 fi
 iptaccount() { LD_LIBRARY_PATH=$ACC/root/usr/lib/x86_64-linux-gnu "$ACC/root/usr/sbin/iptaccount" "$@"; }
 
-# ---------- packet cost ----------
-# (BENCH_PACKETS=0 skips this section, e.g. for a reading-only run)
-if [ "${BENCH_PACKETS:-1}" != 0 ]; then
-if [ -n "$QUICK" ]; then
-	SRCS=(256)
-else
-	SRCS=(256 4096 65536)
-fi
-for n in "${SRCS[@]}"; do
+# ---------- contenders (setup only; each starts from an empty ruleset) ----------
+setup_norule() { raw_chain </dev/null; }
+setup_bare() { echo "-A PREROUTING -i $DEV" | raw_chain; }
+setup_mark() { echo "-A PREROUTING -m mark --mark 0x0/0x0" | raw_chain; }
+setup_xtt() { reload_xtt && echo "-A PREROUTING $XTT_RULE --traffic" | raw_chain; }
+setup_xtt_conns() { reload_xtt && echo "-A PREROUTING $XTT_RULE --traffic --ipconn --portconn" | raw_chain; }
+setup_perip() { perip_rules "$1" | raw_chain; }
+ipset_fill() { # N: set s, hash:ip with counters, N hosts of 10.50.0.0/16
+	{
+		echo "create s hash:ip counters maxelem 131072"
+		for ((i = 0; i < $1; i++)); do echo "add s 10.50.$((i >> 8)).$((i & 255))"; done
+	} | ipset restore || die "ipset restore"
+}
+setup_ipset() {
+	flush_all
+	ipset_fill "$1"
+	echo "-A PREROUTING -m set --match-set s src" | {
+		echo '*raw'
+		cat
+		echo "-A PREROUTING -j DROP"
+		echo COMMIT
+	} | $IPTR || die "$IPTR (ipset)"
+}
+setup_nft() {
 	raw_chain </dev/null
-	measure "no rule" "$n"
-done
-
-echo "-A PREROUTING -i $DEV" | raw_chain
-measure "bare rule -i $DEV" 256
-[ -n "$QUICK" ] && check "bare rule packets (warm-up + measured)" $((256 + COUNT)) "$(rule_pkts)"
-if [ -z "$QUICK" ]; then
-	# floor of any match extension: one rule with a trivial match (indirect call + match loop)
-	echo "-A PREROUTING -m mark --mark 0x0/0x0" | raw_chain
-	measure "rule with a trivial match (-m mark)" 256
-fi
-
-for n in "${SRCS[@]}"; do
-	reload_xtt # fresh table per size
-	echo "-A PREROUTING $XTT_RULE --traffic" | raw_chain
-	if [ "$n" = 65536 ] && [ "${BENCH_MEM:-1}" != 0 ]; then
-		s0=$(awk '$1 == "kmalloc-64" { print $2 }' /proc/slabinfo)
-		m0=$(awk '$1 == "Slab:" { print $2 }' /proc/meminfo)
-	fi
-	measure "xt_traffic --traffic" "$n"
-	if [ -n "$QUICK" ]; then
-		check "xt_traffic rows" "$n" "$(xtt_rows)"
-		check "xt_traffic out bytes (packets x $IPLEN)" $(((n + COUNT) * IPLEN)) "$(xtt_sum 2)"
-		check "xt_traffic udp out bytes" $(((n + COUNT) * IPLEN)) "$(xtt_sum 6)"
-		check "xt_traffic in bytes" 0 "$(xtt_sum 1)"
-		check "xt_traffic rule packets" $((n + COUNT)) "$(rule_pkts)"
-		json_rows=$(node dist/cli.js read bench --json | node -e '
-			let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
-				const j = JSON.parse(s); const rows = j.rows ?? j.entries ?? j;
-				console.log(Array.isArray(rows) ? rows.length : "?"); })')
-		check "xttraffic read --json rows" "$n" "$json_rows"
-	fi
-	if [ "$n" = 65536 ] && [ "${BENCH_MEM:-1}" != 0 ]; then
-		s1=$(awk '$1 == "kmalloc-64" { print $2 }' /proc/slabinfo)
-		m1=$(awk '$1 == "Slab:" { print $2 }' /proc/meminfo)
-		rows=$(xtt_rows)
-		hs=$(awk '$1 == "hashsize:" { print $2 }' /proc/net/xt_traffic/bench_info)
-		per=$(awk -v a="$s0" -v b="$s1" -v r="$rows" 'BEGIN { printf "%.1f", (b - a) * 64 / r }')
-		perb=$(awk -v h="$hs" -v r="$rows" 'BEGIN { printf "%.1f", h * 8 / r }')
-		perslab=$(awk -v a="$m0" -v b="$m1" -v r="$rows" 'BEGIN { printf "%.1f", (b - a) * 1024 / r }')
-		say "memory: $rows hosts: kmalloc-64 active objects $s0 -> $s1 = $per B/host; bucket array $hs x 8 B = $perb B/host; Slab total +$((m1 - m0)) KiB = $perslab B/host"
-		printf 'mem_hosts\t%s\t\thosts tracked (--traffic)\n' "$rows" >>"$EXTRA"
-		printf 'mem_kmalloc64_per_host\t%s\tbytes\tkmalloc-64 active objects delta x 64 / hosts\n' "$per" >>"$EXTRA"
-		printf 'mem_buckets_per_host\t%s\tbytes\thashsize %s x 8-byte bucket pointers / hosts (allocated with the rule)\n' "$perb" "$hs" >>"$EXTRA"
-		printf 'mem_slab_per_host\t%s\tbytes\t/proc/meminfo Slab delta / hosts (all caches)\n' "$perslab" >>"$EXTRA"
-	fi
-done
-
-if [ -z "$QUICK" ]; then
-	for n in "${SRCS[@]}"; do
-		reload_xtt
-		echo "-A PREROUTING $XTT_RULE --traffic --ipconn --portconn" | raw_chain
-		measure "xt_traffic --traffic --ipconn --portconn" "$n"
-	done
-
-	perip_rules 256 | raw_chain
-	measure "per-IP chain, 256 rules" 256
-	perip_rules 4096 | raw_chain
-	measure "per-IP chain, 4096 rules" 4096 $((COUNT / 5))
-
-	for n in 256 65536; do
-		flush_all
-		{
-			echo "create s hash:ip counters maxelem 131072"
-			for ((i = 0; i < n; i++)); do echo "add s 10.50.$((i >> 8)).$((i & 255))"; done
-		} | ipset restore || die "ipset restore"
-		{
-			echo '*raw'
-			echo "-A PREROUTING -m set --match-set s src"
-			echo "-A PREROUTING -j DROP"
-			echo COMMIT
-		} | $IPTR || die "$IPTR (ipset)"
-		measure "ipset hash:ip counters" "$n"
-	done
-
-	for n in 256 65536; do
-		raw_chain </dev/null
-		nft -f - <<-EOF || die "nft"
-			table ip bench {
-				set s { type ipv4_addr; size 131072; flags dynamic; counter; }
-				chain pre { type filter hook prerouting priority raw - 1; policy accept;
-					update @s { ip saddr counter }
-				}
+	nft -f - <<-EOF || die "nft"
+		table ip bench {
+			set s { type ipv4_addr; size 131072; flags dynamic; counter; }
+			chain pre { type filter hook prerouting priority raw - 1; policy accept;
+				update @s { ip saddr counter }
 			}
-		EOF
-		measure "nft dynamic set (counter)" "$n"
+		}
+	EOF
+}
+setup_account() {
+	flush_all
+	insmod "$ACC_KO" || die "insmod $ACC_KO"
+	echo "-A PREROUTING -j ACCOUNT --addr 10.50.0.0/16 --tname bench" | raw_chain_keep
+}
+raw_chain_keep() { # like raw_chain, without the flush (xt_ACCOUNT stays loaded)
+	{
+		echo '*raw'
+		cat
+		echo "-A PREROUTING -j DROP"
+		echo COMMIT
+	} | $IPTR || die "$IPTR failed"
+}
+
+# ---------- icount pass: packet cost ----------
+icount_packets() {
+	local RES=$1 n SRCS
+	if [ -n "$QUICK" ]; then SRCS=(256); else SRCS=(256 4096 65536); fi
+	local MEMN=${SRCS[-1]}
+	for n in "${SRCS[@]}"; do
+		setup_norule
+		measure "$RES" "no rule" "$n" "$COUNT"
+	done
+
+	setup_bare
+	measure "$RES" "bare rule -i $DEV" 256 "$COUNT"
+	[ -n "$QUICK" ] && check "bare rule packets (warm-up + measured)" $((256 + COUNT)) "$(rule_pkts)"
+	if [ -z "$QUICK" ]; then
+		# floor of any match extension: one rule with a trivial match (indirect call + match loop)
+		setup_mark
+		measure "$RES" "rule with a trivial match (-m mark)" 256 "$COUNT"
+	fi
+
+	for n in "${SRCS[@]}"; do
+		setup_xtt # fresh table per size
+		if [ "$n" = "$MEMN" ] && [ "${BENCH_MEM:-1}" != 0 ]; then
+			s0=$(awk '$1 == "kmalloc-64" { print $2 }' /proc/slabinfo)
+			m0=$(awk '$1 == "Slab:" { print $2 }' /proc/meminfo)
+		fi
+		measure "$RES" "xt_traffic --traffic" "$n" "$COUNT"
+		if [ -n "$QUICK" ]; then
+			check "xt_traffic rows" "$n" "$(xtt_rows)"
+			check "xt_traffic out bytes (packets x $IPLEN)" $(((n + COUNT) * IPLEN)) "$(xtt_sum 2)"
+			check "xt_traffic udp out bytes" $(((n + COUNT) * IPLEN)) "$(xtt_sum 6)"
+			check "xt_traffic in bytes" 0 "$(xtt_sum 1)"
+			check "xt_traffic rule packets" $((n + COUNT)) "$(rule_pkts)"
+			json_rows=$(node dist/cli.js read bench --json | node -e '
+				let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
+					const j = JSON.parse(s); const rows = j.rows ?? j.entries ?? j;
+					console.log(Array.isArray(rows) ? rows.length : "?"); })')
+			check "xttraffic read --json rows" "$n" "$json_rows"
+		fi
+		if [ "$n" = "$MEMN" ] && [ "${BENCH_MEM:-1}" != 0 ]; then
+			s1=$(awk '$1 == "kmalloc-64" { print $2 }' /proc/slabinfo)
+			m1=$(awk '$1 == "Slab:" { print $2 }' /proc/meminfo)
+			rows=$(xtt_rows)
+			hs=$(awk '$1 == "hashsize:" { print $2 }' /proc/net/xt_traffic/bench_info)
+			per=$(awk -v a="$s0" -v b="$s1" -v r="$rows" 'BEGIN { printf "%.1f", (b - a) * 64 / r }')
+			perb=$(awk -v h="$hs" -v r="$rows" 'BEGIN { printf "%.1f", h * 8 / r }')
+			perslab=$(awk -v a="$m0" -v b="$m1" -v r="$rows" 'BEGIN { printf "%.1f", (b - a) * 1024 / r }')
+			say "memory: $rows hosts: kmalloc-64 active objects $s0 -> $s1 = $per B/host; bucket array $hs x 8 B = $perb B/host; Slab total +$((m1 - m0)) KiB = $perslab B/host"
+			printf 'mem_hosts\t%s\t\thosts tracked (--traffic)\n' "$rows" >>"$EXTRA"
+			printf 'mem_kmalloc64_per_host\t%s\tbytes\tkmalloc-64 active objects delta x 64 / hosts\n' "$per" >>"$EXTRA"
+			printf 'mem_buckets_per_host\t%s\tbytes\thashsize %s x 8-byte bucket pointers / hosts (allocated with the rule)\n' "$perb" "$hs" >>"$EXTRA"
+			printf 'mem_slab_per_host\t%s\tbytes\t/proc/meminfo Slab delta / hosts (all caches)\n' "$perslab" >>"$EXTRA"
+		fi
+	done
+
+	[ -n "$QUICK" ] && return 0
+	for n in "${SRCS[@]}"; do
+		setup_xtt_conns
+		measure "$RES" "xt_traffic --traffic --ipconn --portconn" "$n" "$COUNT"
+	done
+
+	setup_perip 256
+	measure "$RES" "per-IP chain, 256 rules" 256 "$COUNT"
+	setup_perip 4096
+	measure "$RES" "per-IP chain, 4096 rules" 4096 $((COUNT / 5))
+
+	for n in 256 65536; do
+		setup_ipset "$n"
+		measure "$RES" "ipset hash:ip counters" "$n" "$COUNT"
+	done
+
+	for n in 256 65536; do
+		setup_nft
+		measure "$RES" "nft dynamic set (counter)" "$n" "$COUNT"
 		[ "$n" = 256 ] && say "nft set elements: $(nft list set ip bench s | grep -o 'counter packets' | wc -l)"
 	done
 	flush_all
 
 	if [ -n "$ACC_KO" ]; then
 		for n in 256 65536; do
-			flush_all
-			rmmod xt_ACCOUNT 2>/dev/null
-			insmod "$ACC_KO" || die "insmod $ACC_KO"
-			echo "-A PREROUTING -j ACCOUNT --addr 10.50.0.0/16 --tname bench" | raw_chain
-			measure "xt_ACCOUNT --addr 10.50.0.0/16" "$n"
+			setup_account
+			measure "$RES" "xt_ACCOUNT --addr 10.50.0.0/16" "$n" "$COUNT"
 		done
 		flush_all
-		rmmod xt_ACCOUNT
 	else
 		say "xt_ACCOUNT skipped: run bench/build-account.sh on the host first"
 	fi
-fi
-
-fi # BENCH_PACKETS
-
-# ---------- reading ----------
-# time_cmd KEY DESCRIPTION CMD...: the guest's clock and the process's CPU time (user+sys).
-# Under -icount shift=0,sleep=off the guest clock advances 1 ns per instruction while the CPU
-# runs but in real time while it idles (9p I/O of a loaded host): CPU time is the steady
-# figure, elapsed the noisy one. node runs once untimed first (warms the 9p cache).
-time_cmd() {
-	local key=$1 desc=$2 t r u sy cpu
-	shift 2
-	[ "$1" = node ] && [ -z "${NOWARM:-}" ] && "$@" >/dev/null 2>&1
-	t=$( { TIMEFORMAT='%R %U %S'; time "$@" >/dev/null 2>"$TMP/err"; } 2>&1) || say "WARNING: $desc failed: $(head -c 300 "$TMP/err")"
-	read -r r u sy <<<"$t"
-	cpu=$(awk -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", u + s }')
-	say "$(printf 'read: %-52s cpu %8s s  elapsed %8s s' "$desc" "$cpu" "$r")"
-	printf '%s\t%s\ts cpu\t%s (elapsed %s s)\n' "$key" "$cpu" "$desc" "$r" >>"$EXTRA"
 }
-if [ -z "$QUICK" ] && [ "${BENCH_READ:-1}" != 0 ]; then
-	reload_xtt
-	echo "-A PREROUTING $XTT_RULE --traffic" | raw_chain
-	pg_run 65536 65536 seq
-	say "xt_traffic rows: $(xtt_rows)"
-	time_cmd read_node_startup "node -e 0 (startup only, for reference)" node -e 0
-	time_cmd read_cli_startup "xttraffic --version (CLI startup, for reference)" node dist/cli.js --version
-	time_cmd read_xtt_65536 "xttraffic read --json, 65,536 rows" node dist/cli.js read bench --json
-	time_cmd read_xtt_csv_65536 "xttraffic read --csv, 65,536 rows" node dist/cli.js read bench --csv
-	time_cmd read_proc_65536 "cat /proc/net/xt_traffic/bench, 65,536 rows" cat /proc/net/xt_traffic/bench
 
-	perip_rules 65536 | raw_chain
-	time_cmd read_ipt_65536 "iptables-legacy -t raw -nvxL, 65,536-rule chain" $IPT -t raw -nvxL PREROUTING
+# ---------- icount pass: reading ----------
+# time_cmd KEY ROWS DESCRIPTION CMD...: the process's CPU time (user+sys), the guest's clock
+# and the host's wall clock. Under -icount shift=0,sleep=off the guest clock advances 1 ns per
+# instruction while the CPU runs but jumps while it idles (9p I/O of a loaded host): CPU time
+# is the steady figure. A watchdog kills the command when it runs longer than
+# BENCH_STEP_TIMEOUT host seconds. node runs once untimed first (warms the 9p cache) unless
+# NOWARM is set. Appends "KEY ROWS CPU ELAPSED WALL STATUS DESCRIPTION" to $READS.
+time_cmd() {
+	local key=$1 rows=$2 desc=$3 r u sy cpu w0 w1 wall pid status=ok
+	shift 3
+	[ "$1" = node ] && [ -z "${NOWARM:-}" ] && "$@" >/dev/null 2>&1
+	rm -f "$TMP/pid" "$TMP/time"
+	w0=$(hostclock)
+	(
+		TIMEFORMAT='%R %U %S'
+		time {
+			"$@" >/dev/null 2>"$TMP/err" &
+			echo $! >"$TMP/pid"
+			wait $!
+		}
+	) 2>"$TMP/time" &
+	local sub=$!
+	while [ ! -s "$TMP/pid" ] && kill -0 "$sub" 2>/dev/null; do sleep 0.1; done
+	pid=$(cat "$TMP/pid" 2>/dev/null)
+	while kill -0 "$sub" 2>/dev/null; do
+		sleep 1
+		w1=$(hostclock)
+		if awk -v a="$w0" -v b="$w1" -v l="$STEP_TIMEOUT" 'BEGIN { exit !(b - a > l) }'; then
+			[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+			status=timeout
+			break
+		fi
+	done
+	wait "$sub"
+	local rc=$?
+	w1=$(hostclock)
+	wall=$(elapsed "$w0" "$w1")
+	read -r r u sy <"$TMP/time"
+	cpu=$(awk -v u="$u" -v s="$sy" 'BEGIN { printf "%.3f", u + s }')
+	if [ "$status" = timeout ]; then
+		say "WARNING: $desc: killed after ${STEP_TIMEOUT} s (host wall clock)"
+	elif [ "$rc" != 0 ]; then
+		status=failed
+		say "WARNING: $desc failed (exit $rc): $(head -c 300 "$TMP/err")"
+		FAIL=1
+	fi
+	say "$(printf 'read: %-52s cpu %8s s  guest %8s s  host %7s s  %s' "$desc" "$cpu" "$r" "$wall" "$status")"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$key" "$rows" "$cpu" "$r" "$wall" "$status" "$desc" >>"$READS"
+}
+fmtn() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; } # 65536 -> 65,536
+icount_reads() {
+	local SMALL=65536 BIG=1048576
+	[ -n "$QUICK" ] && SMALL=1024 BIG=4096
+	local S B
+	S=$(fmtn $SMALL) B=$(fmtn $BIG)
+	setup_xtt
+	pg_run $SMALL $SMALL seq
+	say "xt_traffic rows: $(xtt_rows)"
+	# quick: no warm-up runs, no reference rows (each node start is ~0.3e9 guest instructions)
+	[ -n "$QUICK" ] && NOWARM=1
+	[ -z "$QUICK" ] && time_cmd read_node_startup 0 "node -e 0 (startup only, for reference)" node -e 0
+	[ -z "$QUICK" ] && time_cmd read_cli_startup 0 "xttraffic --version (CLI startup, for reference)" node dist/cli.js --version
+	time_cmd read_xtt_$SMALL $SMALL "xttraffic read --json, $S rows" node dist/cli.js read bench --json
+	[ -z "$QUICK" ] && time_cmd read_xtt_csv_$SMALL $SMALL "xttraffic read --csv, $S rows" node dist/cli.js read bench --csv
+	time_cmd read_proc_$SMALL $SMALL "cat /proc/net/xt_traffic/bench, $S rows" cat /proc/net/xt_traffic/bench
+
+	setup_perip $SMALL
+	time_cmd read_ipt_$SMALL $SMALL "$IPT -t raw -nvxL, $S-rule chain" $IPT -t raw -nvxL PREROUTING
 	flush_all
-	{
-		echo "create s hash:ip counters maxelem 131072"
-		for ((i = 0; i < 65536; i++)); do echo "add s 10.50.$((i >> 8)).$((i & 255))"; done
-	} | ipset restore
-	time_cmd read_ipset_65536 "ipset list, 65,536 members" ipset list s
+	ipset_fill $SMALL
+	time_cmd read_ipset_$SMALL $SMALL "ipset list, $S members" ipset list s
 	flush_all
 
 	if [ -n "$ACC_KO" ]; then
-		insmod "$ACC_KO"
-		echo "-A PREROUTING -j ACCOUNT --addr 10.50.0.0/16 --tname bench" | raw_chain
-		pg_run 65536 65536 seq
+		setup_account
+		pg_run $SMALL $SMALL seq
 		say "iptaccount rows: $(iptaccount -l bench | grep -c '^IP: ')"
-		time_cmd read_iptaccount_65536 "iptaccount -l bench, 65,536 hosts" iptaccount -l bench
+		time_cmd read_iptaccount_$SMALL $SMALL "iptaccount -l bench, $S hosts" iptaccount -l bench
 		flush_all
-		rmmod xt_ACCOUNT
 	fi
 
-	if [ "${BENCH_BIG:-0}" != 0 ]; then
+	if [ "${BENCH_BIG:-1}" != 0 ]; then
 		reload_xtt
-		echo "-A PREROUTING -m traffic --netbase 10.48.0.0 --netmask 12 --name bench --traffic" | raw_chain
-		pg_run 1048576 1048576 seq 10.48.0.0 10.63.255.255
+		if [ "$BIG" -gt 65536 ]; then # a /12 from 10.48.0.0
+			echo "-A PREROUTING -m traffic --netbase 10.48.0.0 --netmask 12 --name bench --traffic" | raw_chain
+			pg_run $BIG $BIG seq 10.48.0.0 "$(awk -v n=$BIG 'BEGIN { n--; printf "10.%d.%d.%d", 48 + int(n / 65536), int(n / 256) % 256, n % 256 }')"
+		else
+			echo "-A PREROUTING $XTT_RULE --traffic" | raw_chain
+			pg_run $BIG $BIG seq
+		fi
 		say "xt_traffic rows: $(xtt_rows) (overflow: $(awk '$1 == "overflow:" { print $2 }' /proc/net/xt_traffic/bench_info))"
 		NOWARM=1
-		time_cmd read_proc_1048576 "cat /proc/net/xt_traffic/bench, 1,048,576 rows" cat /proc/net/xt_traffic/bench
-		time_cmd read_xtt_1048576 "xttraffic read --json, 1,048,576 rows" node dist/cli.js read bench --json
-		NOWARM=
+		time_cmd read_proc_$BIG $BIG "cat /proc/net/xt_traffic/bench, $B rows" cat /proc/net/xt_traffic/bench
+		time_cmd read_xtt_$BIG $BIG "xttraffic read --json, $B rows" node dist/cli.js read bench --json
 		flush_all
 	fi
-fi
+	NOWARM=
+}
 
-# ---------- report ----------
-{
-	printf 'date\t%s\n' "${XTT_BENCH_DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}"
-	printf 'kernel\t%s\n' "$(uname -r)"
-	mode=full
-	[ "${BENCH_PACKETS:-1}" = 0 ] && mode=read
-	[ -n "$QUICK" ] && mode=quick
-	printf 'mode\t%s\n' "$mode"
-	printf 'icount\t%s\n' "$([ -n "${XTT_VM_ICOUNT:-}" ] && echo 1 || echo 0)"
-	printf 'iptables\t%s\n' "$($IPT --version)"
-	printf 'count\t%s\n' "$COUNT"
-} >"$TMP/meta.tsv"
-node bench/report.mjs "$TMP" "${OUT:-}" || FAIL=1
+# ---------- wall pass: the main contenders in plain TCG, ROUNDS rounds interleaved ----------
+wall_pass() {
+	local W=$1 r c
+	local -a names=("no rule" "bare rule -i $DEV" "xt_traffic --traffic")
+	local -a setups=(setup_norule setup_bare setup_xtt)
+	if [ -z "$QUICK" ]; then
+		names+=("xt_traffic --traffic --ipconn --portconn" "ipset hash:ip counters" "nft dynamic set (counter)")
+		setups+=(setup_xtt_conns "setup_ipset $WSRC" setup_nft)
+		if [ -n "$ACC_KO" ]; then
+			names+=("xt_ACCOUNT --addr 10.50.0.0/16")
+			setups+=(setup_account)
+		fi
+		names+=("per-IP chain, 256 rules")
+		setups+=("setup_perip 256")
+	fi
+	# every round measures each contender once; even rounds in reverse order, so a drift of
+	# the host's speed during a round does not always favour the same contenders
+	local k n=${#names[@]}
+	for ((r = 1; r <= ROUNDS; r++)); do
+		for ((k = 0; k < n; k++)); do
+			c=$k
+			((r % 2 == 0)) && c=$((n - 1 - k))
+			${setups[c]}
+			measure "$W" "${names[c]}" "$WSRC" "$WCOUNT" "$r"
+		done
+	done
+	flush_all
+}
+
+write_meta() { # DIR PASS
+	{
+		printf 'date\t%s\n' "${XTT_BENCH_DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}"
+		printf 'kernel\t%s\n' "$(uname -r)"
+		printf 'pass\t%s\n' "$2"
+		printf 'quick\t%s\n' "${QUICK:+1}"
+		printf 'icount\t%s\n' "$([ -n "${XTT_VM_ICOUNT:-}" ] && echo 1 || echo 0)"
+		printf 'iptables\t%s\n' "$($IPT --version)"
+		printf 'count\t%s\n' "$COUNT"
+		printf 'wall_count\t%s\n' "$WCOUNT"
+		printf 'wall_rounds\t%s\n' "$ROUNDS"
+		printf 'wall_sources\t%s\n' "$WSRC"
+		printf 'step_timeout\t%s\n' "$STEP_TIMEOUT"
+		printf 'packets\t%s\n' "${BENCH_PACKETS:-1}"
+		printf 'read\t%s\n' "${BENCH_READ:-1}"
+		printf 'big\t%s\n' "${BENCH_BIG:-1}"
+		printf 'mem\t%s\n' "${BENCH_MEM:-1}"
+		printf 'account\t%s\n' "$([ -n "$ACC_KO" ] && echo 1 || echo 0)"
+	} >"$1/meta.tsv"
+}
+
+RAWROOT=${OUT:-$TMP/raw}
+for pass in ${PASS//,/ }; do
+	D=$RAWROOT/$pass
+	mkdir -p "$D"
+	rm -f "$D"/*.tsv
+	write_meta "$D" "$pass"
+	t0=$(hostclock)
+	case $pass in
+	icount)
+		RES=$D/results.tsv EXTRA=$D/extra.tsv READS=$D/reads.tsv
+		: >"$RES" && : >"$EXTRA" && : >"$READS"
+		[ "${BENCH_PACKETS:-1}" != 0 ] && icount_packets "$RES"
+		[ "${BENCH_READ:-1}" != 0 ] && icount_reads
+		;;
+	wall)
+		: >"$D/wall.tsv"
+		wall_pass "$D/wall.tsv"
+		;;
+	*) die "unknown pass '$pass' (icount, wall)" ;;
+	esac
+	t1=$(hostclock)
+	printf 'seconds\t%s\n' "$(elapsed "$t0" "$t1")" >>"$D/meta.tsv"
+	say "pass $pass took $(elapsed "$t0" "$t1") s (host wall clock)"
+done
+rm -f "$CLK" 2>/dev/null
+# Without an output share (e.g. `npm run vm -- bash bench/run.sh`) print the report here.
+[ -z "$OUT" ] && { node bench/report.mjs "$RAWROOT" || FAIL=1; }
 rm -rf "$TMP"
 [ "$FAIL" = 0 ] || die "some checks failed"
 say done

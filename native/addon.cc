@@ -1,4 +1,5 @@
-// xttraffic N-API addon: registers the exports only (see workers.cc, sys.cc, procparse.cc).
+// xttraffic N-API addon: registers the exports only (see workers.cc, sys.cc, procparse.cc,
+// procformat.cc).
 #include <napi.h>
 
 #include <linux/netfilter/xt_traffic.h>
@@ -29,6 +30,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readFile", Napi::Function::New(env, xtt::ReadFile, "readFile"));
   exports.Set("readTable", Napi::Function::New(env, xtt::ReadTable, "readTable"));
   exports.Set("parseColumns", Napi::Function::New(env, xtt::ParseColumns, "parseColumns"));
+  exports.Set("cellWidths", Napi::Function::New(env, xtt::CellWidths, "cellWidths"));
+  exports.Set("formatRows", Napi::Function::New(env, xtt::FormatRows, "formatRows"));
   return exports;
 }
 

@@ -62,4 +62,16 @@ export interface NativeBinding {
   readTable(path: string, kind: NativeTableKind, options?: NativeReadOptions): Promise<{ text: Buffer; columns: NativeColumns | undefined }>;
   /** The strict columnar parser alone (synchronous). */
   parseColumns(text: Uint8Array, kind: NativeTableKind): NativeColumns | undefined;
+  /** The widest cell of each column (key, then each counter) over the rows (all, or `order`). */
+  cellWidths(kind: NativeTableKind, keys: Uint32Array, counters: BigUint64Array, order?: Uint32Array): number[];
+  /** `read` output rows from columns, between prefix and suffix, in one Buffer (synchronous).
+   * See src/lib/format-rows.ts (RowFormatter) for the styles; throws TypeError/RangeError on
+   * bad arguments (an `order` index out of range, widths narrower than a cell). */
+  formatRows(
+    kind: NativeTableKind,
+    keys: Uint32Array,
+    counters: BigUint64Array,
+    style: 'json' | 'csv' | 'table',
+    options?: { order?: Uint32Array | undefined; widths?: number[] | undefined; prefix?: string | undefined; suffix?: string | undefined },
+  ): Buffer;
 }

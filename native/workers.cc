@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "procformat.h"
 #include "procparse.h"
 #include "sys.h"
 
@@ -182,7 +183,94 @@ ReadOpts ReadOptsArg(const Napi::CallbackInfo &info, size_t i) {
   return o;
 }
 
+// The rows a format call reads: kind, keys and counters (as readTable returns them), and the
+// optional `order` (row indexes), all checked so the C++ side never reads out of bounds.
+RowSource RowSourceArgs(const Napi::CallbackInfo &info, Napi::Value order_v) {
+  Napi::Env env = info.Env();
+  RowSource src{};
+  src.kind = static_cast<TableKind>(KindArg(info, 0));
+  src.per = src.kind == TableKind::Traffic ? 8 : 10;
+  if (info.Length() < 3 || !info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+    throw Napi::TypeError::New(env, "keys must be a Uint32Array");
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array)
+    throw Napi::TypeError::New(env, "counters must be a BigUint64Array");
+  auto keys = info[1].As<Napi::Uint32Array>();
+  auto counters = info[2].As<Napi::TypedArrayOf<uint64_t>>();
+  src.rows = keys.ElementLength();
+  if (counters.ElementLength() != src.rows * src.per)
+    throw Napi::RangeError::New(env, "counters must hold " + std::to_string(src.per) + " values per key");
+  src.keys = keys.Data();
+  src.counters = counters.Data();
+  src.count = src.rows;
+  if (!order_v.IsUndefined() && !order_v.IsNull()) {
+    if (!order_v.IsTypedArray() || order_v.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+      throw Napi::TypeError::New(env, "order must be a Uint32Array");
+    auto order = order_v.As<Napi::Uint32Array>();
+    src.order = order.Data();
+    src.count = order.ElementLength();
+    for (size_t j = 0; j < src.count; j++)
+      if (src.order[j] >= src.rows) throw Napi::RangeError::New(env, "order: row index out of range");
+  }
+  return src;
+}
+
+Napi::Value OptionGet(const Napi::CallbackInfo &info, size_t i, const char *key) {
+  if (info.Length() <= i || info[i].IsUndefined()) return info.Env().Undefined();
+  if (!info[i].IsObject()) throw Napi::TypeError::New(info.Env(), "options must be an object");
+  return info[i].As<Napi::Object>().Get(key);
+}
+
+std::string OptionString(const Napi::CallbackInfo &info, size_t i, const char *key) {
+  Napi::Value v = OptionGet(info, i, key);
+  if (v.IsUndefined()) return "";
+  if (!v.IsString()) throw Napi::TypeError::New(info.Env(), std::string(key) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
 }  // namespace
+
+// cellWidths(kind, keys, counters, order?): number[] (widest key, then widest of each counter)
+Napi::Value CellWidths(const Napi::CallbackInfo &info) {
+  RowSource src = RowSourceArgs(info, info.Length() > 3 ? info[3] : info.Env().Undefined());
+  unsigned w[11];
+  cell_widths(src, w);
+  Napi::Array a = Napi::Array::New(info.Env(), src.per + 1);
+  for (unsigned c = 0; c <= src.per; c++) a.Set(c, Napi::Number::New(info.Env(), w[c]));
+  return a;
+}
+
+// formatRows(kind, keys, counters, style, {order?, widths?, prefix?, suffix?}): Buffer
+Napi::Value FormatRows(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RowSource src = RowSourceArgs(info, OptionGet(info, 4, "order"));
+  std::string s = StringArg(info, 3, "style");
+  RowStyle style;
+  if (s == "json") style = RowStyle::Json;
+  else if (s == "csv") style = RowStyle::Csv;
+  else if (s == "table") style = RowStyle::Table;
+  else throw Napi::TypeError::New(env, "style must be json, csv or table");
+  unsigned widths[11] = {};
+  if (style == RowStyle::Table) {
+    Napi::Value wv = OptionGet(info, 4, "widths");
+    if (!wv.IsArray() || wv.As<Napi::Array>().Length() != src.per + 1)
+      throw Napi::TypeError::New(env, "widths must be an array of " + std::to_string(src.per + 1) + " numbers");
+    unsigned need[11];
+    cell_widths(src, need);
+    Napi::Array wa = wv.As<Napi::Array>();
+    for (unsigned c = 0; c <= src.per; c++) {
+      Napi::Value x = wa.Get(c);
+      double d = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : -1;
+      if (!(d >= need[c] && d <= 4096)) throw Napi::RangeError::New(env, "widths: narrower than a cell, or not a number");
+      widths[c] = static_cast<unsigned>(d);
+    }
+  }
+  std::string prefix = OptionString(info, 4, "prefix");
+  std::string suffix = OptionString(info, 4, "suffix");
+  char *out;
+  size_t len;
+  if (!format_rows(src, style, widths, prefix, suffix, &out, &len)) throw Napi::Error::New(env, "formatRows: out of memory");
+  return Napi::Buffer<char>::NewOrCopy(env, out, len, [](Napi::Env, char *p) { std::free(p); });
+}
 
 // loadModule(path, params, flags): Promise<void>
 Napi::Value LoadModule(const Napi::CallbackInfo &info) {

@@ -23,7 +23,11 @@ PKGS=(
 	iptables nftables ipset conntrack iproute2 iputils-ping ethtool
 	libxtables-dev libip4tc-dev pkg-config build-essential bc flex bison libelf-dev
 	tcpreplay tcpdump netcat-openbsd socat python3
+	dkms
 )
+# dkms: `xttraffic install --dkms` is tested in the VM. Its Recommends include the
+# linux-headers-amd64 metapackage, which --no-install-recommends keeps out: the headers
+# installed are exactly the ABIs resolved below.
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

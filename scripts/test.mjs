@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// npm test: the host suites, the harness self-tests (which boot VMs), then the kernel
-// suites inside the VM on every kernel of XTT_TEST_KERNELS (default "6.1 6.12").
+// npm test: the host suites, the bench smoke test (BENCH_QUICK=1 bash bench/bench.sh, then
+// checks of its report), the harness self-tests (which boot VMs), then the kernel suites
+// inside the VM on every kernel of XTT_TEST_KERNELS (default "6.1 6.12").
 // Ends with one line "N passed, N failed"; exits non-zero on any failure.
-//   XTT_TEST_ONLY=host,harness,vm   run a subset
+//   XTT_TEST_ONLY=host,bench,harness,vm   run a subset
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -15,7 +16,7 @@ rmSync(outDir, { recursive: true, force: true });
 mkdirSync(outDir, { recursive: true });
 
 const kernels = (process.env.XTT_TEST_KERNELS ?? '6.1 6.12').split(/[\s,]+/).filter(Boolean);
-const only = (process.env.XTT_TEST_ONLY ?? 'host,harness,vm').split(',');
+const only = (process.env.XTT_TEST_ONLY ?? 'host,bench,harness,vm').split(',');
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
 
@@ -79,6 +80,25 @@ if (only.includes('host')) {
   step('host suites (unit, CLI, C logic)');
   const rep = path.join(outDir, 'host.json');
   account('host', rep, run('node', vitest('vitest.config.ts', rep)));
+}
+
+if (only.includes('bench')) {
+  // One icount VM plus a small native read: about 1.5-2 minutes. Writes into the test
+  // results folder, never over bench/results/. Asserts nothing about speed.
+  step('bench smoke test (BENCH_QUICK=1 bash bench/bench.sh, then checks of its report)');
+  const benchDir = path.join(outDir, 'bench');
+  const status = run('bash', ['bench/bench.sh'], {
+    BENCH_QUICK: '1',
+    XTT_VM_OUTDIR: benchDir,
+    XTT_NO_BUILD: '1',
+    XTT_KERNEL: kernels.includes('6.1') ? '6.1' : kernels[0],
+  });
+  if (status !== 0) {
+    totals.failed += 1;
+    failures.push(`bench: BENCH_QUICK=1 bash bench/bench.sh exited ${status}`);
+  }
+  const rep = path.join(outDir, 'bench.json');
+  account('bench', rep, run('node', vitest('vitest.bench.config.ts', rep), { XTT_BENCH_QUICK_DIR: benchDir }));
 }
 
 if (only.includes('harness')) {

@@ -37,6 +37,7 @@ export {
   fsReader,
   nativeReader,
   defaultReader,
+  procDirFromEnv,
   type ReadTableOptions,
   type RawTable,
   type RowOf,

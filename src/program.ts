@@ -1,18 +1,12 @@
 /**
  * The command tree: makeProgram(deps) builds it, run(argv, deps) parses, runs and turns any
  * error into text or JSON on stderr plus an exit code (cli.ts sets process.exitCode from it).
+ *
+ * Each command's module (and what it imports) is loaded only when needed: run() registers just
+ * the command being run, all of them only for what lists them (top-level help, `help`, no or an
+ * unknown command). Start-up is part of every command's cost (`read` of a big table included).
  */
 import { Command, CommanderError } from 'commander';
-import { registerBuild } from './commands/build.js';
-import { registerInstall } from './commands/install.js';
-import { registerLoad } from './commands/load.js';
-import { registerMirror } from './commands/mirror.js';
-import { registerRead } from './commands/read.js';
-import { registerRule } from './commands/rule.js';
-import { registerStatus } from './commands/status.js';
-import { registerUninstall } from './commands/uninstall.js';
-import { registerUnload } from './commands/unload.js';
-import { registerWatch } from './commands/watch.js';
 import type { Deps } from './lib/deps.js';
 import { EXIT_USAGE, UsageError, toXtError, type XtError } from './lib/errors.js';
 import { toJson } from './lib/format.js';
@@ -37,7 +31,23 @@ export function examples(lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 }
 
-export function makeProgram(deps: Deps): Command {
+type Register = (program: Command, deps: Deps) => void;
+
+/** The commands in help order, each loading its module on demand. */
+const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
+  ['build', async () => (await import('./commands/build.js')).registerBuild],
+  ['install', async () => (await import('./commands/install.js')).registerInstall],
+  ['uninstall', async () => (await import('./commands/uninstall.js')).registerUninstall],
+  ['load', async () => (await import('./commands/load.js')).registerLoad],
+  ['unload', async () => (await import('./commands/unload.js')).registerUnload],
+  ['status', async () => (await import('./commands/status.js')).registerStatus],
+  ['rule', async () => (await import('./commands/rule.js')).registerRule],
+  ['read', async () => (await import('./commands/read.js')).registerRead],
+  ['watch', async () => (await import('./commands/watch.js')).registerWatch],
+  ['mirror', async () => (await import('./commands/mirror.js')).registerMirror],
+];
+
+function buildProgram(deps: Deps, registers: Register[]): Command {
   const program = new Command('xttraffic')
     .description('Per-IP traffic and connection accounting with one iptables rule (the xt_traffic match)')
     .version(VERSION, '-V, --version')
@@ -51,16 +61,7 @@ export function makeProgram(deps: Deps): Command {
       'sudo xttraffic watch lan',
     ]))
     .exitOverride();
-  registerBuild(program, deps);
-  registerInstall(program, deps);
-  registerUninstall(program, deps);
-  registerLoad(program, deps);
-  registerUnload(program, deps);
-  registerStatus(program, deps);
-  registerRule(program, deps);
-  registerRead(program, deps);
-  registerWatch(program, deps);
-  registerMirror(program, deps);
+  for (const register of registers) register(program, deps);
 
   // Every command: help and errors through deps, commander's own exits as exceptions.
   const configure = (c: Command) => {
@@ -75,6 +76,25 @@ export function makeProgram(deps: Deps): Command {
   return program;
 }
 
+/** The whole command tree (every command's module loaded). */
+export async function makeProgram(deps: Deps): Promise<Command> {
+  return buildProgram(deps, await Promise.all(COMMANDS.map(([, load]) => load())));
+}
+
+/**
+ * The commands argv needs registered: the one it names (the first word that is not an option:
+ * the global options take no value), none for a bare --version, else all (help lists them,
+ * commander suggests the nearest for an unknown one).
+ */
+function commandsFor(argv: readonly string[]): Array<() => Promise<Register>> {
+  const word = argv.find((a) => !a.startsWith('-'));
+  const named = COMMANDS.find(([name]) => name === word);
+  if (named) return [named[1]];
+  const help = argv.includes('-h') || argv.includes('--help');
+  if (word === undefined && !help && (argv.includes('-V') || argv.includes('--version'))) return [];
+  return COMMANDS.map(([, load]) => load);
+}
+
 function printError(deps: Deps, err: XtError, json: boolean): void {
   if (json) {
     deps.stderr.write(`${toJson({ error: err.toJSON() })}\n`);
@@ -87,13 +107,14 @@ function printError(deps: Deps, err: XtError, json: boolean): void {
 /** Parses `argv` (the user's arguments, without node and the script), runs, returns the exit code. */
 export async function run(argv: string[], deps: Deps): Promise<number> {
   const json = argv.includes('--json');
-  const program = makeProgram(deps);
   try {
+    const program = buildProgram(deps, await Promise.all(commandsFor(argv).map((load) => load())));
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+      if (e.code === 'commander.help' && e.exitCode === 0) return 0; // `xttraffic help [COMMAND]`
       // commander.help: no command given; the others are usage errors (unknown option, ...)
       const msg = e.code === 'commander.help' ? 'no command given' : e.message.replace(/^error: /, '');
       printError(deps, new UsageError(msg, { hint: 'see xttraffic --help' }), json);

@@ -3,8 +3,10 @@ import type { Command } from 'commander';
 import type { Deps } from '../lib/deps.js';
 import { UsageError } from '../lib/errors.js';
 import { checkTableName, type TableKind } from '../lib/names.js';
-import { readJsonText, renderReadCsv, renderReadTable, selectIndexes, selectRows, sortKeys, totalsOf, totalsOfColumns, type ReadReport } from '../lib/report.js';
-import { readRaw, rowFromColumns, rowsOf } from '../lib/tables.js';
+import { jsRowFormatter, type RowFormatter } from '../lib/format-rows.js';
+import { parseColumns } from '../lib/parse-columns.js';
+import { readJsonBytes, renderReadCsv, renderReadTable, selectOrder, sortKeys, totalsOfColumns, type ReadReport } from '../lib/report.js';
+import { readRaw } from '../lib/tables.js';
 import { examples, optsOf } from '../program.js';
 import { positiveInt } from './util.js';
 
@@ -24,35 +26,30 @@ export function kindOf(conn: string | undefined): TableKind {
   throw new UsageError(`--conn ${conn}: must be ip or port`);
 }
 
-/** Reads and reports; the library's readTable() does the same without the formatting. */
-export async function readReport(deps: Deps, name: string, o: ReadOptions): Promise<ReadReport> {
+/**
+ * Reads and reports; the library's readTable() does the same without the formatting. The table
+ * stays in columns (the addon's, or the TypeScript parser's): only the rows --human prints
+ * ever become objects. Also returns the reader's formatter (the addon's when it is there).
+ */
+export async function readReport(deps: Deps, name: string, o: ReadOptions): Promise<{ report: ReadReport; formatter: RowFormatter }> {
   const kind = kindOf(o.conn);
   checkTableName(name);
   if (o.sort !== undefined && !sortKeys(kind).includes(o.sort)) {
     throw new UsageError(`--sort ${o.sort}: not a column of ${kind} tables`, { hint: `use one of: ${sortKeys(kind).join(', ')}` });
   }
-  const raw = await readRaw(name, kind, { clear: o.clear ?? false, procDir: deps.paths.procNet, reader: await deps.reader() });
-  const cols = raw.columns;
-  if (cols) {
-    // Parsed by the addon: totals from its sums, and only the selected rows become objects.
-    return {
-      table: name,
-      kind,
-      cleared: o.clear ?? false,
-      count: cols.rows,
-      rows: selectIndexes(kind, cols, o.sort, o.top).map((r) => rowFromColumns(kind, cols, r)),
-      totals: totalsOfColumns(kind, cols),
-    };
-  }
-  const all = rowsOf(kind, raw);
-  return {
+  const reader = await deps.reader();
+  const raw = await readRaw(name, kind, { clear: o.clear ?? false, procDir: deps.paths.procNet, reader });
+  const columns = raw.columns ?? parseColumns(kind, raw.text);
+  const report: ReadReport = {
     table: name,
     kind,
     cleared: o.clear ?? false,
-    count: all.length,
-    rows: selectRows(kind, all, o.sort, o.top),
-    totals: totalsOf(kind, all),
+    count: columns.rows,
+    columns,
+    order: selectOrder(kind, columns, o.sort, o.top),
+    totals: totalsOfColumns(kind, columns),
   };
+  return { report, formatter: reader.formatter ?? jsRowFormatter };
 }
 
 export function registerRead(program: Command, deps: Deps): void {
@@ -76,11 +73,8 @@ export function registerRead(program: Command, deps: Deps): void {
     .action(async (name: string, _o: ReadOptions, cmd: Command) => {
       const o = optsOf<ReadOptions>(cmd);
       if (o.json && o.csv) throw new UsageError('--json and --csv exclude each other');
-      const rep = await readReport(deps, name, o);
-      if (o.csv) {
-        deps.stdout.write(renderReadCsv(rep));
-        return;
-      }
-      deps.stdout.write(o.json ? `${readJsonText(rep)}\n` : renderReadTable(rep, o.human ?? false));
+      const { report: rep, formatter: fmt } = await readReport(deps, name, o);
+      // the whole output in one buffer, written once
+      deps.stdout.write(o.csv ? renderReadCsv(rep, fmt) : o.json ? readJsonBytes(rep, fmt) : renderReadTable(rep, o.human ?? false, fmt));
     });
 }

@@ -8,7 +8,8 @@ import type { BindingAttempt, NativeBinding } from './binding.js';
 import type { TableReader } from './tables.js';
 
 export interface Out {
-  write(s: string): unknown;
+  /** Text, or bytes (`read` writes its whole output as one buffer). */
+  write(s: string | Uint8Array): unknown;
   isTTY?: boolean | undefined;
   columns?: number | undefined;
   rows?: number | undefined;
@@ -43,7 +44,7 @@ export interface RunResult {
 export type Runner = (cmd: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
 
 export interface Paths {
-  /** /proc/net/xt_traffic */
+  /** /proc/net/xt_traffic, or $XTT_PROC_DIR (procDirFromEnv()) */
   procNet: string;
   /** /sys/module */
   sysModule: string;
@@ -100,7 +101,7 @@ export const realRunner: Runner = (cmd, args, opts = {}) =>
 
 export async function realDeps(): Promise<Deps> {
   const { bindingStatus, loadBinding, PACKAGE_ROOT } = await import('./binding.js');
-  const { defaultReader } = await import('./tables.js');
+  const { procDirFromEnv } = await import('./names.js');
   return {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -112,11 +113,12 @@ export async function realDeps(): Promise<Deps> {
       const s = bindingStatus();
       return { path: s.path, tried: s.tried };
     },
-    reader: defaultReader,
+    // tables.js (parsers, formatters) loads with the first command that reads a table
+    reader: async () => (await import('./tables.js')).defaultReader(),
     getuid: () => process.getuid?.() ?? -1,
     kernelRelease: () => release(),
     paths: {
-      procNet: '/proc/net/xt_traffic',
+      procNet: procDirFromEnv(),
       sysModule: '/sys/module',
       libModules: '/lib/modules',
       usrSrc: '/usr/src',

@@ -89,7 +89,12 @@ export interface TableText {
 /** Columns separated by two spaces, padded to the widest cell; no trailing spaces. */
 export function renderTable(t: TableText): string {
   const all = [t.headers, ...t.rows, ...(t.footer ? [t.footer] : [])];
-  const widths = t.headers.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
+  // a loop, not Math.max(...cells): a spread of a million arguments overflows the stack
+  const widths = t.headers.map((_, c) => {
+    let w = 0;
+    for (const r of all) w = Math.max(w, (r[c] ?? '').length);
+    return w;
+  });
   const line = (r: string[]) =>
     r
       .map((cell, c) => (t.align[c] === 'right' ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))

@@ -173,7 +173,12 @@ export async function uninstall(deps: Deps): Promise<UninstallResult> {
   const removed: string[] = [];
   const dkmsVersions: string[] = [];
   const st = await deps.run('dkms', ['status', '-m', DKMS_NAME]);
-  if (!st.notFound && st.code === 0) {
+  // A failing `dkms status` must not pass for "nothing registered": uninstall would then
+  // report success and leave the DKMS module to be rebuilt and loaded at the next boot.
+  if (!st.notFound && st.code !== 0) {
+    throw new RuntimeError('EDKMS', `dkms status -m ${DKMS_NAME} failed (exit ${st.code}): ${tail(st, 8)}`, { hint: 'nothing was removed; fix dkms, then run uninstall again' });
+  }
+  if (!st.notFound) {
     for (const line of st.stdout.split('\n')) {
       const m = new RegExp(`^${DKMS_NAME}[/,]\\s*([^,:\\s]+)`).exec(line.trim());
       if (m && !dkmsVersions.includes(m[1]!)) dkmsVersions.push(m[1]!);

@@ -3,6 +3,7 @@
  * table-name rules of docs/design.md. Pure. test/unit/native.test.ts checks these copies
  * against the values the addon compiles from the header.
  */
+import { resolve } from 'node:path';
 import { UsageError } from './errors.js';
 
 export const XT_TRAFFIC_NAME_LEN = 32;
@@ -21,6 +22,17 @@ export const XT_TRAFFIC_ONLYINTERNAL = 1 << 5;
 
 export const MODULE_NAME = 'xt_traffic';
 export const DEFAULT_PROC_DIR = `/proc/net/${XT_TRAFFIC_PROC_DIR}`;
+
+/**
+ * The directory of the table files: $XTT_PROC_DIR when set (any directory of files in the
+ * kernel's formats: for tests, benchmarks, or tables copied from another machine), else
+ * /proc/net/xt_traffic of the current network namespace. Every library function and the CLI
+ * use it when no procDir is given.
+ */
+export function procDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  const d = env['XTT_PROC_DIR'];
+  return d ? resolve(d) : DEFAULT_PROC_DIR;
+}
 
 export type TableKind = 'traffic' | 'ipconn' | 'portconn';
 export const TABLE_KINDS: readonly TableKind[] = ['traffic', 'ipconn', 'portconn'];

@@ -3,9 +3,11 @@
  */
 import type { NativeColumns } from './binding.js';
 import { UsageError } from './errors.js';
-import { humanBytes, humanCount, humanRate, renderCsv, renderTable, type Align } from './format.js';
+import { humanBytes, humanCount, humanRate, renderTable, type Align } from './format.js';
+import type { RowFormatter } from './format-rows.js';
 import type { TableKind } from './names.js';
 import { ipToNumber, type InOut, type IpConnRow, type PortConnRow, type TrafficRow } from './parse.js';
+import { rowFromColumns } from './parse-columns.js';
 
 export type Row = TrafficRow | IpConnRow | PortConnRow;
 
@@ -94,27 +96,41 @@ function sortColumns(kind: TableKind, key: string): number[] {
   return [2 * g, 2 * g + 1];
 }
 
+/** True when the keys strictly ascend (the kernel's order; the lenient parser keeps any order). */
+function ascending(keys: Uint32Array): boolean {
+  for (let r = 1; r < keys.length; r++) if (keys[r]! <= keys[r - 1]!) return false;
+  return true;
+}
+
+function firstN(n: number): Uint32Array {
+  const a = new Uint32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  return a;
+}
+
 /**
- * selectRows() on the addon's columns, returning row indexes: with --top only the chosen rows
- * are ever turned into objects (a min-heap of N over the table, O(rows log N)).
+ * selectRows() on columns, as the row indexes to print: undefined for every row in the table's
+ * order. Nothing becomes an object; with --top a min-heap of N over the table, O(rows log N).
  */
-export function selectIndexes(kind: TableKind, cols: NativeColumns, sort?: string, top?: number): number[] {
+export function selectOrder(kind: TableKind, cols: NativeColumns, sort?: string, top?: number): Uint32Array | undefined {
   const key = sort ?? (top !== undefined ? 'total' : undefined);
   if (key !== undefined && !sortKeys(kind).includes(key)) {
     throw new UsageError(`--sort ${key}: not a column of ${kind} tables`, { hint: `use one of: ${sortKeys(kind).join(', ')}` });
   }
   const n = cols.rows;
+  const keys = cols.keys;
   const limit = Math.min(top ?? n, n);
-  if (key === undefined || key === keyName(kind)) return Array.from({ length: limit }, (_, i) => i);
+  if (key === undefined || (key === keyName(kind) && ascending(keys))) return limit === n ? undefined : firstN(limit);
+  if (key === keyName(kind)) return firstN(n).sort((a, b) => keys[a]! - keys[b]!).subarray(0, limit);
   const idx = sortColumns(kind, key);
   const per = cols.countersPerRow;
   const c = cols.counters;
   const value = (r: number) => (idx.length === 1 ? c[r * per + idx[0]!]! : c[r * per + idx[0]!]! + c[r * per + idx[1]!]!);
-  // "a before b": larger value first, then smaller key (keys ascend with the index)
-  const before = (va: bigint, a: number, vb: bigint, b: number) => va > vb || (va === vb && a < b);
+  // "a before b": larger value first, then smaller key
+  const before = (va: bigint, a: number, vb: bigint, b: number) => va > vb || (va === vb && keys[a]! < keys[b]!);
   if (limit === n) {
     const vals = Array.from({ length: n }, (_, r) => value(r));
-    return Array.from({ length: n }, (_, r) => r).sort((a, b) => (before(vals[a]!, a, vals[b]!, b) ? -1 : 1));
+    return firstN(n).sort((a, b) => (before(vals[a]!, a, vals[b]!, b) ? -1 : 1));
   }
   // min-heap (by "before") of the best `limit` rows seen so far
   const hv: bigint[] = [];
@@ -150,7 +166,13 @@ export function selectIndexes(kind: TableKind, cols: NativeColumns, sort?: strin
       }
     }
   }
-  return hi.map((r, k) => ({ r, v: hv[k]! })).sort((a, b) => (before(a.v, a.r, b.v, b.r) ? -1 : 1)).map((x) => x.r);
+  return Uint32Array.from(hi.map((r, k) => ({ r, v: hv[k]! })).sort((a, b) => (before(a.v, a.r, b.v, b.r) ? -1 : 1)).map((x) => x.r));
+}
+
+/** selectOrder() as an array of every printed row's index. */
+export function selectIndexes(kind: TableKind, cols: NativeColumns, sort?: string, top?: number): number[] {
+  const o = selectOrder(kind, cols, sort, top);
+  return o ? Array.from(o) : Array.from({ length: cols.rows }, (_, i) => i);
 }
 
 /** Totals from the addon's exact column sums. */
@@ -166,7 +188,10 @@ export interface ReadReport {
   cleared: boolean;
   /** Rows in the table (before --top). */
   count: number;
-  rows: Row[];
+  /** Every row of the table. */
+  columns: NativeColumns;
+  /** The rows to print, in this order (indexes into columns); undefined: all, in table order. */
+  order: Uint32Array | undefined;
   totals: Totals;
 }
 
@@ -186,45 +211,67 @@ function cells(kind: TableKind, key: string, c: Totals | Row, human: boolean): s
   return out;
 }
 
+/** The printed rows as objects (bigint counters): for --human, readJson() and tests. */
+export function reportRows(rep: ReadReport): Row[] {
+  const n = rep.order ? rep.order.length : rep.columns.rows;
+  const rows = new Array<Row>(n);
+  for (let j = 0; j < n; j++) rows[j] = rowFromColumns(rep.kind, rep.columns, rep.order ? rep.order[j]! : j);
+  return rows;
+}
+
+function printedCount(rep: ReadReport): number {
+  return rep.order ? rep.order.length : rep.columns.rows;
+}
+
 /** The aligned table with a totals line. */
-export function renderReadTable(rep: ReadReport, human: boolean): string {
+export function renderReadTable(rep: ReadReport, human: boolean, fmt: RowFormatter): Uint8Array {
   const headers = [keyName(rep.kind).toUpperCase()];
   for (const g of groupsOf(rep.kind)) headers.push(`${g.toUpperCase()} IN`, `${g.toUpperCase()} OUT`);
   const align: Align[] = headers.map((_, i) => (i === 0 ? 'left' : 'right'));
   const what = rep.kind === 'portconn' ? 'port' : 'IP';
   const label = `all ${rep.count} ${what}${rep.count === 1 ? '' : 's'}`;
-  return renderTable({
-    headers,
-    rows: rep.rows.map((r) => cells(rep.kind, keyOf(r), r, human)),
-    footer: cells(rep.kind, label, rep.totals, human),
-    align,
+  const footer = cells(rep.kind, label, rep.totals, human);
+  if (human) {
+    const rows = reportRows(rep).map((r) => cells(rep.kind, keyOf(r), r, true));
+    return Buffer.from(renderTable({ headers, rows, footer, align }), 'latin1');
+  }
+  // renderTable()'s layout, with the rows formatted from the columns
+  const { keys, counters } = rep.columns;
+  const cw = fmt.cellWidths(rep.kind, keys, counters, rep.order);
+  const widths = headers.map((h, c) => Math.max(h.length, footer[c]!.length, cw[c] ?? 0));
+  const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
+  return fmt.formatRows(rep.kind, keys, counters, 'table', {
+    order: rep.order,
+    widths,
+    prefix: `${line(headers)}\n`,
+    suffix: `${widths.map((w) => '-'.repeat(w)).join('  ')}\n${line(footer)}\n`,
   });
 }
 
-export function renderReadCsv(rep: ReadReport): string {
-  return renderCsv(columnNames(rep.kind), rep.rows.map((r) => cells(rep.kind, keyOf(r), r, false)));
+/** CSV: a header line, then one line per row (no totals). */
+export function renderReadCsv(rep: ReadReport, fmt: RowFormatter): Uint8Array {
+  return fmt.formatRows(rep.kind, rep.columns.keys, rep.columns.counters, 'csv', {
+    order: rep.order,
+    prefix: `${columnNames(rep.kind).join(',')}\n`,
+  });
 }
 
-/** `read --json`: counters as exact JSON integers. */
+/** `read --json` as an object: counters as exact JSON integers through toJson(). */
 export function readJson(rep: ReadReport): unknown {
-  return { table: rep.table, kind: rep.kind, cleared: rep.cleared, count: rep.count, rows: rep.rows, totals: rep.totals };
+  return { table: rep.table, kind: rep.kind, cleared: rep.cleared, count: rep.count, rows: reportRows(rep), totals: rep.totals };
 }
 
 /**
- * toJson(readJson(rep)), byte for byte, but built with one template per row: a table of a
- * million rows prints in seconds instead of the generic serializer's tens of seconds.
+ * `${toJson(readJson(rep))}\n`, byte for byte, with the rows formatted straight from the columns
+ * (by the addon when it is there): a million rows without a million objects.
  */
-export function readJsonText(rep: ReadReport): string {
-  const groups = groupsOf(rep.kind);
-  const key = keyName(rep.kind);
+export function readJsonBytes(rep: ReadReport, fmt: RowFormatter): Uint8Array {
   const counters = (c: Record<string, InOut>, ind: string) =>
-    groups.map((g) => `${ind}"${g}": {\n${ind}  "in": ${c[g]!.in},\n${ind}  "out": ${c[g]!.out}\n${ind}}`).join(',\n');
-  const rows = rep.rows.map((r) => {
-    const k = 'port' in r ? String(r.port) : JSON.stringify(r.ip);
-    return `    {\n      "${key}": ${k},\n${counters(r as unknown as Record<string, InOut>, '      ')}\n    }`;
-  });
-  return `{\n  "table": ${JSON.stringify(rep.table)},\n  "kind": "${rep.kind}",\n  "cleared": ${rep.cleared},\n  "count": ${rep.count},\n` +
-    `  "rows": ${rows.length ? `[\n${rows.join(',\n')}\n  ]` : '[]'},\n  "totals": {\n${counters(rep.totals, '    ')}\n  }\n}`;
+    groupsOf(rep.kind).map((g) => `${ind}"${g}": {\n${ind}  "in": ${c[g]!.in},\n${ind}  "out": ${c[g]!.out}\n${ind}}`).join(',\n');
+  const head = `{\n  "table": ${JSON.stringify(rep.table)},\n  "kind": "${rep.kind}",\n  "cleared": ${rep.cleared},\n  "count": ${rep.count},\n  "rows": `;
+  const tail = `,\n  "totals": {\n${counters(rep.totals, '    ')}\n  }\n}\n`;
+  if (printedCount(rep) === 0) return Buffer.from(`${head}[]${tail}`, 'utf8');
+  return fmt.formatRows(rep.kind, rep.columns.keys, rep.columns.counters, 'json', { order: rep.order, prefix: `${head}[\n`, suffix: `\n  ]${tail}` });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,19 +7,14 @@ import { open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NativeBinding, NativeColumns } from './binding.js';
 import { ResourceError, RuntimeError, XtError } from './errors.js';
-import { DEFAULT_PROC_DIR, XT_TRAFFIC_SUFFIX_INFO, checkTableName, tableFile, type TableKind } from './names.js';
-import {
-  numberToIp,
-  parseInfo,
-  parseIpConn,
-  parsePortConn,
-  parseTraffic,
-  type InOut,
-  type IpConnRow,
-  type PortConnRow,
-  type TableInfo,
-  type TrafficRow,
-} from './parse.js';
+import { nativeRowFormatter, type RowFormatter } from './format-rows.js';
+import { XT_TRAFFIC_SUFFIX_INFO, checkTableName, procDirFromEnv, tableFile, type TableKind } from './names.js';
+
+export { procDirFromEnv } from './names.js';
+import { parseInfo, parseIpConn, parsePortConn, parseTraffic, type TableInfo } from './parse.js';
+import { rowsFromColumns, type RowOf } from './parse-columns.js';
+
+export { rowFromColumns, rowsFromColumns, type AnyRow, type RowOf } from './parse-columns.js';
 
 export interface RawTable {
   text: string;
@@ -32,11 +27,14 @@ export interface TableReader {
   readonly via: 'native' | 'fs';
   readTable(path: string, kind: TableKind, clear: boolean): Promise<RawTable>;
   readText(path: string): Promise<string>;
+  /** The addon's output formatter (`read` uses the TypeScript one without it). */
+  readonly formatter?: RowFormatter;
 }
 
 export function nativeReader(b: NativeBinding): TableReader {
   return {
     via: 'native',
+    formatter: nativeRowFormatter(b),
     async readTable(path, kind, clear) {
       const r = await b.readTable(path, kind, { clear });
       // The text is only needed when the native parser declined it: decode it on demand.
@@ -69,38 +67,6 @@ export const fsReader: TableReader = {
   },
 };
 
-export type RowOf<K extends TableKind> = K extends 'traffic' ? TrafficRow : K extends 'ipconn' ? IpConnRow : PortConnRow;
-export type AnyRow = TrafficRow | IpConnRow | PortConnRow;
-
-const inout = (c: BigUint64Array, i: number): InOut => ({ in: c[i]!, out: c[i + 1]! });
-
-/** Row `r` of the addon's columns. */
-export function rowFromColumns<K extends TableKind>(kind: K, cols: NativeColumns, r: number): RowOf<K> {
-  const { keys, counters: c, countersPerRow: n } = cols;
-  const b = r * n;
-  if (kind === 'traffic') {
-    return { ip: numberToIp(keys[r]!), total: inout(c, b), tcp: inout(c, b + 2), udp: inout(c, b + 4), other: inout(c, b + 6) } as RowOf<K>;
-  }
-  const counters = { total: inout(c, b), tcp: inout(c, b + 2), udp: inout(c, b + 4), icmp: inout(c, b + 6), other: inout(c, b + 8) };
-  return (kind === 'ipconn' ? { ip: numberToIp(keys[r]!), ...counters } : { port: keys[r]!, ...counters }) as RowOf<K>;
-}
-
-/** Rows from the addon's columns (no text scanning in JS). */
-export function rowsFromColumns<K extends TableKind>(kind: K, cols: NativeColumns): RowOf<K>[] {
-  const { keys, counters: c, countersPerRow: n } = cols;
-  const rows = new Array<AnyRow>(cols.rows);
-  for (let r = 0; r < cols.rows; r++) {
-    const b = r * n;
-    if (kind === 'traffic') {
-      rows[r] = { ip: numberToIp(keys[r]!), total: inout(c, b), tcp: inout(c, b + 2), udp: inout(c, b + 4), other: inout(c, b + 6) };
-    } else {
-      const counters = { total: inout(c, b), tcp: inout(c, b + 2), udp: inout(c, b + 4), icmp: inout(c, b + 6), other: inout(c, b + 8) };
-      rows[r] = kind === 'ipconn' ? { ip: numberToIp(keys[r]!), ...counters } : { port: keys[r]!, ...counters };
-    }
-  }
-  return rows as RowOf<K>[];
-}
-
 /** Parses a raw table: the addon's columns when present, else the TypeScript parser. */
 export function rowsOf<K extends TableKind>(kind: K, raw: RawTable): RowOf<K>[] {
   if (raw.columns) return rowsFromColumns(kind, raw.columns);
@@ -119,7 +85,7 @@ export interface ReadTableOptions<K extends TableKind = TableKind> {
   kind?: K;
   /** Read and clear in one atomic snapshot (open O_RDWR; needs root or CAP_NET_ADMIN). */
   clear?: boolean;
-  /** Default /proc/net/xt_traffic (the current network namespace's). */
+  /** Default $XTT_PROC_DIR, else /proc/net/xt_traffic (the current network namespace's). */
   procDir?: string;
   /** Default: the addon if it loads, else node's fs. */
   reader?: TableReader;
@@ -186,7 +152,7 @@ async function exists(p: string): Promise<boolean> {
 /** Reads one table file in one atomic snapshot. */
 export async function readRaw(name: string, kind: TableKind, opts: Omit<ReadTableOptions, 'kind'> = {}): Promise<RawTable> {
   checkTableName(name);
-  const procDir = opts.procDir ?? DEFAULT_PROC_DIR;
+  const procDir = opts.procDir ?? procDirFromEnv();
   const reader = opts.reader ?? (await defaultReader());
   const clear = opts.clear ?? false;
   try {
@@ -210,7 +176,7 @@ export async function readTable<K extends TableKind = 'traffic'>(name: string, o
 /** Reads and parses NAME_info. */
 export async function readInfo(name: string, opts: { procDir?: string; reader?: TableReader } = {}): Promise<TableInfo> {
   checkTableName(name);
-  const procDir = opts.procDir ?? DEFAULT_PROC_DIR;
+  const procDir = opts.procDir ?? procDirFromEnv();
   const reader = opts.reader ?? (await defaultReader());
   let text: string;
   try {
@@ -223,7 +189,7 @@ export async function readInfo(name: string, opts: { procDir?: string; reader?: 
 
 /** Names of the tables of the current network namespace (from the NAME_info files), sorted. */
 export async function listTables(opts: { procDir?: string } = {}): Promise<string[]> {
-  const procDir = opts.procDir ?? DEFAULT_PROC_DIR;
+  const procDir = opts.procDir ?? procDirFromEnv();
   let names: string[];
   try {
     names = await readdir(procDir);

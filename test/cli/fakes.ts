@@ -9,33 +9,14 @@ import type { NativeBinding, NativeColumns, NativeSysError } from '../../native/
 import { BindingUnavailableError } from '../../src/lib/binding.js';
 import type { Deps, KeyInput, RunOptions, RunResult } from '../../src/lib/deps.js';
 import type { TableKind } from '../../src/lib/names.js';
-import { ipToNumber, parseIpConn, parsePortConn, parseTraffic, type InOut } from '../../src/lib/parse.js';
+import { jsRowFormatter } from '../../src/lib/format-rows.js';
+import { strictColumns } from '../../src/lib/parse-columns.js';
 import { run } from '../../src/program.js';
 
-/** What the addon's strict parser returns for `text`, built with the TypeScript parser. */
+/** What the addon's strict parser returns for `text` (its TypeScript twin): undefined unless the
+ * text is exactly in the kernel's format, as the real addon declines it. */
 export function columnsOf(kind: TableKind, text: string): NativeColumns | undefined {
-  let rows: Array<Record<string, unknown>>;
-  try {
-    rows = (kind === 'traffic' ? parseTraffic(text) : kind === 'ipconn' ? parseIpConn(text) : parsePortConn(text)) as unknown as Array<Record<string, unknown>>;
-  } catch {
-    return undefined; // the real addon declines what is not exact; the TypeScript parser reports it
-  }
-  const groups = kind === 'traffic' ? ['total', 'tcp', 'udp', 'other'] : ['total', 'tcp', 'udp', 'icmp', 'other'];
-  const per = groups.length * 2;
-  const keys = new Uint32Array(rows.length);
-  const counters = new BigUint64Array(rows.length * per);
-  const sums = new Array<bigint>(per).fill(0n);
-  rows.forEach((r, i) => {
-    keys[i] = kind === 'portconn' ? (r['port'] as number) : ipToNumber(r['ip'] as string);
-    groups.forEach((g, j) => {
-      const v = r[g] as InOut;
-      counters[i * per + 2 * j] = v.in;
-      counters[i * per + 2 * j + 1] = v.out;
-      sums[2 * j] = sums[2 * j]! + v.in;
-      sums[2 * j + 1] = sums[2 * j + 1]! + v.out;
-    });
-  });
-  return { rows: rows.length, countersPerRow: per as 8 | 10, keys, counters, sums };
+  return strictColumns(kind, text);
 }
 
 /** A minimal ELF64 little-endian file with a .modinfo section holding `fields`. */
@@ -115,6 +96,9 @@ export class Fake {
   bindingMissing = false;
   /** Let the fake addon return columns (as the real one does for text in the kernel's exact format). */
   columns = false;
+  /** The fake addon formats `read` output with this (the real addon's formatRows), else with
+   * the TypeScript formatter. */
+  formatWith: NativeBinding | undefined;
   calls: Call[] = [];
   handlers = new Map<string, Handler>();
   binding: FakeBinding;
@@ -215,14 +199,16 @@ export class Fake {
         return { text, columns: self.columns ? columnsOf(kind as TableKind, text.toString('latin1')) : undefined };
       },
       parseColumns: () => undefined,
+      cellWidths: (...a) => (self.formatWith ?? jsRowFormatter).cellWidths(...a),
+      formatRows: (...a) => Buffer.from((self.formatWith ?? jsRowFormatter).formatRows(...a)),
     };
     return b;
   }
 
   deps(): Deps {
     const out = (which: 'stdout' | 'stderr') => ({
-      write: (s: string) => {
-        this[which] += s;
+      write: (s: string | Uint8Array) => {
+        this[which] += typeof s === 'string' ? s : Buffer.from(s).toString('utf8');
         return true;
       },
       get isTTY() {

@@ -140,6 +140,20 @@ describe('xttraffic install / uninstall', () => {
     expect(f.errorJson().error).toMatchObject({ code: 'ENOBUILD', hint: 'build it first: xttraffic build' });
   });
 
+  it('uninstall fails (exit 1, nothing removed) when `dkms status` fails, instead of leaving the DKMS module behind', async () => {
+    f.write(join(f.libModules, RELEASE, 'updates/xt_traffic.ko'), 'KO');
+    f.write(join(f.xtlibdir, 'libxt_traffic.so'), 'SO');
+    f.handlers.set('dkms', (a) =>
+      a[0] === 'status' ? { code: 1, stdout: 'xt_traffic/0.1.0, 6.1.0-56-amd64, x86_64: installed\n', stderr: '/usr/sbin/dkms: line 1724: /dev/fd/63: No such file or directory\n' } : {},
+    );
+    expect(await f.run('uninstall', '--json')).toBe(1);
+    expect(f.errorJson().error).toMatchObject({ code: 'EDKMS', hint: 'nothing was removed; fix dkms, then run uninstall again' });
+    expect(f.errorJson().error.message).toContain('/dev/fd/63: No such file or directory');
+    expect(f.runsOf('dkms')).toEqual([['status', '-m', 'xt_traffic']]);
+    expect(existsSync(join(f.libModules, RELEASE, 'updates/xt_traffic.ko'))).toBe(true);
+    expect(existsSync(join(f.xtlibdir, 'libxt_traffic.so'))).toBe(true);
+  });
+
   it('uninstall mentions a module that is still loaded', async () => {
     f.loaded('xt_traffic');
     expect(await f.run('uninstall')).toBe(0);

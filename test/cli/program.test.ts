@@ -21,6 +21,24 @@ describe('xttraffic (program)', () => {
     expect(f.stdout).toBe('0.1.0\n');
   });
 
+  it('makeProgram builds every command, in help order; run loads only what argv needs, with the same output', async () => {
+    const { makeProgram } = await import('../../src/program.js');
+    const p = await makeProgram(f.deps());
+    expect(p.commands.map((c) => c.name())).toEqual(['build', 'install', 'uninstall', 'load', 'unload', 'status', 'rule', 'read', 'watch', 'mirror']);
+    // top-level help lists every command, whichever way it is asked for
+    expect(await f.run('--help')).toBe(0);
+    const help = f.stdout;
+    for (const c of p.commands) expect(help).toContain(`\n  ${c.name()} `);
+    expect(await f.run('-h')).toBe(0);
+    expect(f.stdout).toBe(help);
+    expect(await f.run('--json', 'help', 'read')).toBe(0);
+    expect(f.stdout).toMatch(/^Usage: xttraffic read \[options\] <name>\n/);
+    expect(await f.run('reed')).toBe(2);
+    expect(f.stderr).toBe("xttraffic: unknown command 'reed'\n(Did you mean read?)\nhint: see xttraffic --help\n");
+    expect(await f.run('--json', '--version')).toBe(0);
+    expect(f.stdout).toBe('0.1.0\n');
+  });
+
   it('usage errors are exit 2, as text or as JSON', async () => {
     expect(await f.run()).toBe(2);
     expect(f.stderr).toContain('xttraffic: no command given\nhint: see xttraffic --help\n');

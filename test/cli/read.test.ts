@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tryLoadBinding } from '../../src/lib/binding.js';
 import { IPCONN_HEADER, PORTCONN_HEADER, TRAFFIC_HEADER } from '../../src/lib/parse.js';
 import { Fake } from './fakes.js';
 
@@ -16,11 +17,18 @@ beforeEach(() => {
 });
 afterEach(() => f.cleanup());
 
-// Twice: text parsed by the TypeScript parser, and columns from the addon's parser (where
-// only the selected rows become objects and totals come from the addon's sums).
-describe.each([['TypeScript parser', false], ['addon columns', true]] as const)('xttraffic read (%s)', (_what, cols) => {
+// Three times: text parsed by the TypeScript parser, columns from the (fake) addon's parser
+// (totals from its sums), and those columns printed by the real addon's formatRows when it is
+// built (else by the TypeScript formatter, which the other two use).
+const real = tryLoadBinding().binding;
+describe.each([
+  ['TypeScript parser', false, false],
+  ['addon columns', true, false],
+  [`addon columns and ${real ? 'the real' : 'no (not built)'} addon's formatter`, true, true],
+] as const)('xttraffic read (%s)', (_what, cols, format) => {
   beforeEach(() => {
     f.columns = cols;
+    if (format) f.formatWith = real;
   });
 
   it('prints an aligned table with exact 64-bit totals', async () => {

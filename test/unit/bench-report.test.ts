@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-// @ts-expect-error: plain ES module without type declarations (bench/ is shell + one .mjs)
+// @ts-expect-error: plain ES module without type declarations (bench/ is shell + .mjs)
 import * as rep from '../../bench/report.mjs';
 
 const results = [
@@ -9,6 +9,33 @@ const results = [
   ['xt_traffic --traffic', 256, 100000, 461344, 216757, 4613.44],
   ['xt_traffic --traffic', 65536, 100000, 462884, 216037, 4628.84],
 ].map((r) => r.join('\t')).join('\n');
+
+// three wall-clock rounds, interleaved
+const wall = [
+  ['no rule', 4096, 200000, 2000000, 100000, 10000, 1],
+  ['xt_traffic --traffic', 4096, 200000, 2100000, 95238, 10500, 1],
+  ['no rule', 4096, 200000, 2400000, 83333, 12000, 2],
+  ['xt_traffic --traffic', 4096, 200000, 2440000, 81967, 12200, 2],
+  ['no rule', 4096, 200000, 2200000, 90909, 11000, 3],
+  ['xt_traffic --traffic', 4096, 200000, 2260000, 88496, 11300, 3],
+].map((r) => r.join('\t')).join('\n');
+
+const reads = [
+  ['read_xtt_65536', 65536, '4.290', '5.1', '61.0', 'ok', 'xttraffic read --json, 65,536 rows'],
+  ['read_iptaccount_65536', 65536, '0.280', '0.4', '5.2', 'ok', 'iptaccount -l bench, 65,536 hosts'],
+  ['read_xtt_1048576', 1048576, '55.100', '70.2', '360.4', 'timeout', 'xttraffic read --json, 1,048,576 rows'],
+].map((r) => r.join('\t')).join('\n');
+
+const icountMeta = 'date\t2026-11-22T13:00:00Z\nkernel\t6.1.0-56-amd64\npass\ticount\nicount\t1\niptables\tiptables v1.8.9 (legacy)\ncount\t100000\nstep_timeout\t360\n';
+const wallMeta = 'kernel\t6.1.0-56-amd64\npass\twall\nicount\t0\nwall_rounds\t3\nwall_count\t200000\nwall_sources\t4096\n';
+const hostMeta = 'date\t2026-11-22T13:00:00Z\nhost\tx\nseconds_icount_vm\t600\nseconds_wall_vm\t200\nseconds_total\t830\nmode\tfull\nfailed\t\nskipped\t\n';
+const native = 'table_rows\t262144\t262144\trows in the table file\nread\t120.5\t80.1\treadRaw\ntotal\t300\t700\treadRaw + rowsOf\n';
+
+const input = () => ({
+  meta: rep.parseMeta(hostMeta), icountMeta: rep.parseMeta(icountMeta), results: rep.parseResults(results),
+  reads: rep.parseReads(reads), extra: rep.parseExtra('mem_kmalloc64_per_host\t64.2\tbytes\tx\nmem_buckets_per_host\t8\tbytes\ty\n'),
+  wallMeta: rep.parseMeta(wallMeta), wall: rep.parseResults(wall), native: rep.parseNative(native),
+});
 
 describe('bench/report.mjs', () => {
   it('subtracts the no-rule baseline of the same source count', () => {
@@ -21,27 +48,70 @@ describe('bench/report.mjs', () => {
   });
 
   it('evaluates the targets, leaving unmeasured ones null', () => {
-    const rows = rep.withAdded(rep.parseResults(results));
-    const extra = rep.parseExtra('mem_kmalloc64_per_host\t64.2\tbytes\tx\nmem_buckets_per_host\t8\tbytes\ty\n');
-    const t = rep.targets(rows, extra);
+    const i = input();
+    const t = rep.targets(rep.withAdded(i.results), i.extra, i.reads, 360);
     const by = (s: string) => t.find((x: { target: string }) => x.target.startsWith(s));
     expect(by('xt_traffic --traffic added').value).toBe(250);
     expect(by('xt_traffic --traffic added').met).toBe(false);
     expect(by('xt_traffic --traffic growth').value).toBe(1.06);
     expect(by('xt_traffic --traffic growth').met).toBe(true);
     expect(by('per-IP chain').met).toBeNull();
+    expect(by('xttraffic read --json 65,536').value).toBe('4.29 vs 0.28');
+    expect(by('xttraffic read --json 65,536').met).toBe(false);
+    expect(by('xttraffic read --json 1,048,576').limit).toBe('completes within 360 s');
+    expect(by('xttraffic read --json 1,048,576').value).toBe('timeout after 360.4 s wall');
+    expect(by('xttraffic read --json 1,048,576').met).toBe(false);
     expect(by('memory').value).toBe(72.2);
     expect(by('memory').met).toBe(true);
   });
 
-  it('renders Markdown with date, kernel and method, and JSON with the same figures', () => {
-    const meta = rep.parseMeta('date\t2026-11-22T13:00:00Z\nkernel\t6.1.0-56-amd64\nmode\tfull\nicount\t1\niptables\tiptables v1.8.9 (legacy)\ncount\t100000\n');
-    const r = rep.report(meta, rep.parseResults(results), []);
+  it('reports the 1M read when it completes, and not at all when it did not run', () => {
+    const ok = rep.parseReads('read_xtt_1048576\t1048576\t9.5\t10.1\t120.3\tok\tx\n');
+    const by = (r: unknown[]) => rep.targets([], [], r, 360).find((x: { target: string }) => x.target.includes('1,048,576'));
+    expect(by(ok).value).toBe('9.5 CPU; 120.3 wall');
+    expect(by(ok).met).toBe(true);
+    expect(by([]).met).toBeNull();
+  });
+
+  it('summarises interleaved wall-clock rounds: median, spread, added vs no rule of the same round', () => {
+    const w = rep.wallSummary(rep.parseResults(wall));
+    const x = w.find((r: { contender: string }) => r.contender === 'xt_traffic --traffic');
+    const b = w.find((r: { contender: string }) => r.contender === 'no rule');
+    expect(b).toMatchObject({ rounds: 3, medianPps: 90909, minPps: 83333, maxPps: 100000, medianNs: 11000, addedNs: 0 });
+    expect(b.spreadPct).toBe(18.3); // (100000 - 83333) / 90909
+    // per round: 500, 200, 300 -> median 300 (not 11300 - 11000 by chance: same here)
+    expect(x).toMatchObject({ rounds: 3, medianPps: 88496, medianNs: 11300, addedNs: 300 });
+    expect(rep.median([3, 1, 2, 10])).toBe(2.5);
+  });
+
+  it('renders Markdown with date, kernel, method and every section; JSON with the same figures', () => {
+    const r = rep.report(input());
     expect(r.kernel).toBe('6.1.0-56-amd64');
+    expect(r.mode).toBe('full');
     expect(r.method).toContain('-icount shift=0,sleep=off');
-    const md = rep.markdown(meta, r.results, r.figures);
+    expect(r.wall.method).toContain('wall clock under qemu TCG');
+    expect(r.seconds).toEqual({ icount_vm: 600, wall_vm: 200, total: 830 });
+    expect(rep.baseName(r.mode)).toBe('latest');
+    const md = rep.markdown(r);
     expect(md).toContain('- date: 2026-11-22T13:00:00Z');
+    expect(md).toContain('- took: icount vm 600 s, wall vm 200 s, total 830 s');
     expect(md).toContain('| xt_traffic --traffic | 65,536 | 100,000 | 216,037 | 4,628.84 | 250 |');
+    expect(md).toContain('## Packet cost: wall clock under TCG (second view; noisy)');
+    expect(md).toContain('| xt_traffic --traffic | 4,096 | 3 | 88,496 | 81,967 - 95,238 | 15 | 11,300 | 300 |');
+    expect(md).toContain('| xttraffic read --json, 1,048,576 rows | 1,048,576 | 55.1 | 360.4 | timeout | read_xtt_1048576 |');
+    expect(md).toContain('## Native read on the host (262,144 rows)');
+    expect(md).toContain('| readRaw + rowsOf | 300 | 700 |');
     expect(md).toContain('| target | limit | measured | met |');
+  });
+
+  it('names the output after the mode: partial runs never overwrite latest', () => {
+    expect(rep.baseName('quick')).toBe('quick');
+    expect(rep.baseName('partial')).toBe('partial');
+    const i = input();
+    i.meta = rep.parseMeta(hostMeta.replace('mode\tfull', 'mode\tpartial').replace('skipped\t', 'skipped\tBENCH_WALL=0'));
+    const r = rep.report(i);
+    expect(rep.baseName(r.mode)).toBe('partial');
+    expect(r.targets).toEqual([]);
+    expect(rep.markdown(r)).toContain('- skipped: BENCH_WALL=0');
   });
 });

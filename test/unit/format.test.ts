@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { humanBytes, humanCount, humanRate, renderCsv, renderTable, toJson } from '../../src/lib/format.js';
-import { readJson, readJsonText, ratesOf, selectIndexes, selectRows, sortKeys, sortValue, totalsOf, totalsOfColumns } from '../../src/lib/report.js';
+import { readJson, readJsonBytes, ratesOf, selectIndexes, selectRows, sortKeys, sortValue, totalsOf, totalsOfColumns, type ReadReport } from '../../src/lib/report.js';
 import { columnsOf } from '../cli/fakes.js';
+import { jsRowFormatter } from '../../src/lib/format-rows.js';
+import { columnsFromRows } from '../../src/lib/parse-columns.js';
 import { PORTCONN_HEADER, parsePortConn } from '../../src/lib/parse.js';
 import type { TrafficRow } from '../../src/lib/parse.js';
 
@@ -74,6 +76,15 @@ describe('report', () => {
   });
 });
 
+describe('renderTable of many rows', () => {
+  it('measures columns without spreading every cell into Math.max (which overflowed the stack)', () => {
+    const rows = Array.from({ length: 300_000 }, (_, i) => [String(i), 'x']);
+    const t = renderTable({ headers: ['K', 'V'], rows, align: ['left', 'right'] });
+    expect(t.slice(0, 12)).toBe('K       V\n0       x\n'.slice(0, 12));
+    expect(t.endsWith('\n299999  x\n')).toBe(true);
+  });
+});
+
 describe('selection on the addon\'s columns', () => {
   it('picks the same rows in the same order as selectRows, for every key and several --top, ties included', () => {
     let seed = 7;
@@ -98,14 +109,19 @@ describe('selection on the addon\'s columns', () => {
 });
 
 describe('read --json text', () => {
-  it('is exactly the generic serializer\'s output, for every kind, empty or not', () => {
+  it('is exactly the generic serializer\'s output, for every kind, empty or not, all rows or some', () => {
     const conn = (port: number) => ({ port, total: { in: 18446744073709551615n, out: 1n }, tcp: { in: 2n, out: 3n }, udp: { in: 0n, out: 0n }, icmp: { in: 4n, out: 5n }, other: { in: 6n, out: 7n } });
-    const reps = [
-      { table: 'a"b', kind: 'traffic' as const, cleared: true, count: 3, rows: [r('10.0.0.1', 5, 6, 1), r('10.0.0.2', 0, 0)], totals: totalsOf('traffic', [r('10.0.0.1', 5, 6, 1)]) },
-      { table: 'x', kind: 'traffic' as const, cleared: false, count: 0, rows: [], totals: totalsOf('traffic', []) },
-      { table: 'p', kind: 'portconn' as const, cleared: false, count: 1, rows: [conn(22)], totals: totalsOf('portconn', [conn(22)]) },
-      { table: 'i', kind: 'ipconn' as const, cleared: false, count: 1, rows: [(({ port: _p, ...c }) => ({ ip: '1.2.3.4', ...c }))(conn(0))], totals: totalsOf('ipconn', []) },
+    const traffic = [r('10.0.0.1', 5, 6, 1), r('10.0.0.2', 0, 0)];
+    const ports = [conn(22), conn(80)];
+    const ips = [(({ port: _p, ...c }) => ({ ip: '1.2.3.4', ...c }))(conn(0))];
+    const reps: ReadReport[] = [
+      { table: 'a"b', kind: 'traffic', cleared: true, count: 3, columns: columnsFromRows('traffic', traffic), order: undefined, totals: totalsOf('traffic', [traffic[0]!]) },
+      { table: 'a', kind: 'traffic', cleared: true, count: 2, columns: columnsFromRows('traffic', traffic), order: Uint32Array.of(1), totals: totalsOf('traffic', traffic) },
+      { table: 'x', kind: 'traffic', cleared: false, count: 0, columns: columnsFromRows('traffic', []), order: undefined, totals: totalsOf('traffic', []) },
+      { table: 'y', kind: 'traffic', cleared: false, count: 2, columns: columnsFromRows('traffic', traffic), order: new Uint32Array(0), totals: totalsOf('traffic', traffic) },
+      { table: 'p', kind: 'portconn', cleared: false, count: 2, columns: columnsFromRows('portconn', ports), order: Uint32Array.of(1, 0), totals: totalsOf('portconn', ports) },
+      { table: 'i', kind: 'ipconn', cleared: false, count: 1, columns: columnsFromRows('ipconn', ips), order: undefined, totals: totalsOf('ipconn', []) },
     ];
-    for (const rep of reps) expect(readJsonText(rep)).toBe(toJson(readJson(rep)));
+    for (const rep of reps) expect(Buffer.from(readJsonBytes(rep, jsRowFormatter)).toString()).toBe(`${toJson(readJson(rep))}\n`);
   });
 });

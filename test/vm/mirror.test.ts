@@ -5,6 +5,7 @@ import { loadModule } from '../lib/module.js';
 import { Netns } from '../lib/netns.js';
 import { Oracle, expectedTraffic, parseNet, type ExpectedTraffic, type PairCount } from '../lib/oracle.js';
 import { ok, runCli, type CliResult } from '../lib/cli.js';
+import { mirrorSnapshot, type MirrorStatusJson } from '../lib/mirror.js';
 import { shAsync } from '../lib/sh.js';
 import { PKT, link, tcpServe } from '../lib/topo.js';
 
@@ -86,20 +87,6 @@ function rowsByIp(text: string): Record<string, ExpectedTraffic> {
   return out;
 }
 
-interface MirrorStatusJson {
-  mirrors: Array<{
-    iface: string;
-    enabled: boolean;
-    promisc: boolean;
-    arp: boolean;
-    forwarding: string;
-    filters: { present: number; expected: number; frames: number; byKind: Record<string, number> };
-    toChain: { packets: number; bytes: number };
-    dropped: { packets: number; bytes: number };
-  }>;
-  rules: Array<{ name: string; net: string }>;
-}
-
 function suite(backend: 'iptables' | 'legacy'): void {
   const ipt = backend === 'legacy' ? 'iptables-legacy' : 'iptables';
   const bk = backend === 'legacy' ? ['--backend', 'legacy'] : [];
@@ -115,16 +102,7 @@ function suite(backend: 'iptables' | 'legacy'): void {
     let oracles: Oracle[];
 
     /** What must be restored by disable: the interface, its tc set-up, the raw table. */
-    async function snapshot(): Promise<string> {
-      const parts = await Promise.all([
-        m.run('ip', ['-d', 'link', 'show', 'dev', mif]),
-        m.run('tc', ['qdisc', 'show', 'dev', mif]),
-        m.run('tc', ['filter', 'show', 'dev', mif, 'ingress']),
-        m.run(`${ipt}-save`, ['-t', 'raw']),
-        m.run('sysctl', ['-n', `net/ipv4/conf/${mif}/forwarding`]),
-      ]);
-      return parts.map((p) => p.split('\n').filter((l) => !l.startsWith('#')).join('\n')).join('\n----\n');
-    }
+    const snapshot = (): Promise<string> => mirrorSnapshot(m, mif, ipt);
 
     async function oraclePairs(): Promise<PairCount[]> {
       return (await Promise.all(oracles.map((o) => o.read()))).flat();

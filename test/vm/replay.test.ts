@@ -3,51 +3,62 @@
 // test/lib/pcap.ts. Runs in the VM as root (vitest.vm.config.ts).
 //
 // Topology per run: netns R (replay) --veth rep0/mon0-- netns M (monitor).
-//   M: tc clsact + matchall skbedit ptype host on mon0 (frames to other MACs would otherwise
-//      be PACKET_OTHERHOST and dropped by ip_rcv before PREROUTING);
-//      raw: PREROUTING -i mon0 -j PROMISC; PROMISC: per monitored net three -m traffic rules
-//      (plain, --nointernal, ! --nointernal, each its own table), then DROP, so nothing is
-//      routed, answered or tracked. IPv6 is off in both namespaces so no stray frames are sent.
+//   M: the product's own mirror set-up, `xttraffic mirror enable mon0` (run as an operator
+//      would, test/lib/cli.ts): promiscuous mode, no ARP, no forwarding, tc clsact ingress
+//      filters that set the packet type to host for IPv4 frames, popping one 802.1Q tag or
+//      two tags first (frames to other MACs would otherwise be PACKET_OTHERHOST and dropped
+//      by ip_rcv before PREROUTING), and raw PREROUTING -i mon0 -j PROMISC then -j DROP, so
+//      nothing is routed, answered or tracked. The test then appends, per monitored net,
+//      three `iptables -t raw -A PROMISC -m traffic` rules (plain, --nointernal,
+//      ! --nointernal, each its own table). IPv6 is off in both namespaces so no stray frames
+//      are sent.
 //   R: tcpreplay -i rep0 --pps=2000 FILE.
 // The reference sees the packets at the replay's timeline (frame i at (i-1)/2000 s), so no
 // flow times out during a replay (every capture then fits in well under 30 s); a separate
 // timed replay (afs.pcap at 5x with flow_timeout=5) checks flows that do time out.
 //
-// Checks per run, for iptables (nft backend) and iptables-legacy:
+// Checks per run, for iptables (nft backend) and iptables-legacy (`--backend legacy`):
 //   - tcpreplay sent every frame, mon0 received every frame, no backlog (softnet) drops;
-//   - the raw PREROUTING jump counters (the kernel's own, independent of xt_traffic) saw
-//     exactly the packets and bytes test/lib/pcap.ts says reach PREROUTING: this validates the
-//     reference's skip rules (VLAN, MPLS, LLC, bad IP checksum, ...) against a real kernel;
+//   - the raw PREROUTING jump counter (the kernel's own, independent of xt_traffic) saw
+//     exactly the packets and bytes test/lib/pcap.ts says reach PREROUTING, with the mirror's
+//     tc filters modelled by test/lib/mirror.ts: this validates the reference's skip rules
+//     (VLAN, MPLS, LLC, bad IP checksum, ...) against a real kernel; `xttraffic mirror
+//     status` reports the same counters, the drop rule dropped them all, and each tc filter
+//     took the frames the model gives it;
 //   - NAME, NAME_ipconn, NAME_portconn equal the reference byte for byte, NAME_info's
-//     *_entries equal the row counts and overflow is 0.
+//     *_entries equal the row counts and overflow is 0;
+//   - after the traffic rules are deleted, `xttraffic mirror disable mon0` leaves mon0, its tc
+//     set-up, the raw table and forwarding exactly as they were before enable.
 // Fragments (afs.pcap): without any conntrack user in M, nf_defrag_ipv4 is not registered in
 // M and each fragment is counted as its own packet (601 at PREROUTING). With a conntrack rule
 // in M (filter INPUT -m conntrack), nf_defrag_ipv4 (priority -400) reassembles before the
 // raw table (-300): 452 packets, the 51 datagrams counted whole, 149 fragment headers
 // (2980 bytes) fewer for 131.151.1.146; the reference models that with { defrag: true }.
-// VLAN (various_gre.pcap): its 30 GRE packets are tagged 1213. Without a VLAN interface
-// nothing reaches PREROUTING (the kernel untags, finds no VLAN device and marks them
-// PACKET_OTHERHOST after tc ingress); with mon0.1213 (and a PROMISC jump from it) all 30 are
-// counted by their outer addresses (GRE payloads are not decapsulated).
+// VLAN (various_gre.pcap): its 30 GRE packets are IPv4 tagged 1213 (802.1Q). Without the
+// mirror's pop, nothing of them reaches PREROUTING (the kernel untags, finds no VLAN device
+// and marks them PACKET_OTHERHOST after tc ingress); the mirror's 802.1Q filter pops the tag,
+// so all 30 are counted by their outer addresses (GRE payloads are not decapsulated), as a
+// mon0.1213 VLAN device would have them, with no VLAN device. Its 21 LLC frames in VLAN 1213
+// keep their tag (not IPv4) and are dropped as before.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
+import { ok, runCli } from '../lib/cli.js';
+import { mirrorPrerouting, mirrorSnapshot, type MirrorPreroutingResult, type MirrorStatusJson } from '../lib/mirror.js';
 import { loadModule } from '../lib/module.js';
 import { Netns } from '../lib/netns.js';
-import { REPO, sh } from '../lib/sh.js';
+import { REPO, shAsync } from '../lib/sh.js';
 import {
   computeReference,
   diffProc,
   formatAll,
   net,
-  preroutingPackets,
   readPcap,
   retime,
   scaleTime,
   type Pcap,
-  type PreroutingResult,
   type Reference,
 } from '../lib/pcap.js';
 
@@ -55,6 +66,7 @@ const PCAPS = process.env.XTT_PCAPS ?? path.resolve(REPO, '../shared/data/pcaps'
 const PPS = 2000;
 const BACKENDS = ['iptables', 'iptables-legacy'] as const;
 type Backend = (typeof BACKENDS)[number];
+const IFACE = 'mon0';
 
 const FILES = {
   wiki: 'zeek_zeek__wikipedia.pcap',
@@ -68,11 +80,9 @@ interface Scenario {
   file: keyof typeof FILES;
   /** Monitored nets: each gets three tables in the same PROMISC chain (one replay for all). */
   nets: { base: string; prefix: number }[];
-  /** Give mon0 a VLAN sub-interface with this id (and jump to PROMISC from it too). */
-  vlan?: number;
   /** Add a conntrack rule in M: nf_defrag_ipv4 then reassembles before the raw table. */
   conntrack?: boolean;
-  /** Packets the raw PREROUTING jump rules must count (checked against the model too). */
+  /** Packets the raw PREROUTING jump rule must count (checked against the model too). */
   prerouting: number;
 }
 
@@ -83,8 +93,7 @@ const SCENARIOS: Scenario[] = [
   // /16 makes every packet internal.
   { id: 'afs /24 and /16, fragments one by one', file: 'afs', nets: [{ base: '131.151.1.0', prefix: 24 }, { base: '131.151.0.0', prefix: 16 }], prerouting: 601 },
   { id: 'afs /24 with conntrack (defrag)', file: 'afs', nets: [{ base: '131.151.1.0', prefix: 24 }], conntrack: true, prerouting: 452 },
-  { id: 'gre /24, no VLAN interface', file: 'gre', nets: [{ base: '10.172.64.0', prefix: 24 }], prerouting: 0 },
-  { id: 'gre /24, VLAN 1213 interface', file: 'gre', nets: [{ base: '10.172.64.0', prefix: 24 }], vlan: 1213, prerouting: 30 },
+  { id: 'gre /24, VLAN 1213 popped by the mirror', file: 'gre', nets: [{ base: '10.172.64.0', prefix: 24 }], prerouting: 30 },
 ];
 
 /** The three tables per net: name prefix and the extra match options. */
@@ -124,61 +133,84 @@ function softnetDropped(): number {
 }
 
 const execFileP = promisify(execFile);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface EnableJson {
+  mirror: { iface: string; changed: boolean; previous: Record<string, unknown> };
+}
+interface DisableJson {
+  mirror: { iface: string; changed: boolean; keptChain: boolean };
+}
 
 /**
- * The two namespaces of one run. Files of the monitor namespace are read through
+ * The two namespaces of one run, the mirror enabled on mon0 by `xttraffic mirror enable` and
+ * the traffic rules appended to PROMISC. Files of the monitor namespace are read through
  * /proc/PID/net of a process parked in it (a `sleep`): /proc/PID/net is that process's
  * namespace view, so no `ip netns exec cat` per file is needed.
  */
 class Monitor {
   readonly r = new Netns('rp');
   readonly m = new Netns('mo');
-  readonly ifaces = ['mon0'];
-  private readonly parked: ChildProcess;
+  /** mirrorSnapshot() of M before `mirror enable`. */
+  before = '';
+  enabled: EnableJson | undefined;
+  private parked: ChildProcess | undefined;
 
-  constructor(
+  private constructor(
     readonly ipt: Backend,
+    readonly tables: readonly { name: string; base: string; prefix: number; opts: readonly string[] }[],
+  ) {}
+
+  static async create(
+    ipt: Backend,
     tables: readonly { name: string; base: string; prefix: number; opts: readonly string[] }[],
-    opts: { vlan?: number; conntrack?: boolean } = {},
-  ) {
-    for (const ns of [this.r, this.m]) {
-      ns.exec('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    opts: { conntrack?: boolean } = {},
+  ): Promise<Monitor> {
+    const mon = new Monitor(ipt, tables);
+    try {
+      await mon.setUp(opts);
+    } catch (e) {
+      mon.delete();
+      throw e;
     }
-    sh('ip', ['link', 'add', 'rep0', 'netns', this.r.name, 'type', 'veth', 'peer', 'name', 'mon0', 'netns', this.m.name]);
+    return mon;
+  }
+
+  /** `xttraffic` in M, with --backend legacy for iptables-legacy. */
+  async cli(args: string[]): Promise<string> {
+    const bk = this.ipt === 'iptables-legacy' ? ['--backend', 'legacy'] : [];
+    return ok(await runCli([...args, ...bk], this.m.name)).stdout;
+  }
+
+  private ruleArgs(t: { name: string; base: string; prefix: number; opts: readonly string[] }): string[] {
+    return ['-m', 'traffic', '--traffic', '--ipconn', '--portconn', '--netbase', t.base, '--netmask', String(t.prefix), ...t.opts, '--name', t.name];
+  }
+
+  private async setUp(opts: { conntrack?: boolean }): Promise<void> {
+    for (const ns of [this.r, this.m]) {
+      await ns.run('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    }
+    await shAsync('ip', ['link', 'add', 'rep0', 'netns', this.r.name, 'type', 'veth', 'peer', 'name', IFACE, 'netns', this.m.name]);
     // GRO off: every frame stays one packet (the module would count a GRO packet by its
     // segments, but the PREROUTING packet counter checked below would not be per frame).
     for (const [ns, dev] of [
       [this.r, 'rep0'],
-      [this.m, 'mon0'],
+      [this.m, IFACE],
     ] as const) {
-      ns.exec('ethtool', ['-K', dev, 'gro', 'off']);
-      ns.exec('ip', ['link', 'set', dev, 'up']);
+      await ns.run('ethtool', ['-K', dev, 'gro', 'off']);
+      await ns.run('ip', ['link', 'set', dev, 'up']);
     }
-    this.m.exec('tc', ['qdisc', 'add', 'dev', 'mon0', 'clsact']);
-    this.m.exec('tc', ['filter', 'add', 'dev', 'mon0', 'ingress', 'matchall', 'action', 'skbedit', 'ptype', 'host']);
-    if (opts.vlan !== undefined) {
-      const dev = `mon0.${opts.vlan}`;
-      this.m.exec('ip', ['link', 'add', 'link', 'mon0', 'name', dev, 'type', 'vlan', 'id', String(opts.vlan)]);
-      this.m.exec('ip', ['link', 'set', dev, 'up']);
-      this.ifaces.push(dev);
-    }
-    // One iptables-restore (through the same libxt_traffic.so parser as `iptables -A`):
-    //   raw: PREROUTING -i mon0 -j PROMISC; PROMISC: the traffic rules, then DROP.
-    const q = (a: string): string => (/^[\w.!/-]+$/.test(a) ? a : JSON.stringify(a));
-    const lines = ['*raw', ':PROMISC - [0:0]'];
-    for (const dev of this.ifaces) lines.push(`-A PREROUTING -i ${dev} -j PROMISC`);
-    for (const t of tables) {
-      const args = ['-m', 'traffic', '--traffic', '--ipconn', '--portconn', '--netbase', t.base, '--netmask', String(t.prefix), ...t.opts, '--name', t.name];
-      lines.push(`-A PROMISC ${args.map(q).join(' ')}`);
-    }
-    lines.push('-A PROMISC -j DROP', 'COMMIT');
     if (opts.conntrack) {
       // Any conntrack user in the namespace registers conntrack and nf_defrag_ipv4 (priority
-      // -400, before raw at -300) there. Nothing reaches INPUT (PROMISC drops everything):
-      // the rule only has to exist.
-      lines.push('*filter', '-A INPUT -m conntrack --ctstate NEW', 'COMMIT');
+      // -400, before raw at -300) there. Nothing reaches INPUT (the mirror drops everything
+      // in raw PREROUTING): the rule only has to exist.
+      await this.m.run(this.ipt, ['-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'NEW']);
     }
-    this.m.exec(`${ipt}-restore`, ['--noflush'], { input: `${lines.join('\n')}\n` });
+    this.before = await mirrorSnapshot(this.m, IFACE, this.ipt);
+    this.enabled = JSON.parse(await this.cli(['mirror', 'enable', IFACE, '--json'])) as EnableJson;
+    // What an operator does next: the traffic rules, appended to PROMISC.
+    for (const t of this.tables) await this.m.run(this.ipt, ['-t', 'raw', '-A', 'PROMISC', ...this.ruleArgs(t)]);
+
     this.parked = spawn('ip', ['netns', 'exec', this.m.name, 'sleep', '100000'], { stdio: 'ignore' });
     const pid = this.parked.pid;
     if (pid === undefined) throw new Error('could not start a process in the monitor namespace');
@@ -186,21 +218,21 @@ class Monitor {
     const t0 = Date.now();
     while (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep')) {
       if (Date.now() - t0 > 20_000) throw new Error('sleep in the monitor namespace did not start');
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      await sleep(20);
     }
-    if (!existsSync(`/proc/${pid}/net/xt_traffic/${tables[0]!.name}`)) throw new Error('no xt_traffic table in the monitor namespace');
+    if (!existsSync(`/proc/${pid}/net/xt_traffic/${this.tables[0]!.name}`)) throw new Error('no xt_traffic table in the monitor namespace');
   }
 
   private procNet(file: string): string {
-    return readFileSync(`/proc/${this.parked.pid}/net/${file}`, 'utf8');
+    return readFileSync(`/proc/${this.parked!.pid}/net/${file}`, 'utf8');
   }
 
   /** mon0's receive counters from /proc/net/dev of M. */
   rx(): { packets: number; dropped: number } {
     const line = this.procNet('dev')
       .split('\n')
-      .find((l) => l.trim().startsWith('mon0:'));
-    if (!line) throw new Error('mon0 not in /proc/net/dev');
+      .find((l) => l.trim().startsWith(`${IFACE}:`));
+    if (!line) throw new Error(`${IFACE} not in /proc/net/dev`);
     const f = line.split(':')[1]!.trim().split(/\s+/).map(Number);
     // Receive: bytes packets errs drop fifo frame compressed multicast
     return { packets: f[1]!, dropped: f[3]! };
@@ -217,18 +249,29 @@ class Monitor {
     return { sent: Number(sent[1]), failed: Number(failed[1]), out: stdout };
   }
 
-  /** Packets and bytes counted by the raw PREROUTING jumps to PROMISC. */
-  prerouting(): { packets: number; bytes: number } {
-    const out = this.m.exec(this.ipt, ['-t', 'raw', '-L', 'PREROUTING', '-n', '-v', '-x']);
-    let packets = 0;
-    let bytes = 0;
+  /**
+   * Packets and bytes counted by raw PREROUTING's jump to PROMISC and its DROP rule (iptables
+   * -L: pkts bytes target prot opt in out source destination), and the input interfaces of
+   * those rules.
+   */
+  async prerouting(): Promise<{ jump: { packets: number; bytes: number }; drop: { packets: number; bytes: number }; ins: string[] }> {
+    const out = await this.m.run(this.ipt, ['-t', 'raw', '-L', 'PREROUTING', '-n', '-v', '-x']);
+    const jump = { packets: 0, bytes: 0 };
+    const drop = { packets: 0, bytes: 0 };
+    const ins: string[] = [];
     for (const l of out.split('\n')) {
       const f = l.trim().split(/\s+/);
-      if (f[2] !== 'PROMISC') continue;
-      packets += Number(f[0]);
-      bytes += Number(f[1]);
+      const c = f[2] === 'PROMISC' ? jump : f[2] === 'DROP' ? drop : undefined;
+      if (!c) continue;
+      ins.push(f[5]!);
+      c.packets += Number(f[0]);
+      c.bytes += Number(f[1]);
     }
-    return { packets, bytes };
+    return { jump, drop, ins };
+  }
+
+  async status(): Promise<MirrorStatusJson> {
+    return JSON.parse(await this.cli(['mirror', 'status', IFACE, '--json'])) as MirrorStatusJson;
   }
 
   read(name: string): { traffic: string; ipconn: string; portconn: string; info: string } {
@@ -241,11 +284,39 @@ class Monitor {
     };
   }
 
+  /**
+   * Removes the traffic rules (one flush of PROMISC: a process per rule is slow under TCG),
+   * then `xttraffic mirror disable mon0`; returns its JSON and M's state afterwards, to
+   * compare with `before`.
+   */
+  async disable(): Promise<{ off: DisableJson; after: string }> {
+    await this.m.run(this.ipt, ['-t', 'raw', '-F', 'PROMISC']);
+    const off = JSON.parse(await this.cli(['mirror', 'disable', IFACE, '--json'])) as DisableJson;
+    return { off, after: await mirrorSnapshot(this.m, IFACE, this.ipt) };
+  }
+
   delete(): void {
-    this.parked.kill();
+    this.parked?.kill();
     this.r.delete();
     this.m.delete();
   }
+}
+
+/** What `mirror enable` must have found in a fresh namespace and recorded. */
+function expectEnabled(mon: Monitor): void {
+  expect(mon.enabled?.mirror).toMatchObject({
+    iface: IFACE,
+    changed: true,
+    previous: { promisc: false, arp: true, forwarding: '0', clsactAdded: true, chainCreated: true },
+  });
+}
+
+/** Disables the mirror and checks M is back to its state before enable. */
+async function expectRestored(mon: Monitor): Promise<void> {
+  const { off, after } = await mon.disable();
+  expect(off.mirror).toMatchObject({ iface: IFACE, changed: true, keptChain: false });
+  expect(after).toBe(mon.before);
+  expect(after).not.toMatch(/PROMISC|clsact/);
 }
 
 function infoMap(info: string): Map<string, string> {
@@ -286,19 +357,21 @@ describe.each(BACKENDS)('replay with %s', (ipt) => {
   describe.each(SCENARIOS)('$id', (sc) => {
     const tables = tablesOf(sc);
     let mon: Monitor | undefined;
-    let pr: PreroutingResult;
+    let pr: MirrorPreroutingResult;
     let refs: Map<string, Reference>;
     let replayed: { sent: number; failed: number; out: string };
     let rxDelta: { packets: number; dropped: number };
     let softnetDelta: number;
     let got: Map<string, ReturnType<Monitor['read']>>;
+    let counters: Awaited<ReturnType<Monitor['prerouting']>>;
+    let status: MirrorStatusJson;
 
     beforeAll(async () => {
       const pcap = pcapOf(sc.file);
-      pr = preroutingPackets(pcap, { vlanIds: sc.vlan === undefined ? [] : [sc.vlan], defrag: sc.conntrack });
+      pr = mirrorPrerouting(pcap, { defrag: sc.conntrack });
       const timed = retime(pr.packets, PPS);
       refs = new Map(tables.map((t) => [t.name, computeReference(timed, { net: net(t.base, t.prefix), ...t.ref })]));
-      mon = new Monitor(ipt, tables, { vlan: sc.vlan, conntrack: sc.conntrack });
+      mon = await Monitor.create(ipt, tables, { conntrack: sc.conntrack });
       const rx0 = mon.rx();
       const sn0 = softnetDropped();
       replayed = await mon.replay(path.join(PCAPS, FILES[sc.file]), [`--pps=${PPS}`]);
@@ -306,8 +379,14 @@ describe.each(BACKENDS)('replay with %s', (ipt) => {
       softnetDelta = softnetDropped() - sn0;
       rxDelta = { packets: rx1.packets - rx0.packets, dropped: rx1.dropped - rx0.dropped };
       got = new Map(tables.map((t) => [t.name, mon!.read(t.name)]));
+      counters = await mon.prerouting();
+      status = await mon.status();
     });
     afterAll(() => mon?.delete());
+
+    it('xttraffic mirror enable set mon0 up from scratch', () => {
+      expectEnabled(mon!);
+    });
 
     it('every frame was sent and arrived on mon0 (no backlog drops)', () => {
       const n = pcapOf(sc.file).frames.length;
@@ -323,20 +402,31 @@ describe.each(BACKENDS)('replay with %s', (ipt) => {
       expect(rxDelta.dropped).toBeLessThanOrEqual(k.mpls + k.loopback + k.llc + k.ethertype + k.vlan);
     });
 
-    it('raw PREROUTING saw exactly the packets the model says reach it', () => {
-      // The kernel's own rule counters, independent of xt_traffic: validates the skip rules
-      // (and the defrag model) of the reference. Bytes = skb->len = IPv4 total length.
-      const c = mon!.prerouting();
+    it('raw PREROUTING saw exactly the packets the model says reach it, and the mirror dropped them all', () => {
+      // The kernel's own rule counters, independent of xt_traffic: validates the skip rules,
+      // the mirror model and the defrag model of the reference. Bytes = skb->len = IPv4 total
+      // length.
       const bytes = pr.packets.reduce((s, p) => s + p.totLen, 0);
       expect(pr.packets.length).toBe(sc.prerouting);
-      expect(c).toEqual({ packets: sc.prerouting, bytes });
+      const c = { packets: sc.prerouting, bytes };
+      expect(counters).toEqual({ jump: c, drop: c, ins: [IFACE, IFACE] });
+      // `xttraffic mirror status` reports the same, and each tc filter took the frames the
+      // model gives it (every frame exactly once).
+      expect(status.mirrors.length).toBe(1);
+      const s = status.mirrors[0]!;
+      expect([s.iface, s.enabled, s.promisc, s.arp, s.forwarding, s.filters.present]).toEqual([IFACE, true, true, false, '0', 5]);
+      expect(s.toChain).toEqual(c);
+      expect(s.dropped).toEqual(c);
+      expect(s.filters.byKind).toEqual(pr.byKind);
+      expect(s.filters.frames).toBe(pcapOf(sc.file).frames.length);
+      expect(status.rules.map((r) => [r.name, r.net])).toEqual(tables.map((t) => [t.name, `${t.base}/${t.prefix}`]));
     });
 
     if (!sc.conntrack && sc.file === 'afs') {
-      it('nf_defrag_ipv4 is not active in the monitor namespace', () => {
+      it('nf_defrag_ipv4 is not active in the monitor namespace', async () => {
         // No conntrack user in M (a conntrack/state/CT rule or nft ct expression is what
         // registers the defrag hook in a namespace), and the fragments were counted one by one.
-        const rules = mon!.m.exec(`${ipt}-save`) + mon!.m.exec('nft', ['list', 'ruleset']);
+        const rules = (await mon!.m.run(`${ipt}-save`)) + (await mon!.m.run('nft', ['list', 'ruleset']));
         expect(rules).not.toMatch(/conntrack|--state|-j CT|\bct (state|status)/);
         for (const t of tables) if (t.name.startsWith('all')) expect(refs.get(t.name)!.stats.nonFirstFragments).toBe(149);
       });
@@ -357,6 +447,10 @@ describe.each(BACKENDS)('replay with %s', (ipt) => {
         expect(info.get('portconn_entries')).toBe(String(rows(exp.portconn)));
       });
     }
+
+    it('xttraffic mirror disable mon0 restores mon0, tc, the raw table and forwarding exactly', async () => {
+      await expectRestored(mon!);
+    });
   });
 });
 
@@ -380,15 +474,16 @@ describe('flow_timeout during a timed replay', () => {
     'restarts UDP flows after flow_timeout of silence (iptables)',
     async () => {
       const pcap = pcapOf('afs');
-      const pr = preroutingPackets(pcap);
+      const pr = mirrorPrerouting(pcap);
       const N = net('131.151.1.0', 24);
       const ref = computeReference(scaleTime(pr.packets, MULT, pcap.frames[0]!), { net: N, flowTimeout: TIMEOUT });
       const fast = computeReference(retime(pr.packets, PPS), { net: N });
       // The timed replay must differ from the fast one, or this test proves nothing.
       expect(ref.connections.length - fast.connections.length).toBe(3);
       writeFileSync(param, String(TIMEOUT));
-      const mon = new Monitor('iptables', [{ name: 'timed', base: '131.151.1.0', prefix: 24, opts: [] }]);
+      const mon = await Monitor.create('iptables', [{ name: 'timed', base: '131.151.1.0', prefix: 24, opts: [] }]);
       try {
+        expectEnabled(mon);
         const r = await mon.replay(path.join(PCAPS, FILES.afs), [`--multiplier=${MULT}`]);
         expect(r.sent).toBe(pcap.frames.length);
         const g = mon.read('timed');
@@ -396,6 +491,7 @@ describe('flow_timeout during a timed replay', () => {
         expectProc('traffic', exp.traffic, g.traffic);
         expectProc('ipconn', exp.ipconn, g.ipconn);
         expectProc('portconn', exp.portconn, g.portconn);
+        await expectRestored(mon);
       } finally {
         mon.delete();
       }
