@@ -135,10 +135,14 @@ static inline u32 xtt_ip_buckets(u32 mask, u32 hashsize)
 	return hosts < XTT_BUCKETS_MIN ? XTT_BUCKETS_MIN : hosts;
 }
 
-/* Flow cache slots: twice the IP buckets, clamped, a multiple of the ways. */
+/*
+ * Flow cache slots: four times the IP buckets (one flow per host then
+ * leaves 3/4 of the slots free: under 1% of flows find their set full),
+ * clamped, a multiple of the ways.
+ */
 static inline u32 xtt_flow_slots(u32 ip_buckets)
 {
-	u32 slots = ip_buckets * 2;
+	u32 slots = ip_buckets * 4;
 
 	if (slots < XTT_FLOW_SLOTS_MIN)
 		slots = XTT_FLOW_SLOTS_MIN;
@@ -172,14 +176,39 @@ static inline u64 xtt_wire_bytes(u32 len, u32 segs, u32 hdrlen)
 	return (u64)len + (u64)(segs - 1) * hdrlen;
 }
 
-/* Direction-less flow key: the lower (address, port) pair first. */
+/*
+ * Which packets a table counts, as a bit set indexed by where the packet's
+ * addresses are: bit (s_in | d_in << 1). Bit 0 (neither in the net) is never
+ * set; bit 3 (both in: internal traffic) unless --nointernal; bits 1 and 2
+ * (one side in) unless ! --nointernal (only internal).
+ */
+static inline u8 xtt_count_sides(u32 flags)
+{
+	u8 sides = 0;
+
+	if (!(flags & XT_TRAFFIC_ONLYINTERNAL))
+		sides |= 1 << 1 | 1 << 2;
+	if (!(flags & XT_TRAFFIC_NOINTERNAL))
+		sides |= 1 << 3;
+	return sides;
+}
+
+/*
+ * Direction-less flow key: the lower (address, port) pair first (a, pa),
+ * packed into two words, w0 = a | b << 32 and w1 = pa | pb << 16 |
+ * proto << 32 (proto: the IP protocol, or XTT_FLOW_ICMP_MSG). Plain words
+ * so that a key lives in registers and compares in two steps.
+ */
 struct xtt_flow_key {
-	u32 a;		/* host order */
-	u32 b;
-	u16 pa;
-	u16 pb;
-	u16 proto;	/* IP protocol, or XTT_FLOW_ICMP_MSG */
+	u64 w0;
+	u64 w1;
 };
+
+#define xtt_flow_key_a(k)	((u32)(k)->w0)
+#define xtt_flow_key_b(k)	((u32)((k)->w0 >> 32))
+#define xtt_flow_key_pa(k)	((u16)(k)->w1)
+#define xtt_flow_key_pb(k)	((u16)((k)->w1 >> 16))
+#define xtt_flow_key_proto(k)	((u16)((k)->w1 >> 32))
 
 /* Flow "protocol" of ICMP messages other than echo: keyed by type and code. */
 #define XTT_FLOW_ICMP_MSG	0x101
@@ -187,18 +216,31 @@ struct xtt_flow_key {
 static inline void xtt_flow_key_make(struct xtt_flow_key *k, u16 proto,
 				     u32 src, u16 sport, u32 dst, u16 dport)
 {
-	k->proto = proto;
-	if (src < dst || (src == dst && sport <= dport)) {
-		k->a = src;
-		k->pa = sport;
-		k->b = dst;
-		k->pb = dport;
-	} else {
-		k->a = dst;
-		k->pa = dport;
-		k->b = src;
-		k->pb = sport;
+	if (src > dst || (src == dst && sport > dport)) {
+		u32 t = src;
+		u16 tp = sport;
+
+		src = dst;
+		sport = dport;
+		dst = t;
+		dport = tp;
 	}
+	k->w0 = src | (u64)dst << 32;
+	k->w1 = sport | (u32)dport << 16 | (u64)proto << 32;
+}
+
+/*
+ * Set of a flow in a cache of 2^@bits sets (1 <= @bits <= 32): the top bits
+ * of a keyed multiplicative hash of both key words. @seed is random per
+ * table, so outsiders cannot tell which set their flows use.
+ */
+static inline u32 xtt_flow_hash(const struct xtt_flow_key *k, u64 seed,
+				unsigned int bits)
+{
+	u64 h = (k->w0 ^ seed) * 0x9e3779b97f4a7c15ULL;
+
+	h = (h ^ k->w1 ^ (h >> 29)) * 0xbf58476d1ce4e5b9ULL;
+	return (u32)(h >> (64 - bits));
 }
 
 /*

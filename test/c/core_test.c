@@ -117,7 +117,8 @@ static void test_buckets(void)
 		 XT_TRAFFIC_HASHSIZE_MAX);
 	CHECK_EQ("ilog2 4096", xtt_ilog2(4096), 12);
 	CHECK_EQ("flow slots min", xtt_flow_slots(16), XTT_FLOW_SLOTS_MIN);
-	CHECK_EQ("flow slots 2x", xtt_flow_slots(65536), 131072);
+	CHECK_EQ("flow slots 4x", xtt_flow_slots(16384), 65536);
+	CHECK_EQ("flow slots 4x clamped", xtt_flow_slots(65536), XTT_FLOW_SLOTS_MAX);
 	CHECK_EQ("flow slots max", xtt_flow_slots(1U << 22), XTT_FLOW_SLOTS_MAX);
 	CHECK_EQ("flow slots multiple of ways", xtt_flow_slots(4096) % XTT_FLOW_WAYS, 0);
 
@@ -162,9 +163,10 @@ static void test_flow_keys(void)
 	xtt_flow_key_make(&k2, 17, ip("10.0.0.2"), 53, ip("10.0.0.1"), 5000);
 	CHECK_EQ("reply same flow", memcmp(&k1, &k2, sizeof(k1)), 0);
 	xtt_flow_key_make(&k3, 17, ip("10.0.0.1"), 5001, ip("10.0.0.2"), 53);
-	CHECK_EQ("other port other flow", k1.pa == k3.pa && k1.pb == k3.pb, false);
+	CHECK_EQ("other port other flow", xtt_flow_key_pa(&k1) == xtt_flow_key_pa(&k3) &&
+		 xtt_flow_key_pb(&k1) == xtt_flow_key_pb(&k3), false);
 	xtt_flow_key_make(&k3, 6, ip("10.0.0.1"), 5000, ip("10.0.0.2"), 53);
-	CHECK_EQ("other proto other flow", k1.proto == k3.proto, false);
+	CHECK_EQ("other proto other flow", xtt_flow_key_proto(&k1) == xtt_flow_key_proto(&k3), false);
 	/* same address both sides: ordered by port */
 	xtt_flow_key_make(&k1, 17, ip("10.0.0.1"), 9, ip("10.0.0.1"), 7);
 	xtt_flow_key_make(&k2, 17, ip("10.0.0.1"), 7, ip("10.0.0.1"), 9);
@@ -178,14 +180,87 @@ static void test_flow_keys(void)
 	CHECK_EQ("other echo id other flow", memcmp(&k1, &k3, sizeof(k1)) != 0, true);
 	/* a port unreachable is keyed by type/code, never equal to an echo flow */
 	xtt_icmp_flow_key(&k3, ip("10.0.0.1"), ip("10.0.0.2"), 3, 3, 0);
-	CHECK_EQ("unreach proto", k3.proto, XTT_FLOW_ICMP_MSG);
-	CHECK_EQ("unreach port", k3.pa, 0x0303);
+	CHECK_EQ("unreach proto", xtt_flow_key_proto(&k3), XTT_FLOW_ICMP_MSG);
+	CHECK_EQ("unreach port", xtt_flow_key_pa(&k3), 0x0303);
 	xtt_icmp_flow_key(&k2, ip("10.0.0.1"), ip("10.0.0.2"), 8, 0, 0x0303);
 	CHECK_EQ("echo id 0x0303 differs from unreach", memcmp(&k2, &k3, sizeof(k2)) != 0, true);
 }
 
+/* bit (s_in | d_in << 1) of xtt_count_sides(): which packets a table counts */
+static void test_count_sides(void)
+{
+	u8 all = xtt_count_sides(0);
+	u8 noint = xtt_count_sides(XT_TRAFFIC_NOINTERNAL);
+	u8 onlyint = xtt_count_sides(XT_TRAFFIC_ONLYINTERNAL);
+
+	CHECK_EQ("all: neither side in the net", all & 1, 0);
+	CHECK_EQ("all: source in", !!(all & 2), 1);
+	CHECK_EQ("all: destination in", !!(all & 4), 1);
+	CHECK_EQ("all: internal", !!(all & 8), 1);
+	CHECK_EQ("--nointernal", noint, 2 | 4);
+	CHECK_EQ("! --nointernal", onlyint, 8);
+	CHECK_EQ("other flags do not matter",
+		 xtt_count_sides(XT_TRAFFIC_TRAFFIC | XT_TRAFFIC_IPCONN |
+				 XT_TRAFFIC_CLEARONREAD | XT_TRAFFIC_NOINTERNAL), noint);
+}
+
+/*
+ * The flow cache's set index spreads the patterns real traffic has: many
+ * hosts to one server port, one host on many source ports, a mix. 65,536
+ * flows over 65,536 sets of 4 ways (the sizing of a /16 with one flow per
+ * host): flows whose set is already full must stay under 1%.
+ */
+static unsigned char sets[1 << 16];
+
+static unsigned int flows_beyond_ways(int pattern, u64 seed)
+{
+	unsigned int over = 0;
+	u32 i;
+
+	memset(sets, 0, sizeof(sets));
+	for (i = 0; i < 65536; i++) {
+		struct xtt_flow_key k;
+		u32 h;
+
+		if (pattern == 0)
+			xtt_flow_key_make(&k, 17, ip("10.50.0.0") + i, 9, ip("10.60.0.1"), 9);
+		else if (pattern == 1)
+			xtt_flow_key_make(&k, 17, ip("10.50.0.5"), (u16)i, ip("8.8.8.8"), 53);
+		else
+			xtt_flow_key_make(&k, 17, ip("10.50.0.0") + (i >> 4), 1024 + (i & 15),
+					  ip("8.8.8.8"), 53);
+		h = xtt_flow_hash(&k, seed, 16);
+		if (sets[h] == XTT_FLOW_WAYS)
+			over++;
+		else
+			sets[h]++;
+	}
+	return over;
+}
+
+static void test_flow_hash(void)
+{
+	struct xtt_flow_key k1, k2;
+	int p;
+
+	xtt_flow_key_make(&k1, 17, ip("10.0.0.1"), 5000, ip("10.0.0.2"), 53);
+	xtt_flow_key_make(&k2, 17, ip("10.0.0.2"), 53, ip("10.0.0.1"), 5000);
+	CHECK_EQ("reply same set", xtt_flow_hash(&k1, 42, 12), xtt_flow_hash(&k2, 42, 12));
+	CHECK_EQ("index below 2^bits", xtt_flow_hash(&k1, 42, 10) < 1024, true);
+	CHECK_EQ("32 bits", xtt_flow_hash(&k1, 42, 32) == xtt_flow_hash(&k1, 43, 32), false);
+	for (p = 0; p < 3; p++) {
+		unsigned int over = flows_beyond_ways(p, 0x0123456789abcdefULL * (p + 1));
+
+		if (over >= 655)
+			printf("pattern %d: %u of 65536 flows beyond the ways\n", p, over);
+		CHECK_EQ("under 1% of flows beyond the ways", over < 655, true);
+	}
+}
+
 int main(void)
 {
+	test_flow_hash();
+	test_count_sides();
 	test_masks();
 	test_names();
 	test_buckets();

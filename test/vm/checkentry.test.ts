@@ -434,7 +434,7 @@ const GOOD: Good[] = [
     title: 'every valid flag but ! --nointernal (0x1f)',
     files: ['RSN', 'RSN_info', 'RSN_ipconn', 'RSN_portconn'],
     craft: { flags: '1f', netbase: '193.11.176.0', netmask: '255.255.240.0', name: 'RSN' },
-    info: ['name: RSN', 'netbase: 193.11.176.0', 'netmask: 255.255.240.0', 'options: traffic portconn ipconn nointernal clearonread', 'hashsize: 4096', 'flow_slots: 8192'],
+    info: ['name: RSN', 'netbase: 193.11.176.0', 'netmask: 255.255.240.0', 'options: traffic portconn ipconn nointernal clearonread', 'hashsize: 4096', 'flow_slots: 16384'],
   },
   {
     title: '! --nointernal alone with --portconn (0x22)',
