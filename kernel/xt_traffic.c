@@ -489,11 +489,9 @@ static unsigned int xtt_l4_len(u8 protocol)
  * data, decides new flows under the lock, counts.
  */
 static noinline bool traffic_mt_conn_full(const struct sk_buff *skb,
-					  struct xt_action_param *par,
+					  struct xt_traffic_table *t,
 					  unsigned int where)
 {
-	const struct xt_traffic_mtinfo *info = par->matchinfo;
-	struct xt_traffic_table *t = info->table;
 	const struct iphdr *iph = ip_hdr(skb);
 	u32 src = ntohl(iph->saddr);
 	u32 dst = ntohl(iph->daddr);
@@ -529,11 +527,9 @@ static noinline bool traffic_mt_conn_full(const struct sk_buff *skb,
  * and with no buffer (no stack canary); anything else goes to the full path.
  */
 static noinline bool traffic_mt_conn(const struct sk_buff *skb,
-				     struct xt_action_param *par,
-				     unsigned int where)
+				     struct xt_traffic_table *t,
+				     const struct iphdr *iph, unsigned int where)
 {
-	const struct xt_traffic_mtinfo *info = par->matchinfo;
-	const struct iphdr *iph = ip_hdr(skb);
 	unsigned int thoff = skb_network_offset(skb) + iph->ihl * 4;
 	struct xtt_flow_key k;
 	unsigned int proto;
@@ -541,19 +537,19 @@ static noinline bool traffic_mt_conn(const struct sk_buff *skb,
 
 	/* room for the longest header read (TCP); a shorter one: full path */
 	if (unlikely(thoff + sizeof(struct tcphdr) > skb_headlen(skb)))
-		return traffic_mt_conn_full(skb, par, where);
+		return traffic_mt_conn_full(skb, t, where);
 	switch (xtt_conn_key(iph, skb->data + thoff, ntohl(iph->saddr),
 			     ntohl(iph->daddr), &k, &proto, &port)) {
 	case XTT_CONN_NONE:
 		return true;
 	case XTT_CONN_FLOW:
-		if (xtt_flow_seen(info->table->flows, &k))
+		if (xtt_flow_seen(t->flows, &k))
 			return true;
 		break;
 	case XTT_CONN_NEW:
 		break;
 	}
-	return traffic_mt_conn_full(skb, par, where);
+	return traffic_mt_conn_full(skb, t, where);
 }
 
 /* Every case: GSO, internal traffic, a key's first packet, connections. */
@@ -586,7 +582,7 @@ static noinline bool traffic_mt_full(const struct sk_buff *skb,
 
 	/* Connections start in a first fragment (or an unfragmented packet). */
 	if (t->flows && !(iph->frag_off & htons(IP_OFFSET)))
-		return traffic_mt_conn(skb, par, where);
+		return traffic_mt_conn(skb, t, iph, where);
 	return true;
 }
 
@@ -629,7 +625,7 @@ static bool traffic_mt(const struct sk_buff *skb, struct xt_action_param *par)
 	atomic64_add(ntohs(iph->tot_len), &e->c[slot]);
 
 	if (t->flows && !(iph->frag_off & htons(IP_OFFSET)))
-		return traffic_mt_conn(skb, par, where);
+		return traffic_mt_conn(skb, t, iph, where);
 	return true;
 }
 
