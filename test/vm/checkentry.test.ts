@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KernelLog, RatelimitPacer } from '../lib/dmesg.js';
+import { HASH, NAME_RULES, NONCONTIG, NOTHING, SUFFIX } from '../lib/messages.js';
 import { loadModule, moduleRefcnt } from '../lib/module.js';
 import { Netns } from '../lib/netns.js';
 import { REPO, run, sh, type RunResult } from '../lib/sh.js';
@@ -109,14 +110,9 @@ interface Bad {
   ipt?: { args: string[]; msg: string };
 }
 
-const NAME_RULES = 'use 1..31 characters of A-Z a-z 0-9 _ . -';
 const BAD_CHAR = 'has a character other than A-Z a-z 0-9 _ . -';
 const SUFFIX_K = 'may not end in _ipconn, _portconn or _info';
-const SUFFIX_U = '(NAME_ipconn, NAME_portconn and NAME_info are the extra files of table NAME): use another name';
 const NONCONTIG_K = 'is not a contiguous mask of prefix 1..32';
-const NONCONTIG_U = 'is not contiguous: the one bits must come first (e.g. 255.255.240.0), or give a prefix length 1..32';
-const HASH_U = 'is not allowed: use a number of buckets 1..4194304 (rounded up to a power of two; leave it out to derive it from the net size)';
-const NOTHING_U = 'traffic: nothing to count: give at least one of --traffic, --portconn, --ipconn';
 const N32 = 'abcdefghijklmnopqrstuvwxyz012345';
 /** iptables arguments of a valid rule with some options replaced */
 const ipt = (o: { count?: string[]; base?: string; mask?: string; name?: string; extra?: string[] }): string[] => [
@@ -158,7 +154,7 @@ const BAD: Bad[] = [
     errno: 'EINVAL',
     site: 'count',
     log: 'nothing to count: give --traffic, --portconn or --ipconn',
-    ipt: { args: ipt({ count: [] }), msg: NOTHING_U },
+    ipt: { args: ipt({ count: [] }), msg: NOTHING },
   },
   {
     title: 'no counting option (only --clearonread --nointernal)',
@@ -166,7 +162,7 @@ const BAD: Bad[] = [
     errno: 'EINVAL',
     site: 'count',
     log: 'nothing to count: give --traffic, --portconn or --ipconn',
-    ipt: { args: ipt({ count: [], extra: ['--clearonread', '--nointernal'] }), msg: NOTHING_U },
+    ipt: { args: ipt({ count: [], extra: ['--clearonread', '--nointernal'] }), msg: NOTHING },
   },
   {
     title: '--nointernal and ! --nointernal both',
@@ -249,7 +245,7 @@ const BAD: Bad[] = [
     errno: 'EINVAL',
     site: 'name',
     log: `table name "RSN_ipconn" ${SUFFIX_K}`,
-    ipt: { args: ipt({ name: 'RSN_ipconn' }), msg: `traffic: --name "RSN_ipconn" must not end in "_ipconn" ${SUFFIX_U}` },
+    ipt: { args: ipt({ name: 'RSN_ipconn' }), msg: `traffic: --name "RSN_ipconn" must not end in "_ipconn" ${SUFFIX}` },
   },
   {
     title: 'name ending in _portconn',
@@ -257,7 +253,7 @@ const BAD: Bad[] = [
     errno: 'EINVAL',
     site: 'name',
     log: `table name "RSN_portconn" ${SUFFIX_K}`,
-    ipt: { args: ipt({ name: 'RSN_portconn' }), msg: `traffic: --name "RSN_portconn" must not end in "_portconn" ${SUFFIX_U}` },
+    ipt: { args: ipt({ name: 'RSN_portconn' }), msg: `traffic: --name "RSN_portconn" must not end in "_portconn" ${SUFFIX}` },
   },
   {
     title: 'name "_info"',
@@ -265,7 +261,7 @@ const BAD: Bad[] = [
     errno: 'EINVAL',
     site: 'name',
     log: `table name "_info" ${SUFFIX_K}`,
-    ipt: { args: ipt({ name: '_info' }), msg: `traffic: --name "_info" must not end in "_info" ${SUFFIX_U}` },
+    ipt: { args: ipt({ name: '_info' }), msg: `traffic: --name "_info" must not end in "_info" ${SUFFIX}` },
   },
   {
     title: 'IPv6 bits in netbase word 1',
@@ -313,7 +309,7 @@ const BAD: Bad[] = [
       errno: 'EINVAL',
       site: 'mask',
       log: `t1: netmask ${mask} ${NONCONTIG_K}`,
-      ipt: { args: ipt({ base: '0.0.0.0', mask }), msg: `traffic: --netmask ${mask} ${NONCONTIG_U}` },
+      ipt: { args: ipt({ base: '0.0.0.0', mask }), msg: `traffic: --netmask ${mask} ${NONCONTIG}` },
     }),
   ),
   {
@@ -344,7 +340,7 @@ const BAD: Bad[] = [
     errno: 'ERANGE',
     site: 'hashsize',
     log: 't1: hashsize 4194305 out of range 1..4194304',
-    ipt: { args: ipt({ extra: ['--hashsize', '4194305'] }), msg: `traffic: --hashsize "4194305" ${HASH_U}` },
+    ipt: { args: ipt({ extra: ['--hashsize', '4194305'] }), msg: `traffic: --hashsize "4194305" ${HASH}` },
   },
   {
     title: 'hashsize 0xffffffff',
@@ -352,7 +348,7 @@ const BAD: Bad[] = [
     errno: 'ERANGE',
     site: 'hashsize',
     log: 't1: hashsize 4294967295 out of range 1..4194304',
-    ipt: { args: ipt({ extra: ['--hashsize', '0xffffffff'] }), msg: `traffic: --hashsize "0xffffffff" ${HASH_U}` },
+    ipt: { args: ipt({ extra: ['--hashsize', '0xffffffff'] }), msg: `traffic: --hashsize "0xffffffff" ${HASH}` },
   },
   {
     title: 'hashsize 0x80000000',
@@ -360,7 +356,7 @@ const BAD: Bad[] = [
     errno: 'ERANGE',
     site: 'hashsize',
     log: 't1: hashsize 2147483648 out of range 1..4194304',
-    ipt: { args: ipt({ extra: ['--hashsize', '2147483648'] }), msg: `traffic: --hashsize "2147483648" ${HASH_U}` },
+    ipt: { args: ipt({ extra: ['--hashsize', '2147483648'] }), msg: `traffic: --hashsize "2147483648" ${HASH}` },
   },
 ];
 

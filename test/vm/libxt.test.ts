@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadModule } from '../lib/module.js';
+import { HASH, NAME_RULES, NONCONTIG, NOTHING, NOT_ADDR, NOT_MASK, SLASH0, SUFFIX } from '../lib/messages.js';
 import { formatFailures, parseTFile, runT, type TRule } from '../lib/xtables-t.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -69,14 +70,6 @@ afterEach(() => {
 
 // What each FAIL line of libxt_traffic.t must print (after "iptables vX (backend): "),
 // so that a FAIL passes only for the reason it was written for.
-const NAME_RULES = 'use 1..31 characters of A-Z a-z 0-9 _ . -';
-const SUFFIX = '(NAME_ipconn, NAME_portconn and NAME_info are the extra files of table NAME): use another name';
-const HASH = 'is not allowed: use a number of buckets 1..4194304 (rounded up to a power of two; leave it out to derive it from the net size)';
-const NOT_MASK = 'is not a netmask: expected a prefix length 1..32 or a.b.c.d (e.g. 20 or 255.255.240.0)';
-const NONCONTIG = 'is not contiguous: the one bits must come first (e.g. 255.255.240.0), or give a prefix length 1..32';
-const SLASH0 = 'is not allowed: a /0 net would be every address; use a prefix length 1..32';
-const NOT_ADDR = 'is not an IPv4 address: expected a dotted quad a.b.c.d (e.g. 193.11.176.0)';
-const NOTHING = 'traffic: nothing to count: give at least one of --traffic, --portconn, --ipconn';
 const B = '-m traffic --traffic --netbase 10.0.0.0 --netmask 8';
 const FAIL_MESSAGES: Record<string, string> = {
   '-m traffic --traffic --netbase 10.0.0.1 --netmask 24 --name t1':
