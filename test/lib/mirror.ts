@@ -10,6 +10,20 @@
 import type { Netns } from './netns.js';
 import { preroutingPackets, type Pcap, type PcapFrame, type PreroutingOptions, type PreroutingResult } from './pcap.js';
 
+/**
+ * Waits until `iface` in `ns` has carrier (a veth's peer came up): its `ip link` line, part
+ * of the snapshot, changes from NO-CARRIER/DOWN to UP a moment after both ends are set up.
+ */
+export async function waitCarrier(ns: Netns, iface: string, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const line = await ns.run('ip', ['-o', 'link', 'show', 'dev', iface]);
+    if (!line.includes('NO-CARRIER') && line.includes('state UP')) return;
+    if (Date.now() > end) throw new Error(`${iface} in ${ns.name} has no carrier after ${timeoutMs} ms: ${line}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** What `disable IF` must restore: the interface, its tc set-up, the raw table, forwarding. */
 export async function mirrorSnapshot(ns: Netns, iface: string, ipt: string): Promise<string> {
   const parts = await Promise.all([

@@ -5,7 +5,7 @@ import { loadModule } from '../lib/module.js';
 import { Netns } from '../lib/netns.js';
 import { Oracle, expectedTraffic, parseNet, type ExpectedTraffic, type PairCount } from '../lib/oracle.js';
 import { ok, runCli, type CliResult } from '../lib/cli.js';
-import { mirrorSnapshot, type MirrorStatusJson } from '../lib/mirror.js';
+import { mirrorSnapshot, waitCarrier, type MirrorStatusJson } from '../lib/mirror.js';
 import { shAsync } from '../lib/sh.js';
 import { PKT, link, tcpServe } from '../lib/topo.js';
 
@@ -128,6 +128,7 @@ function suite(backend: 'iptables' | 'legacy'): void {
       oracles = [new Oracle(b, ipt, 'raw', 'PREROUTING'), new Oracle(b, ipt, 'mangle', 'POSTROUTING')];
       await oracles[0]!.install([A], [B]);
       await oracles[1]!.install([B], [A]);
+      await waitCarrier(m, mif); // not a snapshot of a link still coming up
       before = await snapshot();
     });
 

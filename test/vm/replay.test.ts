@@ -46,7 +46,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { ok, runCli } from '../lib/cli.js';
-import { mirrorPrerouting, mirrorSnapshot, type MirrorPreroutingResult, type MirrorStatusJson } from '../lib/mirror.js';
+import { mirrorPrerouting, mirrorSnapshot, waitCarrier, type MirrorPreroutingResult, type MirrorStatusJson } from '../lib/mirror.js';
 import { loadModule } from '../lib/module.js';
 import { Netns } from '../lib/netns.js';
 import { REPO, shAsync } from '../lib/sh.js';
@@ -206,6 +206,9 @@ class Monitor {
       // in raw PREROUTING): the rule only has to exist.
       await this.m.run(this.ipt, ['-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'NEW']);
     }
+    // The snapshot must not catch the link before its carrier is up (it would then differ
+    // from the state after disable for a reason that has nothing to do with the mirror).
+    await waitCarrier(this.m, IFACE);
     this.before = await mirrorSnapshot(this.m, IFACE, this.ipt);
     this.enabled = JSON.parse(await this.cli(['mirror', 'enable', IFACE, '--json'])) as EnableJson;
     // What an operator does next: the traffic rules, appended to PROMISC.
