@@ -5,9 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/workers.cc",
-        "native/sys.cc",
-        "native/procparse.cc",
-        "native/procformat.cc"
+        "native/sys.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -1,12 +1,11 @@
-// xttraffic N-API addon: registers the exports only (see workers.cc, sys.cc, procparse.cc,
-// procformat.cc).
+// xttraffic N-API addon: registers the exports only (see workers.cc, sys.cc).
 #include <napi.h>
 
 #include <linux/netfilter/xt_traffic.h>
 
 #include "workers.h"
 
-#define XTT_BINDING_ABI 1
+#define XTT_BINDING_ABI 2
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abi", Napi::Number::New(env, XTT_BINDING_ABI));
@@ -27,11 +26,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", c);
   exports.Set("loadModule", Napi::Function::New(env, xtt::LoadModule, "loadModule"));
   exports.Set("unloadModule", Napi::Function::New(env, xtt::UnloadModule, "unloadModule"));
-  exports.Set("readFile", Napi::Function::New(env, xtt::ReadFile, "readFile"));
-  exports.Set("readTable", Napi::Function::New(env, xtt::ReadTable, "readTable"));
-  exports.Set("parseColumns", Napi::Function::New(env, xtt::ParseColumns, "parseColumns"));
-  exports.Set("cellWidths", Napi::Function::New(env, xtt::CellWidths, "cellWidths"));
-  exports.Set("formatRows", Napi::Function::New(env, xtt::FormatRows, "formatRows"));
   return exports;
 }
 

@@ -68,67 +68,11 @@ bool load_module(const std::string &path, const std::string &params, int flags, 
   return true;
 }
 
-bool unload_module(const std::string &name, int extra_flags, SysError &err) {
-  if (::syscall(SYS_delete_module, name.c_str(), O_NONBLOCK | extra_flags) != 0) {
+bool unload_module(const std::string &name, SysError &err) {
+  if (::syscall(SYS_delete_module, name.c_str(), O_NONBLOCK) != 0) {
     set_err(err, errno, "delete_module", name);
     return false;
   }
-  return true;
-}
-
-bool Bytes::reserve(size_t cap) {
-  if (cap <= cap_) return true;
-  char *p = static_cast<char *>(std::realloc(p_, cap));
-  if (p == nullptr) return false;
-  p_ = p;
-  cap_ = cap;
-  return true;
-}
-
-bool read_file(const std::string &path, bool rdwr, size_t max_bytes, Bytes &out, SysError &err) {
-  int fd_raw;
-  do {
-    fd_raw = ::open(path.c_str(), (rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-  } while (fd_raw < 0 && errno == EINTR);
-  Fd fd(fd_raw);
-  if (fd.get() < 0) {
-    set_err(err, errno, "open", path);
-    return false;
-  }
-  // A regular file: its size plus one byte, so the read that sees EOF needs no growth.
-  // /proc files report size 0: start with 64 KiB and double.
-  struct stat st;
-  size_t cap = 64 * 1024;
-  if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
-    cap = static_cast<size_t>(st.st_size) + 1;
-  if (max_bytes != 0 && cap > max_bytes + 1) cap = max_bytes + 1;
-  size_t len = 0;
-  for (;;) {
-    if (len == out.capacity() || out.capacity() == 0) {
-      size_t want = out.capacity() == 0 ? cap : out.capacity() * 2;
-      if (max_bytes != 0 && len > max_bytes) {
-        set_err(err, EFBIG, "read", path);
-        return false;
-      }
-      if (!out.reserve(want)) {
-        set_err(err, ENOMEM, "read", path);
-        return false;
-      }
-    }
-    ssize_t n = ::read(fd.get(), out.data() + len, out.capacity() - len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      set_err(err, errno, "read", path);
-      return false;
-    }
-    if (n == 0) break;
-    len += static_cast<size_t>(n);
-  }
-  if (max_bytes != 0 && len > max_bytes) {
-    set_err(err, EFBIG, "read", path);
-    return false;
-  }
-  out.set_size(len);
   return true;
 }
 

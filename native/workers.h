@@ -8,11 +8,6 @@ namespace xtt {
 
 Napi::Value LoadModule(const Napi::CallbackInfo &info);
 Napi::Value UnloadModule(const Napi::CallbackInfo &info);
-Napi::Value ReadFile(const Napi::CallbackInfo &info);
-Napi::Value ReadTable(const Napi::CallbackInfo &info);
-Napi::Value ParseColumns(const Napi::CallbackInfo &info);
-Napi::Value CellWidths(const Napi::CallbackInfo &info);
-Napi::Value FormatRows(const Napi::CallbackInfo &info);
 
 }  // namespace xtt
 

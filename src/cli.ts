@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** Entry point: the only place that sets process.exitCode. */
-import { realDeps } from './lib/deps.js';
+import { realDeps } from './real-deps.js';
 import { run } from './program.js';
 
 // A reader that stops early (`xttraffic read BIG | head`) closes the pipe: that ends the

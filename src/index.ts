@@ -1,48 +1,41 @@
 /**
  * xttraffic as a library: read and parse the xt_traffic tables, build rules, load the module.
  *
- *   import { readTable, parseTraffic } from 'xttraffic';
+ *   import { readTable, parseTable } from 'xttraffic';
  *   const rows = await readTable('lan');                  // TrafficRow[] (bigint counters)
- *   const rows2 = parseTraffic(fs.readFileSync('/proc/net/xt_traffic/lan', 'latin1'));
+ *   const cols = parseTable('traffic', fs.readFileSync('/proc/net/xt_traffic/lan', 'latin1'));
  */
 export {
-  parseTraffic,
-  parseIpConn,
-  parsePortConn,
+  parseTable,
   parseInfo,
-  isIPv4,
-  ipToNumber,
-  numberToIp,
-  maskToPrefix,
+  rowsFromColumns,
+  rowFromColumns,
   TRAFFIC_HEADER,
   IPCONN_HEADER,
   PORTCONN_HEADER,
   U64_MAX,
+  type Columns,
   type InOut,
   type TrafficRow,
   type IpConnRow,
   type PortConnRow,
   type ConnCounters,
+  type RowOf,
+  type AnyRow,
   type TableInfo,
   type TableOptions,
-  type ParseOptions,
-} from './lib/parse.js';
+} from './proc/parse.js';
+export { isIPv4, ipToNumber, numberToIp, maskToPrefix } from './core/ip.js';
 export {
   readTable,
-  readRaw,
+  readColumns,
   readInfo,
   listTables,
-  rowsOf,
-  rowsFromColumns,
-  fsReader,
-  nativeReader,
-  defaultReader,
+  procLocation,
   procDirFromEnv,
   type ReadTableOptions,
-  type RawTable,
-  type RowOf,
-  type TableReader,
-} from './lib/tables.js';
+  type ProcLocation,
+} from './proc/tables.js';
 export {
   XtError,
   UsageError,
@@ -53,12 +46,13 @@ export {
   type ExitCode,
   type XtErrorJson,
   type ProcKind,
-} from './lib/errors.js';
-export { checkTableName, tableNameProblem, tableFile, DEFAULT_PROC_DIR, type TableKind } from './lib/names.js';
-export { matchFromOptions, matchArgs, ruleArgs, parseNet, parseSave, deleteArgs, type TrafficMatch, type RuleOptions, type SavedRule } from './lib/rule.js';
-export { loadBinding, tryLoadBinding, bindingCandidates, BindingUnavailableError, type BindingAttempt } from './lib/binding.js';
-export { readModinfo, type ModInfo } from './lib/modinfo.js';
-export { totalsOf, selectRows, sortKeys } from './lib/report.js';
-export { toJson, humanBytes, humanCount } from './lib/format.js';
+} from './core/errors.js';
+export { checkTableName, tableNameProblem, tableFile, DEFAULT_PROC_DIR, type TableKind } from './proc/names.js';
+export { matchFromOptions, matchArgs, ruleArgs, parseNet, parseSave, deleteArgs, type TrafficMatch, type RuleOptions, type SavedRule } from './system/rule.js';
+export { loadBinding, tryLoadBinding, bindingCandidates, BindingUnavailableError, type BindingAttempt } from './system/binding.js';
+export { readModinfo, type ModInfo } from './system/modinfo.js';
+export { selectOrder, totalsOfColumns, sortKeys } from './output/report.js';
+export { toJson, humanBytes, humanCount } from './output/format.js';
 export { makeProgram, run } from './program.js';
-export type { Deps } from './lib/deps.js';
+export { realDeps } from './real-deps.js';
+export type { Deps } from './core/deps.js';

@@ -7,29 +7,13 @@
  * unknown command). Start-up is part of every command's cost (`read` of a big table included).
  */
 import { Command, CommanderError } from 'commander';
-import type { Deps } from './lib/deps.js';
-import { EXIT_USAGE, UsageError, toXtError, type XtError } from './lib/errors.js';
-import { toJson } from './lib/format.js';
+import type { Deps } from './core/deps.js';
+import { EXIT_USAGE, UsageError, toXtError, type XtError } from './core/errors.js';
+import { toJson } from './output/format.js';
+import { examples } from './cmdline/options.js';
+import { VERSION } from './core/version.js';
 
-export const VERSION = '0.1.0';
-
-export interface GlobalOptions {
-  json?: boolean;
-}
-
-/** Options of a command merged with the global ones. */
-export function optsOf<T>(cmd: Command): T & GlobalOptions {
-  return cmd.optsWithGlobals<T & GlobalOptions>();
-}
-
-/** Prints one JSON document (with --json) or text. */
-export function emit(deps: Deps, json: boolean | undefined, data: unknown, text: () => string): void {
-  deps.stdout.write(json ? `${toJson(data)}\n` : text());
-}
-
-export function examples(lines: string[]): string {
-  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
-}
+export { VERSION } from './core/version.js';
 
 type Register = (program: Command, deps: Deps) => void;
 

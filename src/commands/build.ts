@@ -1,8 +1,8 @@
 /** `xttraffic build`: the kernel module, the iptables extension and the addon. */
 import type { Command } from 'commander';
-import type { Deps } from '../lib/deps.js';
-import { build } from '../lib/install.js';
-import { emit, examples, optsOf } from '../program.js';
+import type { Deps } from '../core/deps.js';
+import { build } from '../system/install.js';
+import { emit, examples, optsOf } from '../cmdline/options.js';
 
 interface BuildOptions {
   kernelHeaders?: string;

@@ -1,8 +1,9 @@
 /** `xttraffic install`: the module (depmod, or DKMS) and libxt_traffic.so. */
 import type { Command } from 'commander';
-import type { Deps } from '../lib/deps.js';
-import { install } from '../lib/install.js';
-import { VERSION, emit, examples, optsOf } from '../program.js';
+import type { Deps } from '../core/deps.js';
+import { install } from '../system/install.js';
+import { emit, examples, optsOf } from '../cmdline/options.js';
+import { VERSION } from '../core/version.js';
 
 interface InstallOptions {
   dkms?: boolean;

@@ -1,9 +1,9 @@
 /** `xttraffic load`: finit_module of xt_traffic.ko, its dependencies first. */
 import type { Command } from 'commander';
-import type { Deps } from '../lib/deps.js';
-import { loadModule } from '../lib/module.js';
-import { emit, examples, optsOf } from '../program.js';
-import { collect } from './util.js';
+import type { Deps } from '../core/deps.js';
+import { loadModule } from '../system/module.js';
+import { emit, examples, optsOf } from '../cmdline/options.js';
+import { collect } from '../cmdline/options.js';
 
 interface LoadOptions {
   param?: string[];

@@ -1,16 +1,15 @@
 /** `xttraffic mirror enable|disable|status`: a monitor interface on a mirror (SPAN) port. */
 import type { Command } from 'commander';
-import type { Deps, RunResult } from '../lib/deps.js';
-import { ResourceError, RuntimeError, UsageError, type XtError } from '../lib/errors.js';
-import { renderTable } from '../lib/format.js';
+import type { Deps, RunResult } from '../core/deps.js';
+import { ResourceError, RuntimeError, UsageError, type XtError } from '../core/errors.js';
+import { renderTable } from '../output/format.js';
 import {
   CHAIN, FILTERS, disablePlan, enablePlan, forwardingKey, hasClsact, parseFilters, parseLink, parseRawSave, validIfname,
   type FilterStats, type Observed, type Previous, type Step,
-} from '../lib/mirror.js';
-import { netString, optionWords, parseSave } from '../lib/rule.js';
-import { checkBackend, iptablesCmd, iptablesSaveCmd, runIptables, type Backend } from '../lib/xtables.js';
-import { emit, examples, optsOf } from '../program.js';
-import { iptablesError } from './rule.js';
+} from '../system/mirror.js';
+import { netString, optionWords, parseSave } from '../system/rule.js';
+import { checkBackend, iptablesCmd, iptablesError, iptablesSaveCmd, runIptables, type Backend } from '../system/xtables.js';
+import { emit, examples, optsOf } from '../cmdline/options.js';
 
 interface MirrorOptions {
   backend?: string;

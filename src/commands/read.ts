@@ -1,14 +1,11 @@
 /** `xttraffic read NAME`: one atomic snapshot of a table, as a table, CSV or JSON. */
 import type { Command } from 'commander';
-import type { Deps } from '../lib/deps.js';
-import { UsageError } from '../lib/errors.js';
-import { checkTableName, type TableKind } from '../lib/names.js';
-import { jsRowFormatter, type RowFormatter } from '../lib/format-rows.js';
-import { parseColumns } from '../lib/parse-columns.js';
-import { readJsonBytes, renderReadCsv, renderReadTable, selectOrder, sortKeys, totalsOfColumns, type ReadReport } from '../lib/report.js';
-import { readRaw } from '../lib/tables.js';
-import { examples, optsOf } from '../program.js';
-import { positiveInt } from './util.js';
+import type { Deps } from '../core/deps.js';
+import { UsageError } from '../core/errors.js';
+import { checkTableName } from '../proc/names.js';
+import { readJsonBytes, renderReadCsv, renderReadTable, selectOrder, sortKeys, totalsOfColumns, type ReadReport } from '../output/report.js';
+import { readColumns } from '../proc/tables.js';
+import { examples, kindOf, optsOf, positiveInt } from '../cmdline/options.js';
 
 interface ReadOptions {
   clear?: boolean;
@@ -19,28 +16,16 @@ interface ReadOptions {
   human?: boolean;
 }
 
-export function kindOf(conn: string | undefined): TableKind {
-  if (conn === undefined) return 'traffic';
-  if (conn === 'ip') return 'ipconn';
-  if (conn === 'port') return 'portconn';
-  throw new UsageError(`--conn ${conn}: must be ip or port`);
-}
 
-/**
- * Reads and reports; the library's readTable() does the same without the formatting. The table
- * stays in columns (the addon's, or the TypeScript parser's): only the rows --human prints
- * ever become objects. Also returns the reader's formatter (the addon's when it is there).
- */
-export async function readReport(deps: Deps, name: string, o: ReadOptions): Promise<{ report: ReadReport; formatter: RowFormatter }> {
+/** Reads the table (in columns: only the rows --human prints ever become objects) and reports. */
+async function readReport(deps: Deps, name: string, o: ReadOptions): Promise<ReadReport> {
   const kind = kindOf(o.conn);
   checkTableName(name);
   if (o.sort !== undefined && !sortKeys(kind).includes(o.sort)) {
     throw new UsageError(`--sort ${o.sort}: not a column of ${kind} tables`, { hint: `use one of: ${sortKeys(kind).join(', ')}` });
   }
-  const reader = await deps.reader();
-  const raw = await readRaw(name, kind, { clear: o.clear ?? false, procDir: deps.paths.procNet, reader });
-  const columns = raw.columns ?? parseColumns(kind, raw.text);
-  const report: ReadReport = {
+  const columns = await readColumns(name, kind, { clear: o.clear ?? false, proc: deps.paths.proc });
+  return {
     table: name,
     kind,
     cleared: o.clear ?? false,
@@ -49,7 +34,6 @@ export async function readReport(deps: Deps, name: string, o: ReadOptions): Prom
     order: selectOrder(kind, columns, o.sort, o.top),
     totals: totalsOfColumns(kind, columns),
   };
-  return { report, formatter: reader.formatter ?? jsRowFormatter };
 }
 
 export function registerRead(program: Command, deps: Deps): void {
@@ -73,8 +57,8 @@ export function registerRead(program: Command, deps: Deps): void {
     .action(async (name: string, _o: ReadOptions, cmd: Command) => {
       const o = optsOf<ReadOptions>(cmd);
       if (o.json && o.csv) throw new UsageError('--json and --csv exclude each other');
-      const { report: rep, formatter: fmt } = await readReport(deps, name, o);
+      const rep = await readReport(deps, name, o);
       // the whole output in one buffer, written once
-      deps.stdout.write(o.csv ? renderReadCsv(rep, fmt) : o.json ? readJsonBytes(rep, fmt) : renderReadTable(rep, o.human ?? false, fmt));
+      deps.stdout.write(o.csv ? renderReadCsv(rep) : o.json ? readJsonBytes(rep) : renderReadTable(rep, o.human ?? false));
     });
 }

@@ -1,14 +1,14 @@
 /** `xttraffic status`: module, addon, iptables backend and extension, and every table. */
 import type { Command } from 'commander';
-import type { BindingAttempt } from '../lib/binding.js';
-import type { Deps } from '../lib/deps.js';
-import { toXtError, type XtErrorJson } from '../lib/errors.js';
-import { renderTable } from '../lib/format.js';
-import { moduleState, type ModuleState } from '../lib/module.js';
-import type { TableInfo } from '../lib/parse.js';
-import { listTables, readInfo } from '../lib/tables.js';
-import { iptablesEnv, parseBackend, type Backend } from '../lib/xtables.js';
-import { emit, examples, optsOf } from '../program.js';
+import type { BindingAttempt } from '../system/binding.js';
+import type { Deps } from '../core/deps.js';
+import { toXtError, type XtErrorJson } from '../core/errors.js';
+import { renderTable } from '../output/format.js';
+import { moduleState, type ModuleState } from '../system/module.js';
+import type { TableInfo } from '../proc/parse.js';
+import { listTables, readInfo } from '../proc/tables.js';
+import { iptablesEnv, parseBackend, type Backend } from '../system/xtables.js';
+import { emit, examples, optsOf } from '../cmdline/options.js';
 
 export interface Status {
   module: ModuleState;
@@ -37,10 +37,9 @@ export async function getStatus(deps: Deps): Promise<Status> {
       : { found: false, error: (h.stderr.trim().split('\n').pop() ?? '').trim() };
   }
   const tables: Status['tables'] = [];
-  const reader = await deps.reader();
-  for (const name of await listTables({ procDir: deps.paths.procNet })) {
+  for (const name of await listTables({ proc: deps.paths.proc })) {
     try {
-      tables.push({ name, info: await readInfo(name, { procDir: deps.paths.procNet, reader }) });
+      tables.push({ name, info: await readInfo(name, { proc: deps.paths.proc }) });
     } catch (e) {
       tables.push({ name, error: toXtError(e).toJSON() });
     }

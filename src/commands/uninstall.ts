@@ -1,9 +1,9 @@
 /** `xttraffic uninstall`: reverses `install` (both the depmod and the DKMS way). */
 import type { Command } from 'commander';
-import type { Deps } from '../lib/deps.js';
-import { uninstall } from '../lib/install.js';
-import { moduleState } from '../lib/module.js';
-import { emit, examples, optsOf } from '../program.js';
+import type { Deps } from '../core/deps.js';
+import { uninstall } from '../system/install.js';
+import { moduleState } from '../system/module.js';
+import { emit, examples, optsOf } from '../cmdline/options.js';
 
 export function registerUninstall(program: Command, deps: Deps): void {
   program

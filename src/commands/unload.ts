@@ -1,8 +1,8 @@
 /** `xttraffic unload`: delete_module of xt_traffic, refused while rules use it. */
 import type { Command } from 'commander';
-import type { Deps } from '../lib/deps.js';
-import { unloadModule } from '../lib/module.js';
-import { emit, examples, optsOf } from '../program.js';
+import type { Deps } from '../core/deps.js';
+import { unloadModule } from '../system/module.js';
+import { emit, examples, optsOf } from '../cmdline/options.js';
 
 export function registerUnload(program: Command, deps: Deps): void {
   program

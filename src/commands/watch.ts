@@ -1,14 +1,12 @@
 /** `xttraffic watch NAME`: a live top-N view with per-second rates. */
 import type { Command } from 'commander';
-import type { Deps } from '../lib/deps.js';
-import { toJson } from '../lib/format.js';
-import { checkTableName } from '../lib/names.js';
-import type { InOut } from '../lib/parse.js';
-import { keyName, ratesOf, renderWatch } from '../lib/report.js';
-import { readInfo, readRaw, rowsOf } from '../lib/tables.js';
-import { examples, optsOf } from '../program.js';
-import { kindOf } from './read.js';
-import { positiveInt, seconds } from './util.js';
+import type { Deps } from '../core/deps.js';
+import { toJson } from '../output/format.js';
+import { checkTableName } from '../proc/names.js';
+import type { InOut } from '../proc/parse.js';
+import { keyName, ratesOf, renderWatch } from '../output/report.js';
+import { readInfo, readTable } from '../proc/tables.js';
+import { examples, kindOf, optsOf, positiveInt, seconds } from '../cmdline/options.js';
 
 interface WatchOptions {
   interval?: number;
@@ -27,11 +25,10 @@ export async function watch(deps: Deps, name: string, o: WatchOptions & { json?:
   const intervalMs = Math.round((o.interval ?? 1) * 1000);
   const live = !!deps.stdout.isTTY && !o.json;
   const top = o.top ?? (live && deps.stdout.rows ? Math.max(5, deps.stdout.rows - 8) : 20);
-  const reader = await deps.reader();
   // A --clearonread table returns only what came since the previous read: those are deltas.
   let cumulative = true;
   try {
-    cumulative = !(await readInfo(name, { procDir: deps.paths.procNet, reader })).options.clearonread;
+    cumulative = !(await readInfo(name, { proc: deps.paths.proc })).options.clearonread;
   } catch {
     // no info file (or not readable): the first read reports the real problem
   }
@@ -60,7 +57,7 @@ export async function watch(deps: Deps, name: string, o: WatchOptions & { json?:
     let prevT: number | undefined;
     while (!stop) {
       const t = deps.now();
-      const rows = rowsOf(kind, await readRaw(name, kind, { procDir: deps.paths.procNet, reader }));
+      const rows = await readTable(name, { kind, proc: deps.paths.proc });
       const secs = prevT === undefined ? intervalMs / 1000 : Math.max(0.001, (t - prevT) / 1000);
       const rates = ratesOf(prev, rows, secs, cumulative);
       if (o.json) {

@@ -6,21 +6,18 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { BindingAttempt } from '../core/deps.js';
 import type { NativeBinding } from '../../native/binding.js';
-import { VersionError } from './errors.js';
+import { VersionError } from '../core/errors.js';
 
-export type { NativeBinding, NativeColumns, NativeSysError, NativeTableKind } from '../../native/binding.js';
+export type { NativeBinding, NativeSysError } from '../../native/binding.js';
+export type { BindingAttempt } from '../core/deps.js';
 
 /** The addon ABI this code was written against (XTT_BINDING_ABI in native/addon.cc). */
-export const BINDING_ABI = 1;
+export const BINDING_ABI = 2;
 
-/** Package root: src/lib/ and dist/lib/ are both two levels down. */
+/** Package root: src/system/ and dist/system/ are both two levels down. */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-export interface BindingAttempt {
-  path: string;
-  error: string;
-}
 
 export interface BindingLoad {
   binding: NativeBinding | undefined;
@@ -28,10 +25,10 @@ export interface BindingLoad {
   tried: BindingAttempt[];
 }
 
-/** Where the addon may be, in order: $XTTRAFFIC_BINDING, then node-gyp's Release and Debug outputs. */
+/** Where the addon may be, in order: $XTT_BINDING, then node-gyp's Release and Debug outputs. */
 export function bindingCandidates(env: NodeJS.ProcessEnv = process.env, root = PACKAGE_ROOT): string[] {
   const c: string[] = [];
-  if (env['XTTRAFFIC_BINDING']) c.push(resolve(env['XTTRAFFIC_BINDING']));
+  if (env['XTT_BINDING']) c.push(resolve(env['XTT_BINDING']));
   c.push(join(root, 'build', 'Release', 'xttraffic.node'), join(root, 'build', 'Debug', 'xttraffic.node'));
   return c;
 }

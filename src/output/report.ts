@@ -1,19 +1,14 @@
 /**
  * What `read` and `watch` show: sorting, top N, totals and the three output forms. Pure.
  */
-import type { NativeColumns } from './binding.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../core/errors.js';
+import { ipToNumber } from '../core/ip.js';
+import type { TableKind } from '../proc/names.js';
+import { LITTLE_ENDIAN, groupsOf, rowFromColumns, type Columns, type InOut, type IpConnRow, type PortConnRow, type TrafficRow } from '../proc/parse.js';
 import { humanBytes, humanCount, humanRate, renderTable, type Align } from './format.js';
-import type { RowFormatter } from './format-rows.js';
-import type { TableKind } from './names.js';
-import { ipToNumber, type InOut, type IpConnRow, type PortConnRow, type TrafficRow } from './parse.js';
-import { LITTLE_ENDIAN, rowFromColumns } from './parse-columns.js';
+import { rowFormatter as fmt } from './rows.js';
 
 export type Row = TrafficRow | IpConnRow | PortConnRow;
-
-export function groupsOf(kind: TableKind): readonly string[] {
-  return kind === 'traffic' ? ['total', 'tcp', 'udp', 'other'] : ['total', 'tcp', 'udp', 'icmp', 'other'];
-}
 
 export function keyName(kind: TableKind): 'ip' | 'port' {
   return kind === 'portconn' ? 'port' : 'ip';
@@ -38,54 +33,9 @@ export function sortKeys(kind: TableKind): string[] {
   return keys;
 }
 
-/** A row's value for a sort key (in+out for a group name; in/out alone mean total). */
-export function sortValue(r: Row, key: string): bigint {
-  if (key === 'in' || key === 'out') return group(r, 'total')[key];
-  const m = /^([a-z]+)_(in|out)$/.exec(key);
-  if (m) return group(r, m[1]!)[m[2] as 'in' | 'out'];
-  const g = group(r, key);
-  return g.in + g.out;
-}
-
-/**
- * Sorts (counters descending, ties and the key itself ascending) and keeps the first `top`.
- * Without a sort key, --top sorts by total; without either, the kernel's order (key ascending).
- */
-export function selectRows<R extends Row>(kind: TableKind, rows: R[], sort?: string, top?: number): R[] {
-  const key = sort ?? (top !== undefined ? 'total' : undefined);
-  if (key !== undefined && !sortKeys(kind).includes(key)) {
-    throw new UsageError(`--sort ${key}: not a column of ${kind} tables`, { hint: `use one of: ${sortKeys(kind).join(', ')}` });
-  }
-  let out = rows;
-  if (key !== undefined && key !== keyName(kind)) {
-    out = rows
-      .map((r) => ({ r, v: sortValue(r, key), k: keyOrder(r) }))
-      .sort((a, b) => (a.v === b.v ? a.k - b.k : a.v < b.v ? 1 : -1))
-      .map((x) => x.r);
-  } else if (key === keyName(kind)) {
-    out = [...rows].sort((a, b) => keyOrder(a) - keyOrder(b));
-  }
-  return top !== undefined ? out.slice(0, top) : out;
-}
-
 export type Totals = Record<string, InOut>;
 
-/** Sum of every row per group and direction (exact: bigint). */
-export function totalsOf(kind: TableKind, rows: Row[]): Totals {
-  const t: Totals = {};
-  for (const g of groupsOf(kind)) t[g] = { in: 0n, out: 0n };
-  for (const r of rows) {
-    for (const g of groupsOf(kind)) {
-      const a = t[g]!;
-      const b = group(r, g);
-      a.in += b.in;
-      a.out += b.out;
-    }
-  }
-  return t;
-}
-
-/** Counter columns (indexes into a row of NativeColumns) a sort key adds up. */
+/** Counter columns (indexes into a row of Columns) a sort key adds up. */
 function sortColumns(kind: TableKind, key: string): number[] {
   const groups = groupsOf(kind);
   if (key === 'in') return [0];
@@ -109,10 +59,10 @@ function firstN(n: number): Uint32Array {
 }
 
 /**
- * selectRows() on columns, as the row indexes to print: undefined for every row in the table's
+ * The rows to print (sorted counters descending, ties and the key ascending; --top keeps the first N), as row indexes: undefined for every row in the table's
  * order. Nothing becomes an object; with --top a min-heap of N over the table, O(rows log N).
  */
-export function selectOrder(kind: TableKind, cols: NativeColumns, sort?: string, top?: number): Uint32Array | undefined {
+export function selectOrder(kind: TableKind, cols: Columns, sort?: string, top?: number): Uint32Array | undefined {
   const key = sort ?? (top !== undefined ? 'total' : undefined);
   if (key !== undefined && !sortKeys(kind).includes(key)) {
     throw new UsageError(`--sort ${key}: not a column of ${kind} tables`, { hint: `use one of: ${sortKeys(kind).join(', ')}` });
@@ -187,14 +137,8 @@ export function selectOrder(kind: TableKind, cols: NativeColumns, sort?: string,
   return Uint32Array.from(hi.map((r, k) => ({ r, v: hv[k]! })).sort((a, b) => (before(a.v, a.r, b.v, b.r) ? -1 : 1)).map((x) => x.r));
 }
 
-/** selectOrder() as an array of every printed row's index. */
-export function selectIndexes(kind: TableKind, cols: NativeColumns, sort?: string, top?: number): number[] {
-  const o = selectOrder(kind, cols, sort, top);
-  return o ? Array.from(o) : Array.from({ length: cols.rows }, (_, i) => i);
-}
-
-/** Totals from the addon's exact column sums. */
-export function totalsOfColumns(kind: TableKind, cols: NativeColumns): Totals {
+/** Totals from the parser's exact column sums. */
+export function totalsOfColumns(kind: TableKind, cols: Columns): Totals {
   const t: Totals = {};
   groupsOf(kind).forEach((g, i) => (t[g] = { in: cols.sums[2 * i]!, out: cols.sums[2 * i + 1]! }));
   return t;
@@ -207,7 +151,7 @@ export interface ReadReport {
   /** Rows in the table (before --top). */
   count: number;
   /** Every row of the table. */
-  columns: NativeColumns;
+  columns: Columns;
   /** The rows to print, in this order (indexes into columns); undefined: all, in table order. */
   order: Uint32Array | undefined;
   totals: Totals;
@@ -242,7 +186,7 @@ function printedCount(rep: ReadReport): number {
 }
 
 /** The aligned table with a totals line. */
-export function renderReadTable(rep: ReadReport, human: boolean, fmt: RowFormatter): Uint8Array {
+export function renderReadTable(rep: ReadReport, human: boolean): Uint8Array {
   const headers = [keyName(rep.kind).toUpperCase()];
   for (const g of groupsOf(rep.kind)) headers.push(`${g.toUpperCase()} IN`, `${g.toUpperCase()} OUT`);
   const align: Align[] = headers.map((_, i) => (i === 0 ? 'left' : 'right'));
@@ -267,23 +211,18 @@ export function renderReadTable(rep: ReadReport, human: boolean, fmt: RowFormatt
 }
 
 /** CSV: a header line, then one line per row (no totals). */
-export function renderReadCsv(rep: ReadReport, fmt: RowFormatter): Uint8Array {
+export function renderReadCsv(rep: ReadReport): Uint8Array {
   return fmt.formatRows(rep.kind, rep.columns.keys, rep.columns.counters, 'csv', {
     order: rep.order,
     prefix: `${columnNames(rep.kind).join(',')}\n`,
   });
 }
 
-/** `read --json` as an object: counters as exact JSON integers through toJson(). */
-export function readJson(rep: ReadReport): unknown {
-  return { table: rep.table, kind: rep.kind, cleared: rep.cleared, count: rep.count, rows: reportRows(rep), totals: rep.totals };
-}
-
 /**
- * `${toJson(readJson(rep))}\n`, byte for byte, with the rows formatted straight from the columns
- * (by the addon when it is there): a million rows without a million objects.
+ * `read --json`: the rows formatted straight from the columns
+ * : a million rows without a million objects.
  */
-export function readJsonBytes(rep: ReadReport, fmt: RowFormatter): Uint8Array {
+export function readJsonBytes(rep: ReadReport): Uint8Array {
   const counters = (c: Record<string, InOut>, ind: string) =>
     groupsOf(rep.kind).map((g) => `${ind}"${g}": {\n${ind}  "in": ${c[g]!.in},\n${ind}  "out": ${c[g]!.out}\n${ind}}`).join(',\n');
   const head = `{\n  "table": ${JSON.stringify(rep.table)},\n  "kind": "${rep.kind}",\n  "cleared": ${rep.cleared},\n  "count": ${rep.count},\n  "rows": `;

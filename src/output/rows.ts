@@ -1,12 +1,10 @@
 /**
- * The rows of `read` output (JSON, CSV, aligned table) straight from columns into bytes: the
- * addon's formatRows (native/procformat.cc) when it is there, else jsRowFormatter, its
- * TypeScript twin and reference (test/unit/format-rows.test.ts holds them equal). Counters below
- * 2^53 are formatted as numbers; only larger ones become bigints, so the output stays exact.
- * Pure.
+ * The rows of `read` output (JSON, CSV, aligned table) straight from columns into bytes, with no
+ * per-row objects. Counters below 2^53 are formatted as numbers; only larger ones become
+ * bigints, so the output stays exact. Pure.
  */
-import type { NativeBinding, NativeTableKind } from './binding.js';
-import { LITTLE_ENDIAN, countersPerRow } from './parse-columns.js';
+import type { TableKind } from '../proc/names.js';
+import { LITTLE_ENDIAN, countersPerRow } from '../proc/parse.js';
 
 export type RowStyle = 'json' | 'csv' | 'table';
 
@@ -26,11 +24,10 @@ export interface FormatRowsOptions {
  * `widths` (key left-aligned, counters right-aligned), two spaces apart, "\n" after each row.
  */
 export interface RowFormatter {
-  readonly via: 'native' | 'js';
   /** The widest cell of each column (key, then each counter) over the rows; 0 without rows. */
-  cellWidths(kind: NativeTableKind, keys: Uint32Array, counters: BigUint64Array, order?: Uint32Array): number[];
+  cellWidths(kind: TableKind, keys: Uint32Array, counters: BigUint64Array, order?: Uint32Array): number[];
   /** prefix + the rows + suffix. */
-  formatRows(kind: NativeTableKind, keys: Uint32Array, counters: BigUint64Array, style: RowStyle, opts?: FormatRowsOptions): Uint8Array;
+  formatRows(kind: TableKind, keys: Uint32Array, counters: BigUint64Array, style: RowStyle, opts?: FormatRowsOptions): Uint8Array;
 }
 
 const TWO32 = 4294967296;
@@ -49,7 +46,7 @@ function digitCount(v: number): number {
   return n;
 }
 
-function jsonPieces(kind: NativeTableKind): { open: Uint8Array; before: Uint8Array[]; close: Uint8Array } {
+function jsonPieces(kind: TableKind): { open: Uint8Array; before: Uint8Array[]; close: Uint8Array } {
   const port = kind === 'portconn';
   const groups = kind === 'traffic' ? ['total', 'tcp', 'udp', 'other'] : ['total', 'tcp', 'udp', 'icmp', 'other'];
   const before: string[] = [];
@@ -102,7 +99,7 @@ class Bytes {
     } while (u !== 0);
   }
 
-  key(kind: NativeTableKind, k: number): void {
+  key(kind: TableKind, k: number): void {
     if (kind === 'portconn') {
       this.number(k, digitCount(k));
       return;
@@ -115,7 +112,7 @@ class Bytes {
   }
 }
 
-function keyLength(kind: NativeTableKind, k: number): number {
+function keyLength(kind: TableKind, k: number): number {
   if (kind === 'portconn') return digitCount(k);
   let n = 3;
   for (let s = 24; s >= 0; s -= 8) {
@@ -134,8 +131,7 @@ function counterValue(counters: BigUint64Array, words: Uint32Array | undefined, 
   return counters[i]!.toString();
 }
 
-export const jsRowFormatter: RowFormatter = {
-  via: 'js',
+export const rowFormatter: RowFormatter = {
   cellWidths(kind, keys, counters, order) {
     const per = countersPerRow(kind);
     const words = wordsOf(counters);
@@ -213,13 +209,3 @@ export const jsRowFormatter: RowFormatter = {
     return out.buf.subarray(0, out.pos);
   },
 };
-
-/** The addon's formatter (falls back to jsRowFormatter for an addon built before it had one). */
-export function nativeRowFormatter(b: NativeBinding): RowFormatter {
-  if (typeof b.formatRows !== 'function' || typeof b.cellWidths !== 'function') return jsRowFormatter;
-  return {
-    via: 'native',
-    cellWidths: (kind, keys, counters, order) => b.cellWidths(kind, keys, counters, order),
-    formatRows: (kind, keys, counters, style, opts = {}) => b.formatRows(kind, keys, counters, style, opts),
-  };
-}

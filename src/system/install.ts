@@ -4,9 +4,9 @@
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { Deps, Out, RunResult } from './deps.js';
-import { ResourceError, RuntimeError } from './errors.js';
-import { MODULE_NAME } from './names.js';
+import type { Deps, Out, RunResult } from '../core/deps.js';
+import { ResourceError, RuntimeError } from '../core/errors.js';
+import { MODULE_NAME } from '../proc/names.js';
 import { systemXtlibdir } from './xtables.js';
 
 export const DKMS_NAME = MODULE_NAME;

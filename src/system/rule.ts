@@ -2,9 +2,9 @@
  * `-m traffic` rules: from friendly options to iptables argument arrays, and back from
  * iptables-save lines. Pure.
  */
-import { UsageError } from './errors.js';
-import { XT_TRAFFIC_HASHSIZE_MAX, checkTableName } from './names.js';
-import { ipToNumber, isIPv4, maskToPrefix, numberToIp } from './parse.js';
+import { UsageError } from '../core/errors.js';
+import { XT_TRAFFIC_HASHSIZE_MAX, checkTableName } from '../proc/names.js';
+import { ipToNumber, isIPv4, maskToPrefix, numberToIp } from '../core/ip.js';
 
 export type Internal = 'all' | 'no' | 'only';
 

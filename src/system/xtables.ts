@@ -3,8 +3,9 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Deps } from './deps.js';
-import { ResourceError, UsageError } from './errors.js';
+import type { Deps, RunResult } from '../core/deps.js';
+import { ResourceError, RuntimeError, UsageError, VersionError, type XtError } from '../core/errors.js';
+import { moduleState } from './module.js';
 
 export type Backend = 'nft' | 'legacy';
 
@@ -63,4 +64,34 @@ export function parseBackend(versionOutput: string): Backend | undefined {
   if (/\(nf_tables\)/.test(versionOutput)) return 'nft';
   if (/\(legacy\)/.test(versionOutput)) return 'legacy';
   return undefined;
+}
+
+/** An iptables failure as a typed error with a hint. */
+export function iptablesError(deps: Deps, cmd: string, args: string[], r: RunResult, op: 'add' | 'del' | 'list' | 'chain'): XtError {
+  const msg = (r.stderr.trim() || r.stdout.trim() || `exit ${r.code}`).split('\n').filter((l) => l !== '').pop()!;
+  const what = `${cmd} ${args.join(' ')}: ${msg}`;
+  if (/Permission denied|must be root|Operation not permitted/i.test(msg)) {
+    return new ResourceError('EPERM', what, { hint: 'run it as root (sudo)' });
+  }
+  if (/Couldn't load match [`']traffic'|unknown option "--(traffic|netbase|name)"/.test(r.stderr)) {
+    return new ResourceError('ENOEXTENSION', what, {
+      hint: 'iptables cannot find libxt_traffic.so: `xttraffic install` puts it in the xtables directory (or set XTABLES_LIBDIR)',
+    });
+  }
+  if (/Extension traffic revision 0 not supported|missing kernel module|No chain\/target\/match by that name/.test(msg)) {
+    if (op === 'add' && !moduleState(deps).loaded) {
+      return new ResourceError('ENOMODULE', what, { hint: 'the xt_traffic module is not loaded: `sudo xttraffic load`' });
+    }
+    if (op === 'add') return new ResourceError('ENOCHAIN', what, { hint: 'does the chain exist? --create-chain creates it' });
+  }
+  if (op === 'del' && /Bad rule|does a matching rule exist|No chain\/target\/match/.test(msg)) {
+    return new ResourceError('ENORULE', what, { hint: '`xttraffic rule list` shows the rules' });
+  }
+  if (/Invalid argument/.test(msg)) {
+    return new UsageError(what, { hint: 'the kernel rejected the rule: `dmesg | grep xt_traffic` says why' });
+  }
+  if (r.code === 2) return new UsageError(what);
+  if (r.code === 3) return new VersionError('EIPTABLES', what);
+  if (r.code === 4) return new ResourceError('EIPTABLES', what);
+  return new RuntimeError('EIPTABLES', what);
 }

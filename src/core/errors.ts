@@ -5,7 +5,6 @@
  * Exit codes: 0 ok, 1 runtime, 2 usage, 3 version/ABI, 4 resource/permission.
  */
 
-export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_VERSION = 3;
@@ -96,27 +95,53 @@ export class ResourceError extends XtError {
   }
 }
 
-export type ProcKind = 'traffic' | 'ipconn' | 'portconn' | 'info';
+export type ProcKind = 'traffic' | 'ipconn' | 'portconn' | 'info' | 'counters';
+
+/** A line as it is, control and non-ASCII bytes escaped (a CRLF shows as `\r`), at most 200 bytes. */
+export function escapeLine(text: string): string {
+  const cut = text.length > 200 ? text.slice(0, 200) : text;
+  let out = '';
+  for (let i = 0; i < cut.length; i++) {
+    const c = cut.charCodeAt(i);
+    if (c === 9) out += '\\t';
+    else if (c === 13) out += '\\r';
+    else if (c === 92) out += '\\\\';
+    else if (c === 34) out += '\\"';
+    else if (c < 32 || c >= 127) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else out += cut[i];
+  }
+  return text.length > 200 ? `${out}...` : out;
+}
+
+export interface ParseSource {
+  /** The file the text came from. */
+  path?: string | undefined;
+  /** Why that file: overrides the default hint (e.g. it came from $XTT_PROC_DIR). */
+  hint?: string | undefined;
+}
 
 /**
  * /proc text that does not have the documented format. The kernel's format is a contract, so
  * this is a version/ABI problem (exit 3). `line` is 1-based; for a missing line it is the line
- * where it was expected.
+ * where it was expected. The message names the file, the line and shows the line escaped.
  */
 export class ParseError extends XtError {
   override name = 'ParseError';
   readonly kind: ProcKind;
   readonly line: number;
-  /** The offending line (at most 200 characters), when there is one. */
+  /** The offending line, escaped (see escapeLine), when there is one. */
   readonly text: string | undefined;
 
-  constructor(kind: ProcKind, line: number, what: string, text?: string) {
-    super('EPARSE', EXIT_VERSION, `${kind} line ${line}: ${what}`, {
-      hint: 'the /proc file does not have the format this xttraffic expects: is the loaded xt_traffic module from the same version?',
+  constructor(kind: ProcKind, line: number, what: string, text?: string, source: ParseSource = {}) {
+    const shown = text === undefined ? undefined : escapeLine(text);
+    const where = source.path ?? `${kind} file`;
+    super('EPARSE', EXIT_VERSION, `${where}: line ${line}: ${what}${shown === undefined ? '' : ` (the line: "${shown}")`}`, {
+      hint: source.hint ?? 'the file does not have the format of this xttraffic version\'s xt_traffic module: is the loaded module (cat /sys/module/xt_traffic/version) the same version as xttraffic --version?',
+      ...(source.path === undefined ? {} : { path: source.path }),
     });
     this.kind = kind;
     this.line = line;
-    this.text = text === undefined ? undefined : text.length > 200 ? `${text.slice(0, 200)}...` : text;
+    this.text = shown;
   }
 
   override toJSON(): XtErrorJson {

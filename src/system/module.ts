@@ -6,10 +6,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NativeSysError } from './binding.js';
-import type { Deps } from './deps.js';
-import { ResourceError, RuntimeError, UsageError, VersionError, XtError } from './errors.js';
+import type { Deps } from '../core/deps.js';
+import { ResourceError, RuntimeError, UsageError, VersionError, XtError } from '../core/errors.js';
 import { readModinfo, type ModInfo } from './modinfo.js';
-import { MODULE_NAME } from './names.js';
+import { MODULE_NAME } from '../proc/names.js';
 
 export interface ModuleState {
   loaded: boolean;
@@ -241,14 +241,14 @@ function inUse(n: number | undefined, o: { cause?: unknown; errno?: number; sysc
   });
 }
 
-export async function unloadModule(deps: Deps, opts: { force?: boolean } = {}): Promise<void> {
+export async function unloadModule(deps: Deps): Promise<void> {
   const binding = deps.binding();
   const st = moduleState(deps);
   if (!st.loaded) throw new RuntimeError('ENOTLOADED', `${MODULE_NAME} is not loaded`);
-  if (!opts.force && st.refcnt !== undefined && st.refcnt > 0) throw inUse(st.refcnt);
+  if (st.refcnt !== undefined && st.refcnt > 0) throw inUse(st.refcnt);
   if (deps.getuid() !== 0) throw new ResourceError('EPERM', `unloading ${MODULE_NAME} needs root (CAP_SYS_MODULE)`, { hint: 'run it as root: sudo xttraffic unload' });
   try {
-    await binding.unloadModule(MODULE_NAME, opts.force ?? false);
+    await binding.unloadModule(MODULE_NAME);
   } catch (e) {
     const s = sysErr(e);
     const o = s ? { cause: e, errno: s.errno, syscall: s.syscall } : { cause: e };

@@ -3,7 +3,7 @@
  * bytes. Pure: takes a Buffer. Only uncompressed ELF64 little-endian modules (x86-64, what
  * `make` builds); compressed ones (.ko.xz, .ko.zst) are loaded through modprobe instead.
  */
-import { VersionError } from './errors.js';
+import { VersionError } from '../core/errors.js';
 
 export interface ModInfo {
   /** Every key=value in file order; keys that repeat (alias, parm, ...) have several values. */

@@ -4,7 +4,7 @@
  * against the values the addon compiles from the header.
  */
 import { resolve } from 'node:path';
-import { UsageError } from './errors.js';
+import { UsageError } from '../core/errors.js';
 
 export const XT_TRAFFIC_NAME_LEN = 32;
 export const XT_TRAFFIC_HASHSIZE_MAX = 1 << 22;
@@ -35,7 +35,6 @@ export function procDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export type TableKind = 'traffic' | 'ipconn' | 'portconn';
-export const TABLE_KINDS: readonly TableKind[] = ['traffic', 'ipconn', 'portconn'];
 
 /** Why `name` is not a valid table name, or undefined if it is one. */
 export function tableNameProblem(name: string): string | undefined {

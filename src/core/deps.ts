@@ -1,0 +1,89 @@
+/**
+ * Everything the commands touch outside the process, injected through makeProgram(deps) so the
+ * CLI tests run in-process with a fake binding, fake runners and temporary directories.
+ */
+import type { NativeBinding } from '../../native/binding.js';
+
+export interface Out {
+  /** Text, or bytes (`read` writes its whole output as one buffer). */
+  write(s: string | Uint8Array): unknown;
+  isTTY?: boolean | undefined;
+  columns?: number | undefined;
+  rows?: number | undefined;
+}
+
+/** What `watch` needs of stdin (a tty.ReadStream on a terminal). */
+export interface KeyInput {
+  isTTY?: boolean | undefined;
+  setRawMode?(raw: boolean): unknown;
+  on(event: 'data', listener: (chunk: Buffer | string) => void): unknown;
+  removeListener(event: 'data', listener: (chunk: Buffer | string) => void): unknown;
+  resume(): unknown;
+  pause(): unknown;
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Copy the command's output to this stream as it comes (progress on a TTY). */
+  tee?: Out;
+}
+
+export interface RunResult {
+  /** Exit status; 127 when the command was not found (then `notFound` is set). */
+  code: number;
+  stdout: string;
+  stderr: string;
+  notFound?: boolean;
+}
+
+/** Runs a program with an argument array (never through a shell). */
+export type Runner = (cmd: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
+
+/** Where the table files are: /proc/net/xt_traffic, or a folder named by $XTT_PROC_DIR. */
+export interface ProcLocation {
+  dir: string;
+  /** The folder came from $XTT_PROC_DIR (errors then name it, not the module). */
+  fromEnv: boolean;
+}
+
+/** Where the addon was looked for, and why each place failed. */
+export interface BindingAttempt {
+  path: string;
+  error: string;
+}
+
+export interface Paths {
+  /** /proc/net/xt_traffic, or the folder $XTT_PROC_DIR names */
+  proc: ProcLocation;
+  /** /sys/module */
+  sysModule: string;
+  /** /lib/modules */
+  libModules: string;
+  /** /usr/src (DKMS sources) */
+  usrSrc: string;
+  /** The xttraffic package (or checkout) root. */
+  root: string;
+  /** Where to look for the xtables directory when pkg-config cannot say. */
+  xtlibdirs: string[];
+}
+
+export interface Deps {
+  stdout: Out;
+  stderr: Out;
+  stdin: KeyInput;
+  env: NodeJS.ProcessEnv;
+  run: Runner;
+  /** The addon; throws BindingUnavailableError (listing every path tried) when it is missing. */
+  binding(): NativeBinding;
+  /** Where the addon was loaded from, or every path tried and why it failed. */
+  bindingStatus(): { path?: string | undefined; tried: BindingAttempt[] };
+  getuid(): number;
+  /** `uname -r` */
+  kernelRelease(): string;
+  paths: Paths;
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  /** Subscribes to a signal; returns the unsubscribe function. */
+  onSignal(sig: 'SIGINT' | 'SIGTERM', f: () => void): () => void;
+}
