@@ -7,6 +7,9 @@
 : "${ROOT:?}"
 XTT_CACHE=${XTT_CACHE:-$ROOT/.cache}
 KERNEL_CACHE=$XTT_CACHE/kernels
+# The debug kernel (scripts/debug-kernel.sh) is built outside the clone and linked into
+# $KERNEL_CACHE as RELEASE = 6.1.N-xttdebug-KEY; its "series" is "debug".
+DEBUG_KERNEL_CACHE=${XTT_DEBUG_KERNEL_CACHE:-/var/cache/xttraffic/debug-kernel}
 
 # Newest release of a series known to apt with both image and headers.
 kernel_resolve_release() {
@@ -36,6 +39,16 @@ kernel_resolve_release() {
 kernel_cached_release() {
 	local series=$1 d
 	[ -d "$KERNEL_CACHE" ] || return 1
+	if [ "$series" = debug ]; then
+		# the build of the current config/patch key if there is one, else the newest link
+		d=$(bash "$ROOT/scripts/debug-kernel.sh" --release 2>/dev/null) &&
+			[ -e "$KERNEL_CACHE/$d/.ready" ] && { echo "$d"; return 0; }
+		for d in $(ls -1t "$KERNEL_CACHE" 2>/dev/null); do
+			case $d in *-xttdebug-*) ;; *) continue ;; esac
+			[ -e "$KERNEL_CACHE/$d/.ready" ] && { echo "$d"; return 0; }
+		done
+		return 1
+	fi
 	for d in $(ls -1 "$KERNEL_CACHE" 2>/dev/null | sort -rV); do
 		case $d in
 		"$series".*) ;;
@@ -50,7 +63,16 @@ kernel_cached_release() {
 
 kernel_dir() { echo "$KERNEL_CACHE/$1"; }
 kernel_image() { echo "$KERNEL_CACHE/$1/root/boot/vmlinuz-$1"; }
-kernel_headers() { echo "/usr/src/linux-headers-$1"; }
+# KDIR for out-of-tree modules: Debian's headers package, or the debug kernel's own tree.
+kernel_headers() {
+	if [ -e "$KERNEL_CACHE/$1/src/Makefile" ]; then
+		echo "$KERNEL_CACHE/$1/src"
+	else
+		echo "/usr/src/linux-headers-$1"
+	fi
+}
+# 1 when RELEASE is a debug-kernel build
+kernel_is_debug() { case $1 in *-xttdebug-*) return 0 ;; esac; return 1; }
 
 # Install the headers of a release and unpack its image into the cache.
 kernel_prepare() {
