@@ -6,11 +6,15 @@
 # logs a BUG/WARNING/Oops/..., when the guest does not finish in time, or does not boot.
 #
 # Environment:
-#   XTT_KERNEL=6.1|6.12|RELEASE  kernel to boot (default 6.1)
+#   XTT_KERNEL=6.1|6.12|debug|RELEASE  kernel to boot (default 6.1); debug = the KASAN/
+#                                lockdep/kmemleak/UBSAN build of scripts/debug-kernel.sh
 #   XTT_VM_TIMEOUT=SECONDS       wall-clock limit for the whole run (default 600)
 #   XTT_KVM=1                    use KVM instead of TCG (broken on some hosts)
 #   XTT_VM_ICOUNT=1              deterministic -icount shift=0,sleep=off, one vCPU (benchmarks)
-#   XTT_VM_SMP, XTT_VM_MEM       vCPUs (default 2) and memory in MiB (default 2048)
+#   XTT_VM_SMP, XTT_VM_MEM       vCPUs (default 2) and memory in MiB (default 2048, 3072 debug)
+#   XTT_VM_HARDEN=0|1            stock kernels: slub_debug=FZPU init_on_free=1 (+ KFENCE
+#                                sampling where the config has it); default 1, 0 with ICOUNT
+#   XTT_VM_KMEMLEAK=0            debug kernel: skip the kmemleak scan at the end
 #   XTT_VM_KEEP=1                keep the run folder (.cache/vm/runs/ID) after success
 #   XTT_NO_BUILD=1               do not run the build first
 #   XTT_VM_OUTDIR=DIR            a host folder the guest may write, at the same path
@@ -32,6 +36,8 @@ else
 	rel=$(kernel_cached_release "$series") ||
 		die "no cached $series kernel in $KERNEL_CACHE: run 'npm run setup'" 4
 fi
+debug=
+kernel_is_debug "$rel" && debug=1
 kroot=$(kernel_dir "$rel")/root
 img=$(kernel_image "$rel")
 
@@ -92,6 +98,19 @@ if [ -n "${XTT_VM_ICOUNT:-}" ]; then
 	extra+=(-icount shift=0,sleep=off)
 fi
 timeout_s=${XTT_VM_TIMEOUT:-600}
+mem=${XTT_VM_MEM:-$([ -n "$debug" ] && echo 3072 || echo 2048)}
+# Kernel command line extras. Stock kernels: SLUB red zones/poisoning/user tracking and
+# poison-on-free catch use-after-free and overflows that would otherwise go unseen; not
+# under -icount (the bench's instruction counts would include the poisoning).
+append=
+harden=${XTT_VM_HARDEN:-$([ -n "${XTT_VM_ICOUNT:-}" ] && echo 0 || echo 1)}
+if [ -z "$debug" ] && [ "$harden" = 1 ]; then
+	append+=" slub_debug=FZPU init_on_free=1"
+	grep -qx 'CONFIG_KFENCE=y' "$kroot/boot/config-$rel" 2>/dev/null &&
+		append+=" kfence.sample_interval=100"
+fi
+# Debug kernel: the guest scans kmemleak at the end of the run (scripts/vm/guest-init.sh).
+[ -n "$debug" ] && [ "${XTT_VM_KMEMLEAK:-1}" != 0 ] && append+=" xtt.kmemleak=1"
 outshare=()
 outarg=
 if [ -n "${XTT_VM_OUTDIR:-}" ]; then
@@ -104,10 +123,10 @@ fi
 
 : >"$run/out.log"
 : >"$run/console.log"
-qemu=(qemu-system-x86_64 "${accel[@]}" "${extra[@]}" -smp "$smp" -m "${XTT_VM_MEM:-2048}"
+qemu=(qemu-system-x86_64 "${accel[@]}" "${extra[@]}" -smp "$smp" -m "$mem"
 	-no-reboot -display none -vga none -monitor none -nic none
 	-kernel "$img" -initrd "$initrd"
-	-append "console=ttyS0 panic=-1 loglevel=7 xtt.run=$run xtt.repo=$ROOT xtt.kmod=$kroot/lib/modules$outarg"
+	-append "console=ttyS0 panic=-1 loglevel=7 xtt.run=$run xtt.repo=$ROOT xtt.kmod=$kroot/lib/modules$outarg$append"
 	-serial "file:$run/console.log" -serial "file:$run/out.log"
 	-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap
 	-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
@@ -130,12 +149,39 @@ elapsed=$(($(date +%s) - start))
 
 fail=
 # The console carries only kernel messages; the guest's dmesg covers what the console level hid.
-pat='BUG|WARNING|Oops|general protection|refcount_t|refcount|list_del corruption|soft lockup|hung task|Kernel panic'
+# (test/lib/dmesg.ts KERNEL_TROUBLE is the same list.) KASAN, UBSAN, KFENCE, SLUB debug and
+# lockdep reports; most start with BUG: or WARNING:, named here so a changed prefix is caught.
+pat='BUG|WARNING|Oops|general protection|refcount_t|refcount|list_del corruption|soft lockup|hung task|Kernel panic|UBSAN:|KASAN|KFENCE|possible circular locking|inconsistent lock state|suspicious RCU usage|possible recursive locking|sleeping function called from invalid context'
 hits=$(cat "$run/console.log" "$run/dmesg" 2>/dev/null | grep -E "$pat" | sort -u || true)
 if [ -n "$hits" ]; then
 	printf 'vm: FAIL: the guest kernel logged:\n%s\n' "$hits" >&2
 	grep -E -B3 -A25 "$pat" "$run/console.log" | head -n 80 | sed 's/^/vm:   /' >&2 || true
 	fail=1
+fi
+# kmemleak (debug kernel). A leak counts when its report names one of the project's
+# modules (xt_traffic, or the xtt_* test fixtures) or has a frame at an address no symbol
+# resolves: that is module text unloaded since (the suites rmmod xt_traffic; the kernel's
+# own modules stay loaded). Other reports (leaks or false positives in unrelated kernel
+# code) are listed as a note, not a failure.
+if [ -n "$debug" ] && [ "${XTT_VM_KMEMLEAK:-1}" != 0 ] && [ -s "$run/rc" ]; then
+	if [ ! -e "$run/kmemleak" ]; then
+		printf 'vm: FAIL: the guest wrote no kmemleak report (%s)\n' \
+			"$(cat "$run/kmemleak.err" 2>/dev/null || echo 'no reason given')" >&2
+		fail=1
+	else
+		ours=$(awk -v RS='unreferenced object' 'NR > 1 && (/\[(xt_traffic|xtt_[a-z_]*)\]/ || /\] 0x[0-9a-f]+\n/) { n++ } END { print n + 0 }' "$run/kmemleak")
+		all=$(grep -c '^unreferenced object' "$run/kmemleak" || true)
+		if [ "$ours" -gt 0 ]; then
+			printf 'vm: FAIL: kmemleak: %s unreferenced object(s) allocated by the project'"'"'s module:\n' "$ours" >&2
+			awk -v RS='unreferenced object' 'NR > 1 && (/\[(xt_traffic|xtt_[a-z_]*)\]/ || /\] 0x[0-9a-f]+\n/) { print "unreferenced object" $0 }' \
+				"$run/kmemleak" | head -n 60 | sed 's/^/vm:   /' >&2
+			fail=1
+		elif [ "$all" -gt 0 ]; then
+			printf 'vm: note: kmemleak: %s unreferenced object(s) in other kernel code (not counted; %s)\n' \
+				"$all" "$run/kmemleak" >&2
+			XTT_VM_KEEP=1
+		fi
+	fi
 fi
 if [ "$qrc" = 137 ]; then
 	printf 'vm: FAIL: the guest did not finish within %ss\n' "$timeout_s" >&2

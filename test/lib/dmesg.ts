@@ -13,7 +13,8 @@ export interface KmsgRecord {
 }
 
 /** Lines that the VM run treats as a kernel failure (scripts/vm.sh greps the same). */
-export const KERNEL_TROUBLE = /BUG|WARNING|Oops|general protection|refcount|list_del corruption|soft lockup|hung task|Kernel panic/;
+export const KERNEL_TROUBLE =
+  /BUG|WARNING|Oops|general protection|refcount|list_del corruption|soft lockup|hung task|Kernel panic|UBSAN:|KASAN|KFENCE|possible circular locking|inconsistent lock state|suspicious RCU usage|possible recursive locking|sleeping function called from invalid context/;
 
 // One /dev/kmsg reader for the whole process: each read returns the next record, so after
 // the first drain only new records are read (cheap under TCG), and every record read is kept.
