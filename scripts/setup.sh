@@ -4,6 +4,9 @@
 #  - resolves the current bookworm kernel ABIs (6.1 and 6.12) at run time,
 #    installs their headers and unpacks their images into .cache/kernels/
 #    (never into the host's /boot);
+#  - builds the debug kernel (KASAN, lockdep, kmemleak, UBSAN; Debian's linux-source-6.1
+#    with the PROMISC patches) once per machine, cached in /var/cache/xttraffic/
+#    (scripts/debug-kernel.sh: ~12-20 min the first time, a second afterwards);
 #  - installs the npm dependencies from package-lock.json.
 # When everything is present it finishes in a few seconds.
 set -euo pipefail
@@ -48,7 +51,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Kernels: headers on the host (for building the module), image + modules in the cache.
-for series in ${XTT_SETUP_KERNELS:-6.1 6.12}; do
+for series in ${XTT_SETUP_KERNELS:-6.1 6.12 debug}; do
+	if [ "$series" = debug ]; then
+		rel=$(bash scripts/debug-kernel.sh) || { log "debug kernel build failed"; exit 1; }
+		log "debug kernel: $rel"
+		continue
+	fi
 	abi=$(kernel_cached_release "$series" || true)
 	if [ -z "$abi" ]; then
 		apt_update
