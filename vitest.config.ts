@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 // suites (vitest.vm.config.ts) run inside the guest. `npm test` runs all three.
 export default defineConfig({
   test: {
-    include: ['test/unit/**/*.test.ts', 'test/cli/**/*.test.ts'],
+    include: ['test/unit/**/*.test.ts', 'test/cli/**/*.test.ts', 'test/ledger/**/*.test.ts'],
     testTimeout: 20_000,
   },
 });

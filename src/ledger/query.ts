@@ -1,0 +1,424 @@
+/**
+ * Reading the ledger: exact totals over billing periods or any 5-minute-aligned range, the
+ * gaps inside them, the 95th percentile of 5-minute rates, and series for `history`. Sums are
+ * BigInt (hi * 2^32 + lo, see u64.ts).
+ */
+import { UsageError } from '../core/errors.js';
+import {
+  BUCKET_5M, BUCKET_DAY, BUCKET_HOUR, HOST_COLS, getSettings, type DB, type Settings,
+} from './db.js';
+import { ipValue as ipNum } from '../core/ip.js';
+import { cidrContains, getGroup, listGroups, parseCidr, profileOf, type Group } from './groups.js';
+import { iso, periodAt, periodOfLabel, type Period, type Profile } from './periods.js';
+import { join2 } from './u64.js';
+
+export type Vec = bigint[];
+
+export interface InOut {
+  in: bigint;
+  out: bigint;
+}
+
+export interface Totals {
+  bytes: { tcp: InOut; udp: InOut; other: InOut; total: InOut };
+  connections: { tcp: InOut; udp: InOut; icmp: InOut; other: InOut; total: InOut };
+}
+
+export function zeroVec(): Vec {
+  return new Array<bigint>(HOST_COLS.length).fill(0n);
+}
+
+export function addVec(a: Vec, b: Vec): Vec {
+  for (let i = 0; i < a.length; i++) a[i] = a[i]! + b[i]!;
+  return a;
+}
+
+export function totalsOf(v: Vec): Totals {
+  const io = (i: number): InOut => ({ in: v[i]!, out: v[i + 1]! });
+  const sum = (idx: number[]): InOut => ({ in: idx.reduce((s, i) => s + v[i]!, 0n), out: idx.reduce((s, i) => s + v[i + 1]!, 0n) });
+  return {
+    bytes: { tcp: io(0), udp: io(2), other: io(4), total: sum([0, 2, 4]) },
+    connections: { tcp: io(6), udp: io(8), icmp: io(10), other: io(12), total: sum([6, 8, 10, 12]) },
+  };
+}
+
+const SUMS = HOST_COLS.map((c) => `SUM(${c}) AS ${c}, SUM(${c}_hi) AS ${c}_hi`).join(', ');
+
+function vecOf(row: Record<string, bigint | number | null>): Vec {
+  return HOST_COLS.map((c) => join2(row[c], row[`${c}_hi`]));
+}
+
+/** A 5-minute-aligned range cut into whole days, whole hours and 5-minute pieces. */
+export function decompose(from: number, to: number): Array<{ table: '5m' | 'hour' | 'day'; lo: number; hi: number }> {
+  const out: Array<{ table: '5m' | 'hour' | 'day'; lo: number; hi: number }> = [];
+  let t = from;
+  const step = (_size: number, table: '5m' | 'hour' | 'day', limit: number) => {
+    const end = Math.min(limit, to);
+    if (t >= end) return;
+    out.push({ table, lo: t, hi: end });
+    t = end;
+  };
+  const ceil = (x: number, b: number) => Math.ceil(x / b) * b;
+  const floor = (x: number, b: number) => Math.floor(x / b) * b;
+  if (floor(to, BUCKET_DAY) > ceil(from, BUCKET_DAY) || (floor(to, BUCKET_DAY) === ceil(from, BUCKET_DAY) && to - from >= BUCKET_DAY)) {
+    step(BUCKET_5M, '5m', ceil(from, BUCKET_HOUR));
+    step(BUCKET_HOUR, 'hour', ceil(from, BUCKET_DAY));
+    step(BUCKET_DAY, 'day', floor(to, BUCKET_DAY));
+    step(BUCKET_HOUR, 'hour', floor(to, BUCKET_HOUR));
+    step(BUCKET_5M, '5m', to);
+  } else {
+    step(BUCKET_5M, '5m', ceil(from, BUCKET_HOUR));
+    step(BUCKET_HOUR, 'hour', floor(to, BUCKET_HOUR));
+    step(BUCKET_5M, '5m', to);
+  }
+  return out.filter((p) => p.hi > p.lo);
+}
+
+export interface Gap {
+  table: string;
+  from: number | null;
+  to: number;
+  flags: string[];
+}
+
+export interface Coverage {
+  /** First and last reading in the ledger that fall into [from, to) (null: none). */
+  first: number | null;
+  last: number | null;
+  /** Intervals with a flag (gap, reset, first, anomaly, gone) overlapping the range. */
+  events: Gap[];
+}
+
+export function coverage(db: DB, from: number, to: number): Coverage {
+  const rows = db.prepare(`SELECT table_name, start_ms, at_ms, flags FROM intervals WHERE at_ms > ? AND (start_ms IS NULL OR start_ms < ?) AND flags != '' ORDER BY at_ms, table_name`).all(from, to) as Array<{ table_name: string; start_ms: bigint | null; at_ms: bigint; flags: string }>;
+  const mm = db.prepare(`SELECT MIN(at_ms) AS a, MAX(at_ms) AS b FROM intervals WHERE at_ms > ? AND at_ms <= ?`).get(from, to) as { a: bigint | null; b: bigint | null };
+  return {
+    first: mm.a === null ? null : Number(mm.a),
+    last: mm.b === null ? null : Number(mm.b),
+    events: rows.map((r) => ({ table: r.table_name, from: r.start_ms === null ? null : Number(r.start_ms), to: Number(r.at_ms), flags: r.flags.split(' ') })),
+  };
+}
+
+/** The earliest bucket still kept at each resolution (after the last prune), or 0. */
+function keptFrom(db: DB, s: Settings, table: '5m' | 'hour' | 'day', group: boolean): number {
+  const row = db.prepare(`SELECT value FROM settings WHERE key = 'last_prune_ms'`).get() as { value: string } | undefined;
+  if (!row) return 0;
+  const days = table === '5m' ? (group ? s.keepGroup5mDays : s.keep5mDays) : table === 'hour' ? s.keepHourDays : s.keepDayDays;
+  return days > 0 ? Number(row.value) - days * BUCKET_DAY : 0;
+}
+
+export interface Line {
+  key: string;
+  group?: string | undefined;
+  totals: Totals;
+  vec: Vec;
+}
+
+function checkAligned(from: number, to: number): void {
+  if (from % BUCKET_5M !== 0 || to % BUCKET_5M !== 0) {
+    throw new UsageError(`--from ${iso(from)} / --to ${iso(to)}: the ledger's finest buckets are 5 minutes: both ends must be on a 5-minute boundary (UTC)`);
+  }
+  if (to <= from) throw new UsageError(`--to ${iso(to)} must be after --from ${iso(from)}`);
+}
+
+/** Host lines (ip filter optional) over any 5-minute-aligned range. */
+export function hostsInRange(db: DB, from: number, to: number, ip?: string): Map<string, Vec> {
+  checkAligned(from, to);
+  const s = getSettings(db);
+  const out = new Map<string, Vec>();
+  for (const p of decompose(from, to)) {
+    const kept = keptFrom(db, s, p.table, false);
+    if (p.lo < kept) throw new UsageError(`the range needs host ${p.table === '5m' ? '5-minute' : p.table === 'hour' ? 'hourly' : 'daily'} data from ${iso(p.lo)}, kept only from ${iso(kept)}`, { hint: 'choose whole hours or days inside the retention, or --period (billing periods are kept forever)' });
+    const rows = db.prepare(`SELECT h.key AS key, ${SUMS} FROM host_${p.table} r JOIN hosts h ON h.id = r.host_id WHERE r.bucket >= ? AND r.bucket < ? ${ip ? 'AND h.key = ?' : ''} GROUP BY h.key`)
+      .all(...(ip ? [p.lo, p.hi, ip] : [p.lo, p.hi])) as Array<Record<string, bigint> & { key: string }>;
+    for (const r of rows) {
+      const v = out.get(r.key);
+      if (v) addVec(v, vecOf(r));
+      else out.set(r.key, vecOf(r));
+    }
+  }
+  return out;
+}
+
+/** A group's total over any 5-minute-aligned range. */
+export function groupInRange(db: DB, gid: number, from: number, to: number): Vec {
+  checkAligned(from, to);
+  const s = getSettings(db);
+  const v = zeroVec();
+  for (const p of decompose(from, to)) {
+    const kept = keptFrom(db, s, p.table, true);
+    if (p.lo < kept) throw new UsageError(`the range needs group ${p.table} data from ${iso(p.lo)}, kept only from ${iso(kept)}`);
+    const r = db.prepare(`SELECT ${SUMS} FROM group_${p.table} WHERE group_id = ? AND bucket >= ? AND bucket < ?`).get(gid, p.lo, p.hi) as Record<string, bigint | null>;
+    addVec(v, vecOf(r));
+  }
+  return v;
+}
+
+/** Host lines of the default profile's billing period starting at `start`. */
+export function hostsInPeriod(db: DB, start: number, ip?: string): Map<string, Vec> {
+  const rows = db.prepare(`SELECT h.key AS key, ${SUMS} FROM host_period r JOIN hosts h ON h.id = r.host_id WHERE r.period_start = ? ${ip ? 'AND h.key = ?' : ''} GROUP BY h.key`)
+    .all(...(ip ? [start, ip] : [start])) as Array<Record<string, bigint> & { key: string }>;
+  return new Map(rows.map((r) => [r.key, vecOf(r)]));
+}
+
+/** Per-host lines of a group's billing period as billed (the membership used at ingest). */
+export function groupPeriodHosts(db: DB, gid: number, start: number): Map<string, Vec> {
+  const rows = db.prepare(`SELECT h.key AS key, ${SUMS} FROM group_period r JOIN hosts h ON h.id = r.host_id WHERE r.group_id = ? AND r.period_start = ? GROUP BY h.key`)
+    .all(gid, start) as Array<Record<string, bigint> & { key: string }>;
+  return new Map(rows.map((r) => [r.key, vecOf(r)]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 95th percentile
+
+export interface P95 {
+  /** 5-minute buckets in the range. */
+  buckets: number;
+  /** Samples used (buckets the collector covered). */
+  samples: number;
+  /** 1-based rank taken: ceil(0.95 * samples). */
+  rank: number;
+  /** Bits per second of the 5-minute bucket at that rank, per direction, and the max of both. */
+  inBps: number | null;
+  outBps: number | null;
+  maxBps: number | null;
+  /** Buckets left out: not covered by the collector, or holding a gap's counts. */
+  excluded: Array<{ from: number; to: number; why: 'missing' | 'gap' }>;
+}
+
+/** The nearest-rank 95th percentile of `samples` (sorted ascending, the ceil(0.95 n)-th). */
+export function nearestRank95(samples: readonly bigint[]): { rank: number; value: bigint | null } {
+  const n = samples.length;
+  if (n === 0) return { rank: 0, value: null };
+  const sorted = [...samples].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const rank = Math.ceil((95 * n) / 100);
+  return { rank, value: sorted[rank - 1]! };
+}
+
+/**
+ * 95th percentile of 5-minute rates over [from, to) for a group (gid) or a host (hostKey).
+ * A bucket is a sample when at least one collection ended in it and none of those carried a
+ * gap, a first reading or a reset (their counts span more than the bucket); a bucket covered
+ * with no traffic counts as 0; the others are excluded and listed.
+ */
+export function p95(db: DB, from: number, to: number, who: { gid: number } | { hostKey: string }): P95 {
+  checkAligned(from, to);
+  const cov = new Map<number, boolean>(); // bucket -> usable
+  const rows = db.prepare(`SELECT at_ms, flags FROM intervals WHERE at_ms > ? AND at_ms <= ?`).all(from, to) as Array<{ at_ms: bigint; flags: string }>;
+  for (const r of rows) {
+    const b = Math.floor((Number(r.at_ms) - 1) / BUCKET_5M) * BUCKET_5M;
+    const bad = /\b(gap|first|reset|returned)\b/.test(r.flags);
+    cov.set(b, (cov.get(b) ?? true) && !bad);
+  }
+  const data = new Map<number, [bigint, bigint]>();
+  const sel = 'gid' in who
+    ? db.prepare(`SELECT bucket, ${SUMS} FROM group_5m WHERE group_id = ? AND bucket >= ? AND bucket < ? GROUP BY bucket`).all(who.gid, from, to)
+    : db.prepare(`SELECT bucket, ${SUMS} FROM host_5m r JOIN hosts h ON h.id = r.host_id WHERE h.key = ? AND bucket >= ? AND bucket < ? GROUP BY bucket`).all(who.hostKey, from, to);
+  for (const r of sel as Array<Record<string, bigint>>) {
+    const t = totalsOf(vecOf(r)).bytes.total;
+    data.set(Number(r['bucket']), [t.in, t.out]);
+  }
+  const ins: bigint[] = [];
+  const outs: bigint[] = [];
+  const maxs: bigint[] = [];
+  const excluded: P95['excluded'] = [];
+  let buckets = 0;
+  for (let b = from; b < to; b += BUCKET_5M) {
+    buckets++;
+    const c = cov.get(b);
+    if (c !== true) {
+      const why = c === undefined ? 'missing' : 'gap';
+      const lastEx = excluded[excluded.length - 1];
+      if (lastEx && lastEx.to === b && lastEx.why === why) lastEx.to = b + BUCKET_5M;
+      else excluded.push({ from: b, to: b + BUCKET_5M, why });
+      continue;
+    }
+    const [i, o] = data.get(b) ?? [0n, 0n];
+    ins.push(i);
+    outs.push(o);
+    maxs.push(i > o ? i : o);
+  }
+  const bps = (v: bigint | null) => (v === null ? null : Number(v * 8n) / (BUCKET_5M / 1000));
+  const a = nearestRank95(ins);
+  return { buckets, samples: ins.length, rank: a.rank, inBps: bps(a.value), outBps: bps(nearestRank95(outs).value), maxBps: bps(nearestRank95(maxs).value), excluded };
+}
+
+// ---------------------------------------------------------------------------------------------
+// the report
+
+export interface ReportQuery {
+  period?: string | undefined;
+  from?: number | undefined;
+  to?: number | undefined;
+  group?: string | undefined;
+  ip?: string | undefined;
+  top?: number | undefined;
+  p95?: boolean | undefined;
+  now: number;
+}
+
+export interface GroupLine {
+  group: string;
+  from: number;
+  to: number;
+  billingDay: number;
+  tz: string;
+  totals: Totals;
+  p95?: P95 | undefined;
+  /** The period has ended: its numbers no longer change. */
+  closed: boolean;
+}
+
+export interface Report {
+  kind: 'period' | 'range';
+  label?: string | undefined;
+  from: number;
+  to: number;
+  billingDay?: number | undefined;
+  tz: string;
+  coverage: Coverage;
+  hosts: Array<{ host: string; group?: string | undefined; totals: Totals; p95?: P95 | undefined }>;
+  hostCount: number;
+  groups: GroupLine[];
+  totals: Totals;
+}
+
+function sortLines(m: Map<string, Vec>, top?: number): Array<[string, Vec]> {
+  const arr = [...m.entries()];
+  const tot = (v: Vec) => v[0]! + v[1]! + v[2]! + v[3]! + v[4]! + v[5]!;
+  arr.sort((a, b) => {
+    const x = tot(a[1]);
+    const y = tot(b[1]);
+    return x > y ? -1 : x < y ? 1 : a[0] < b[0] ? -1 : 1;
+  });
+  return top === undefined ? arr : arr.slice(0, top);
+}
+
+export function buildReport(db: DB, q: ReportQuery): Report {
+  const s = getSettings(db);
+  if (q.period !== undefined && (q.from !== undefined || q.to !== undefined)) throw new UsageError('--period and --from/--to exclude each other');
+  if ((q.from === undefined) !== (q.to === undefined)) throw new UsageError('--from and --to go together');
+  if (q.ip !== undefined) {
+    const c = parseCidr(q.ip);
+    if (c.plen !== 32) throw new UsageError(`--ip ${q.ip}: one address, not a prefix (use a group for prefixes)`);
+    q = { ...q, ip: c.text.slice(0, -3) };
+  }
+  const group: Group | undefined = q.group !== undefined ? getGroup(db, q.group) : undefined;
+  const defProfile: Profile = { billingDay: s.billingDay, tz: s.tz };
+  let label = q.period;
+  if (label === undefined && q.from === undefined) {
+    // default: the current period of the group's (or the default) profile
+    const p = group ? profileOf(group) : defProfile;
+    label = periodAt(q.now, p).label;
+  }
+  const groups = group ? [group] : listGroups(db);
+  let hostsMap: Map<string, Vec>;
+  let from: number;
+  let to: number;
+  let tz: string;
+  let billingDay: number | undefined;
+  const groupLines: GroupLine[] = [];
+  const hostGroup = new Map<string, string>();
+  if (label !== undefined) {
+    const period: Period = periodOfLabel(label, group ? profileOf(group) : defProfile);
+    from = period.start;
+    to = period.end;
+    tz = period.tz;
+    billingDay = period.billingDay;
+    if (group) {
+      hostsMap = groupPeriodHosts(db, group.id, period.start);
+      if (q.ip) hostsMap = new Map([...hostsMap].filter(([k]) => k === q.ip));
+      for (const k of hostsMap.keys()) hostGroup.set(k, group.name);
+    } else {
+      hostsMap = hostsInPeriod(db, period.start, q.ip);
+    }
+    for (const g of groups) {
+      const gp = periodOfLabel(label, profileOf(g));
+      const v = zeroVec();
+      for (const hv of groupPeriodHosts(db, g.id, gp.start).values()) addVec(v, hv);
+      groupLines.push({ group: g.name, from: gp.start, to: gp.end, billingDay: g.billingDay, tz: g.tz, totals: totalsOf(v), closed: gp.end <= q.now, ...(q.p95 ? { p95: p95(db, gp.start, gp.end, { gid: g.id }) } : {}) });
+    }
+  } else {
+    from = q.from!;
+    to = q.to!;
+    tz = group?.tz ?? 'UTC';
+    hostsMap = hostsInRange(db, from, to, q.ip);
+    if (group) {
+      // hosts of the group: those inside one of its prefixes at any time of the range
+      const ms = group.members.filter((m) => m.from < to && (m.to === null || m.to > from));
+      hostsMap = new Map([...hostsMap].filter(([k]) => ms.some((m) => cidrContains(m, ipNum(k)))));
+      for (const k of hostsMap.keys()) hostGroup.set(k, group.name);
+    }
+    for (const g of groups) {
+      groupLines.push({ group: g.name, from, to, billingDay: g.billingDay, tz: g.tz, totals: totalsOf(groupInRange(db, g.id, from, to)), closed: to <= q.now, ...(q.p95 ? { p95: p95(db, from, to, { gid: g.id }) } : {}) });
+    }
+  }
+  const total = zeroVec();
+  for (const v of hostsMap.values()) addVec(total, v);
+  const lines = sortLines(hostsMap, q.top);
+  return {
+    kind: label !== undefined ? 'period' : 'range',
+    label,
+    from,
+    to,
+    billingDay,
+    tz,
+    coverage: coverage(db, from, to),
+    hosts: lines.map(([k, v]) => ({ host: k, group: hostGroup.get(k), totals: totalsOf(v), ...(q.p95 && q.ip ? { p95: p95(db, Math.floor(from / BUCKET_5M) * BUCKET_5M, Math.ceil(to / BUCKET_5M) * BUCKET_5M, { hostKey: k }) } : {}) })),
+    hostCount: hostsMap.size,
+    groups: groupLines,
+    totals: totalsOf(total),
+  };
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// history
+
+export type Step = 'hour' | 'day' | 'month';
+
+export interface HistoryPoint {
+  from: number;
+  to: number;
+  totals: Totals;
+}
+
+/** A host's (dotted quad) or a group's series, oldest first. */
+export function history(db: DB, who: string, step: Step, from?: number, to?: number): { kind: 'host' | 'group'; name: string; tz: string; points: HistoryPoint[] } {
+  const s = getSettings(db);
+  let gid: number | undefined;
+  let hostId: number | undefined;
+  let profile: Profile = { billingDay: s.billingDay, tz: s.tz };
+  if (ipNum(who) >= 0) {
+    const h = db.prepare(`SELECT id FROM hosts WHERE key = ?`).get(who) as { id: bigint } | undefined;
+    if (!h) return { kind: 'host', name: who, tz: profile.tz, points: [] };
+    hostId = Number(h.id);
+  } else {
+    const g = getGroup(db, who);
+    gid = g.id;
+    profile = profileOf(g);
+  }
+  const kind = gid !== undefined ? 'group' : 'host';
+  const lo = from ?? 0;
+  const hi = to ?? Number.MAX_SAFE_INTEGER;
+  let rows: Array<Record<string, bigint>>;
+  let width = 0;
+  if (step === 'month') {
+    rows = (gid !== undefined
+      ? db.prepare(`SELECT period_start AS t, ${SUMS} FROM group_period WHERE group_id = ? AND period_start >= ? AND period_start < ? GROUP BY period_start ORDER BY period_start`).all(gid, lo, hi)
+      : db.prepare(`SELECT period_start AS t, ${SUMS} FROM host_period WHERE host_id = ? AND period_start >= ? AND period_start < ? GROUP BY period_start ORDER BY period_start`).all(hostId, lo, hi)) as Array<Record<string, bigint>>;
+  } else {
+    width = step === 'hour' ? BUCKET_HOUR : BUCKET_DAY;
+    rows = (gid !== undefined
+      ? db.prepare(`SELECT bucket AS t, ${SUMS} FROM group_${step} WHERE group_id = ? AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket`).all(gid, lo, hi)
+      : db.prepare(`SELECT bucket AS t, ${SUMS} FROM host_${step} WHERE host_id = ? AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket`).all(hostId, lo, hi)) as Array<Record<string, bigint>>;
+  }
+  return {
+    kind, name: who, tz: step === 'month' ? profile.tz : 'UTC',
+    points: rows.map((r) => {
+      const t = Number(r['t']);
+      const end = step === 'month' ? periodAt(t, profile).end : t + width;
+      return { from: t, to: end, totals: totalsOf(vecOf(r)) };
+    }),
+  };
+}
