@@ -29,6 +29,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
   ['read', async () => (await import('./commands/read.js')).registerRead],
   ['watch', async () => (await import('./commands/watch.js')).registerWatch],
   ['mirror', async () => (await import('./commands/mirror.js')).registerMirror],
+  ['persist', async () => (await import('./commands/persist.js')).registerPersist],
 ];
 
 function buildProgram(deps: Deps, registers: Register[]): Command {

@@ -48,6 +48,8 @@ export async function realDeps(): Promise<Deps> {
       usrSrc: '/usr/src',
       root: PACKAGE_ROOT,
       xtlibdirs: ['/usr/lib/x86_64-linux-gnu/xtables', '/usr/lib64/xtables', '/usr/lib/xtables', '/usr/libexec/xtables', '/lib/xtables'],
+      etc: process.env['XTT_ETC'] ?? '/etc',
+      systemdUnits: process.env['XTT_SYSTEMD_UNITS'] ?? '/etc/systemd/system',
     },
     now: () => performance.timeOrigin + performance.now(),
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),

@@ -8,7 +8,7 @@ import { emit, examples, optsOf } from '../cmdline/options.js';
 export function registerUninstall(program: Command, deps: Deps): void {
   program
     .command('uninstall')
-    .description('remove the installed module (and its DKMS registration) and libxt_traffic.so')
+    .description('remove the installed module (and its DKMS registration), libxt_traffic.so and the boot files install --persist and persist save wrote')
     .addHelpText('after', examples(['sudo xttraffic uninstall']))
     .action(async (_o: object, cmd: Command) => {
       const o = optsOf<object>(cmd);

@@ -66,6 +66,10 @@ export interface Paths {
   root: string;
   /** Where to look for the xtables directory when pkg-config cannot say. */
   xtlibdirs: string[];
+  /** /etc: modules-load.d/, modprobe.d/ and xttraffic/ (boot persistence). */
+  etc: string;
+  /** Where `install --persist` puts the systemd units: /etc/systemd/system. */
+  systemdUnits: string;
 }
 
 export interface Deps {

@@ -7,6 +7,7 @@ import { basename, join } from 'node:path';
 import type { Deps, Out, RunResult } from '../core/deps.js';
 import { ResourceError, RuntimeError } from '../core/errors.js';
 import { MODULE_NAME } from '../proc/names.js';
+import { installPersist, uninstallPersist, type PersistInstallResult } from './persist.js';
 import { systemXtlibdir } from './xtables.js';
 
 export const DKMS_NAME = MODULE_NAME;
@@ -113,6 +114,8 @@ export interface InstallResult {
   release: string;
   module: { path: string; dkms: boolean; version?: string };
   extension: { path: string };
+  /** With --persist: the boot files (modules-load.d, systemd units) written. */
+  persist?: PersistInstallResult;
 }
 
 /** The DKMS source tree: the module's sources plus dkms.conf with this version. */
@@ -129,7 +132,7 @@ export function writeDkmsTree(deps: Deps, version: string): string {
   return dest;
 }
 
-export async function install(deps: Deps, o: { dkms?: boolean | undefined; version: string }): Promise<InstallResult> {
+export async function install(deps: Deps, o: { dkms?: boolean | undefined; persist?: boolean | undefined; version: string }): Promise<InstallResult> {
   requireRoot(deps, 'install');
   const release = deps.kernelRelease();
   const so = join(deps.paths.root, 'libxt', 'libxt_traffic.so');
@@ -159,7 +162,8 @@ export async function install(deps: Deps, o: { dkms?: boolean | undefined; versi
   }
   const dest = join(await xtlibdir(deps), 'libxt_traffic.so');
   cpSync(so, dest);
-  return { release, module, extension: { path: dest } };
+  if (!o.persist) return { release, module, extension: { path: dest } };
+  return { release, module, extension: { path: dest }, persist: await installPersist(deps) };
 }
 
 export interface UninstallResult {
@@ -206,5 +210,7 @@ export async function uninstall(deps: Deps): Promise<UninstallResult> {
     rmSync(so);
     removed.push(so);
   }
+  // boot persistence: only the files xttraffic wrote (their first line says so)
+  removed.push(...(await uninstallPersist(deps)));
   return { removed, dkmsVersions };
 }
