@@ -29,6 +29,10 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
   ['read', async () => (await import('./commands/read.js')).registerRead],
   ['watch', async () => (await import('./commands/watch.js')).registerWatch],
   ['mirror', async () => (await import('./commands/mirror.js')).registerMirror],
+  ['collect', async () => (await import('./commands/collect.js')).registerCollect],
+  ['report', async () => (await import('./commands/report.js')).registerReport],
+  ['history', async () => (await import('./commands/history.js')).registerHistory],
+  ['group', async () => (await import('./commands/group.js')).registerGroup],
   ['persist', async () => (await import('./commands/persist.js')).registerPersist],
 ];
 
@@ -44,6 +48,8 @@ function buildProgram(deps: Deps, registers: Register[]): Command {
       'sudo xttraffic rule add --name lan --net 192.168.0.0/16 --traffic --ipconn',
       'sudo xttraffic read lan --sort total --top 10 --human',
       'sudo xttraffic watch lan',
+      'sudo xttraffic collect --interval 60     # the ledger (or systemd/xttraffic-collect.service)',
+      'xttraffic report --period 2026-02 --top 10',
     ]))
     .exitOverride();
   for (const register of registers) register(program, deps);

@@ -202,7 +202,7 @@ export function nearestRank95(samples: readonly bigint[]): { rank: number; value
  * with no traffic counts as 0; the others are excluded and listed.
  */
 export function p95(db: DB, from: number, to: number, who: { gid: number } | { hostKey: string }): P95 {
-  checkAligned(from, to);
+  if (to > from) checkAligned(from, to);
   const cov = new Map<number, boolean>(); // bucket -> usable
   const rows = db.prepare(`SELECT at_ms, flags FROM intervals WHERE at_ms > ? AND at_ms <= ?`).all(from, to) as Array<{ at_ms: bigint; flags: string }>;
   for (const r of rows) {
@@ -296,6 +296,8 @@ function sortLines(m: Map<string, Vec>, top?: number): Array<[string, Vec]> {
 
 export function buildReport(db: DB, q: ReportQuery): Report {
   const s = getSettings(db);
+  // the 95th of a period in progress: buckets up to now (later ones are not missing, just not yet)
+  const upToNow = (t: number) => Math.min(t, Math.ceil(q.now / BUCKET_5M) * BUCKET_5M);
   if (q.period !== undefined && (q.from !== undefined || q.to !== undefined)) throw new UsageError('--period and --from/--to exclude each other');
   if ((q.from === undefined) !== (q.to === undefined)) throw new UsageError('--from and --to go together');
   if (q.ip !== undefined) {
@@ -336,7 +338,7 @@ export function buildReport(db: DB, q: ReportQuery): Report {
       const gp = periodOfLabel(label, profileOf(g));
       const v = zeroVec();
       for (const hv of groupPeriodHosts(db, g.id, gp.start).values()) addVec(v, hv);
-      groupLines.push({ group: g.name, from: gp.start, to: gp.end, billingDay: g.billingDay, tz: g.tz, totals: totalsOf(v), closed: gp.end <= q.now, ...(q.p95 ? { p95: p95(db, gp.start, gp.end, { gid: g.id }) } : {}) });
+      groupLines.push({ group: g.name, from: gp.start, to: gp.end, billingDay: g.billingDay, tz: g.tz, totals: totalsOf(v), closed: gp.end <= q.now, ...(q.p95 ? { p95: p95(db, gp.start, Math.max(gp.start, upToNow(gp.end)), { gid: g.id }) } : {}) });
     }
   } else {
     from = q.from!;
@@ -350,7 +352,7 @@ export function buildReport(db: DB, q: ReportQuery): Report {
       for (const k of hostsMap.keys()) hostGroup.set(k, group.name);
     }
     for (const g of groups) {
-      groupLines.push({ group: g.name, from, to, billingDay: g.billingDay, tz: g.tz, totals: totalsOf(groupInRange(db, g.id, from, to)), closed: to <= q.now, ...(q.p95 ? { p95: p95(db, from, to, { gid: g.id }) } : {}) });
+      groupLines.push({ group: g.name, from, to, billingDay: g.billingDay, tz: g.tz, totals: totalsOf(groupInRange(db, g.id, from, to)), closed: to <= q.now, ...(q.p95 ? { p95: p95(db, from, Math.max(from, upToNow(to)), { gid: g.id }) } : {}) });
     }
   }
   const total = zeroVec();
@@ -364,7 +366,7 @@ export function buildReport(db: DB, q: ReportQuery): Report {
     billingDay,
     tz,
     coverage: coverage(db, from, to),
-    hosts: lines.map(([k, v]) => ({ host: k, group: hostGroup.get(k), totals: totalsOf(v), ...(q.p95 && q.ip ? { p95: p95(db, Math.floor(from / BUCKET_5M) * BUCKET_5M, Math.ceil(to / BUCKET_5M) * BUCKET_5M, { hostKey: k }) } : {}) })),
+    hosts: lines.map(([k, v]) => ({ host: k, group: hostGroup.get(k), totals: totalsOf(v), ...(q.p95 && q.ip ? { p95: p95(db, Math.floor(from / BUCKET_5M) * BUCKET_5M, Math.max(Math.floor(from / BUCKET_5M) * BUCKET_5M, upToNow(Math.ceil(to / BUCKET_5M) * BUCKET_5M)), { hostKey: k }) } : {}) })),
     hostCount: hostsMap.size,
     groups: groupLines,
     totals: totalsOf(total),

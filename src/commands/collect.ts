@@ -1,0 +1,106 @@
+/** `xttraffic collect`: the collector daemon (or one collection with --once). */
+import type { Command } from 'commander';
+import type { Deps } from '../core/deps.js';
+import { UsageError, toXtError } from '../core/errors.js';
+import { checkTableName } from '../proc/names.js';
+import { countersLocation } from '../proc/counters.js';
+import { collectOnce, lockCollector, nextTick, type CollectResult } from '../ledger/collector.js';
+import { dbPathFromEnv, openLedgerDb } from '../ledger/db.js';
+import { Ledger } from '../ledger/ingest.js';
+import { iso } from '../ledger/periods.js';
+import { toJson } from '../output/format.js';
+import { examples, optsOf } from '../cmdline/options.js';
+
+interface CollectOpts {
+  db?: string;
+  interval?: string;
+  once?: boolean;
+}
+
+function doc(r: CollectResult) {
+  const res = r.result!;
+  return { at: iso(res.at), intervals: res.intervals.map((i) => ({ ...i, start: i.start === null ? null : iso(i.start), end: iso(i.end) })), errors: r.errors };
+}
+
+function line(r: CollectResult): string {
+  const res = r.result!;
+  const parts = res.intervals.map((i) => `${i.table}: ${i.hosts} hosts${i.flags.length ? ` [${i.flags.join(' ')}]` : ''}`);
+  for (const e of r.errors) parts.push(`${e.table}: not read: ${e.message}`);
+  return `${iso(res.at)} ${parts.length ? parts.join('; ') : 'no tables'}\n`;
+}
+
+export function registerCollect(program: Command, deps: Deps): void {
+  program
+    .command('collect')
+    .description('collect the monotonic counters into the ledger every interval (a foreground daemon; --once: one collection)')
+    .argument('[table...]', 'tables to collect (default: every table of the network namespace)')
+    .option('--db <file>', 'the ledger (default $XTT_DB or /var/lib/xttraffic/ledger.db)')
+    .option('--interval <seconds>', 'seconds between collections, aligned to the wall clock (>= 1)', '60')
+    .option('--once', 'collect once and exit')
+    .addHelpText('after', examples([
+      'sudo xttraffic collect                      # every 60 s, every table, until SIGTERM',
+      'sudo xttraffic collect --interval 10 lan',
+      'sudo xttraffic collect --once --json',
+    ]))
+    .action(async (tables: string[], _o: CollectOpts, cmd: Command) => {
+      const o = optsOf<CollectOpts>(cmd);
+      const iv = o.interval ?? '60';
+      if (!/^\d+$/.test(iv) || Number(iv) < 1 || Number(iv) > 86400) throw new UsageError(`--interval ${iv}: must be a whole number of seconds, 1..86400`);
+      const intervalMs = Number(iv) * 1000;
+      for (const t of tables) checkTableName(t);
+      const dbPath = dbPathFromEnv(deps.env, o.db);
+      const loc = countersLocation(deps.env);
+      const lock = lockCollector(dbPath);
+      const ledger = new Ledger(openLedgerDb(dbPath, { create: true }));
+      try {
+        if (o.once) {
+          const now = Math.round(deps.now());
+          const r = await collectOnce(ledger, { loc, tables, readMs: now, at: now, intervalMs });
+          deps.stdout.write(o.json ? `${toJson(doc(r))}\n` : line(r));
+          return;
+        }
+        let stop = false;
+        let wake: (() => void) | undefined;
+        const onStop = () => {
+          stop = true;
+          wake?.();
+        };
+        const offs = [deps.onSignal('SIGTERM', onStop), deps.onSignal('SIGINT', onStop)];
+        let lastMono: number | undefined;
+        try {
+          for (;;) {
+            const tick = nextTick(deps.now(), intervalMs);
+            if (!stop) {
+              await new Promise<void>((res) => {
+                const t = setTimeout(res, Math.max(0, tick - deps.now()));
+                wake = () => {
+                  clearTimeout(t);
+                  res();
+                };
+              });
+            }
+            const now = Math.round(deps.now());
+            const mono = performance.now();
+            // the last collection on a signal: its counts belong to the instant of the read
+            const at = stop ? now : tick;
+            try {
+              const r = await collectOnce(ledger, { loc, tables, readMs: now, at, intervalMs, ...(lastMono !== undefined ? { monoMs: Math.round(mono - lastMono) } : {}) });
+              lastMono = mono;
+              deps.stdout.write(o.json ? `${toJson(doc(r), 0)}\n` : line(r));
+            } catch (e) {
+              // SQLITE_FULL, I/O errors, an unreadable directory: nothing was cleared, so nothing
+              // is lost; the next collection takes the whole delta since the last commit
+              const err = toXtError(e);
+              deps.stderr.write(`xttraffic collect: ${iso(now)}: collection not committed (${err.code}): ${err.message}; retrying next interval\n`);
+            }
+            if (stop) break;
+          }
+        } finally {
+          for (const off of offs) off();
+        }
+      } finally {
+        ledger.db.close();
+        lock.release();
+      }
+    });
+}

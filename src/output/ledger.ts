@@ -1,0 +1,115 @@
+/**
+ * Text and CSV of the ledger's reports: SI units for people (kB = 10^3, GB = 10^9), exact
+ * integers in CSV (and JSON, through toJson). Every report states its period's exact
+ * boundaries and the gaps and events inside it. Pure.
+ */
+import type { HistoryPoint, P95, Report, Totals } from '../ledger/query.js';
+import { iso, isoIn } from '../ledger/periods.js';
+import { renderCsv, renderTable } from './format.js';
+
+const SI = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB'];
+
+/** 1234567n -> "1.23 MB" (SI, three significant digits, exact below 1000). */
+export function siBytes(v: bigint): string {
+  if (v < 1000n) return `${v} B`;
+  let u = 0;
+  let d = 1n;
+  while (v >= d * 1000n && u < SI.length - 1) {
+    d *= 1000n;
+    u++;
+  }
+  const hundredths = (v * 100n + d / 2n) / d;
+  return `${hundredths / 100n}.${String(hundredths % 100n).padStart(2, '0')} ${SI[u]}`;
+}
+
+export function siBits(bps: number | null): string {
+  if (bps === null) return '-';
+  const units = ['bit/s', 'kbit/s', 'Mbit/s', 'Gbit/s', 'Tbit/s'];
+  let u = 0;
+  let x = bps;
+  while (x >= 1000 && u < units.length - 1) {
+    x /= 1000;
+    u++;
+  }
+  return `${x.toFixed(u === 0 ? 0 : 2)} ${units[u]}`;
+}
+
+const when = (t: number, tz: string) => (tz === 'UTC' ? iso(t) : `${isoIn(t, tz)} (${iso(t)})`);
+
+function p95Text(p: P95): string {
+  const ex = p.excluded.length === 0 ? 'none' : p.excluded.map((e) => `${iso(e.from)}..${iso(e.to)} ${e.why}`).join(', ');
+  return `95th percentile (5-minute buckets, nearest rank ceil(0.95 n) = ${p.rank} of ${p.samples} samples, ${p.buckets} buckets): in ${siBits(p.inBps)}, out ${siBits(p.outBps)}, max(in,out) ${siBits(p.maxBps)}; excluded: ${ex}`;
+}
+
+const TOTAL_HEADERS = ['IN', 'OUT', 'TCP IN', 'TCP OUT', 'UDP IN', 'UDP OUT', 'OTHER IN', 'OTHER OUT', 'CONN IN', 'CONN OUT'];
+
+function cells(t: Totals, f: (v: bigint) => string): string[] {
+  const b = t.bytes;
+  return [b.total.in, b.total.out, b.tcp.in, b.tcp.out, b.udp.in, b.udp.out, b.other.in, b.other.out, t.connections.total.in, t.connections.total.out]
+    .map((v, i) => (i >= 8 ? v.toString() : f(v)));
+}
+
+export function renderReportText(r: Report): string {
+  const out: string[] = [];
+  out.push(r.kind === 'period'
+    ? `period ${r.label} (billing day ${r.billingDay}, ${r.tz}): ${when(r.from, r.tz)} to ${when(r.to, r.tz)}, end exclusive`
+    : `from ${when(r.from, r.tz)} to ${when(r.to, r.tz)}, end exclusive`);
+  const c = r.coverage;
+  out.push(c.first === null ? 'collected: no collection in this period' : `collected: ${iso(c.first)} to ${iso(c.last!)}`);
+  if (c.events.length === 0) out.push('gaps and events: none');
+  else {
+    out.push('gaps and events:');
+    for (const e of c.events) out.push(`  ${e.table}: ${e.from === null ? '(first reading)' : iso(e.from)} .. ${iso(e.to)}: ${e.flags.join(', ')}`);
+  }
+  if (r.groups.length > 0) {
+    out.push('');
+    out.push(renderTable({
+      headers: ['GROUP', 'PERIOD', ...TOTAL_HEADERS],
+      align: ['left', 'left', ...TOTAL_HEADERS.map(() => 'right' as const)],
+      rows: r.groups.map((g) => [g.group, `${iso(g.from)}..${iso(g.to)}${g.closed ? ' closed' : ''}`, ...cells(g.totals, siBytes)]),
+    }).trimEnd());
+    for (const g of r.groups) if (g.p95) out.push(`${g.group}: ${p95Text(g.p95)}`);
+  }
+  out.push('');
+  if (r.hosts.length === 0) out.push('hosts: none with traffic');
+  else {
+    out.push(renderTable({
+      headers: ['HOST', ...(r.hosts.some((h) => h.group) ? ['GROUP'] : []), ...TOTAL_HEADERS],
+      align: ['left', ...(r.hosts.some((h) => h.group) ? ['left' as const] : []), ...TOTAL_HEADERS.map(() => 'right' as const)],
+      rows: r.hosts.map((h) => [h.host, ...(r.hosts.some((x) => x.group) ? [h.group ?? ''] : []), ...cells(h.totals, siBytes)]),
+      footer: [`total (${r.hostCount} hosts)`, ...(r.hosts.some((h) => h.group) ? [''] : []), ...cells(r.totals, siBytes)],
+    }).trimEnd());
+    for (const h of r.hosts) if (h.p95) out.push(`${h.host}: ${p95Text(h.p95)}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+const CSV_HEADERS = ['kind', 'name', 'group', 'from', 'to', 'bytes_in', 'bytes_out', 'tcp_in', 'tcp_out', 'udp_in', 'udp_out', 'other_in', 'other_out',
+  'conn_in', 'conn_out', 'conn_tcp_in', 'conn_tcp_out', 'conn_udp_in', 'conn_udp_out', 'conn_icmp_in', 'conn_icmp_out', 'conn_other_in', 'conn_other_out'];
+
+function csvCells(t: Totals): string[] {
+  const b = t.bytes;
+  const c = t.connections;
+  return [b.total.in, b.total.out, b.tcp.in, b.tcp.out, b.udp.in, b.udp.out, b.other.in, b.other.out,
+    c.total.in, c.total.out, c.tcp.in, c.tcp.out, c.udp.in, c.udp.out, c.icmp.in, c.icmp.out, c.other.in, c.other.out].map(String);
+}
+
+export function renderReportCsv(r: Report): string {
+  const rows: string[][] = [];
+  for (const g of r.groups) rows.push(['group', g.group, g.group, iso(g.from), iso(g.to), ...csvCells(g.totals)]);
+  for (const h of r.hosts) rows.push(['host', h.host, h.group ?? '', iso(r.from), iso(r.to), ...csvCells(h.totals)]);
+  return renderCsv(CSV_HEADERS, rows);
+}
+
+export function renderHistoryText(h: { kind: string; name: string; tz: string; points: HistoryPoint[] }): string {
+  if (h.points.length === 0) return `${h.kind} ${h.name}: no data\n`;
+  return renderTable({
+    headers: ['FROM', 'TO', ...TOTAL_HEADERS],
+    align: ['left', 'left', ...TOTAL_HEADERS.map(() => 'right' as const)],
+    rows: h.points.map((p) => [isoIn(p.from, h.tz), isoIn(p.to, h.tz), ...cells(p.totals, siBytes)]),
+  });
+}
+
+export function renderHistoryCsv(h: { points: HistoryPoint[] }): string {
+  return renderCsv(['from', 'to', ...CSV_HEADERS.slice(5)], h.points.map((p) => [iso(p.from), iso(p.to), ...csvCells(p.totals)]));
+}
