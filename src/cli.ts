@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** Entry point: the only place that sets process.exitCode. */
+import './engine-check.js';
 import { realDeps } from './real-deps.js';
 import { run } from './program.js';
 
