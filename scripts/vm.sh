@@ -13,7 +13,8 @@
 #   XTT_VM_ICOUNT=1              deterministic -icount shift=0,sleep=off, one vCPU (benchmarks)
 #   XTT_VM_SMP, XTT_VM_MEM       vCPUs (default 2) and memory in MiB (default 2048, 3072 debug)
 #   XTT_VM_HARDEN=0|1            stock kernels: slub_debug=FZPU init_on_free=1 (+ KFENCE
-#                                sampling where the config has it); default 1, 0 with ICOUNT
+#                                sampling where the config has it); default 1, but 0 for
+#                                the bench (XTT_VM_ICOUNT or XTT_BENCH_PASS set)
 #   XTT_VM_KMEMLEAK=0            debug kernel: skip the kmemleak scan at the end
 #   XTT_VM_KEEP=1                keep the run folder (.cache/vm/runs/ID) after success
 #   XTT_NO_BUILD=1               do not run the build first
@@ -101,9 +102,9 @@ timeout_s=${XTT_VM_TIMEOUT:-600}
 mem=${XTT_VM_MEM:-$([ -n "$debug" ] && echo 3072 || echo 2048)}
 # Kernel command line extras. Stock kernels: SLUB red zones/poisoning/user tracking and
 # poison-on-free catch use-after-free and overflows that would otherwise go unseen; not
-# under -icount (the bench's instruction counts would include the poisoning).
+# for the bench (its icount and wall-clock passes would measure the poisoning too).
 append=
-harden=${XTT_VM_HARDEN:-$([ -n "${XTT_VM_ICOUNT:-}" ] && echo 0 || echo 1)}
+harden=${XTT_VM_HARDEN:-$([ -n "${XTT_VM_ICOUNT:-}${XTT_BENCH_PASS:-}" ] && echo 0 || echo 1)}
 if [ -z "$debug" ] && [ "$harden" = 1 ]; then
 	append+=" slub_debug=FZPU init_on_free=1"
 	grep -qx 'CONFIG_KFENCE=y' "$kroot/boot/config-$rel" 2>/dev/null &&
