@@ -27,7 +27,7 @@ export const realRunner: Runner = (cmd, args, opts = {}) =>
 
 export async function realDeps(): Promise<Deps> {
   const { bindingStatus, loadBinding, PACKAGE_ROOT } = await import('./system/binding.js');
-  const { procLocation } = await import('./proc/tables.js');
+  const { procLocation, readTableFile } = await import('./proc/tables.js');
   return {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -39,6 +39,7 @@ export async function realDeps(): Promise<Deps> {
       const s = bindingStatus();
       return { path: s.path, tried: s.tried };
     },
+    readProcFile: (path, clear) => readTableFile(path, clear),
     getuid: () => process.getuid?.() ?? -1,
     kernelRelease: () => release(),
     paths: {

@@ -24,7 +24,7 @@ async function readReport(deps: Deps, name: string, o: ReadOptions): Promise<Rea
   if (o.sort !== undefined && !sortKeys(kind).includes(o.sort)) {
     throw new UsageError(`--sort ${o.sort}: not a column of ${kind} tables`, { hint: `use one of: ${sortKeys(kind).join(', ')}` });
   }
-  const columns = await readColumns(name, kind, { clear: o.clear ?? false, proc: deps.paths.proc });
+  const columns = await readColumns(name, kind, { clear: o.clear ?? false, proc: deps.paths.proc, readFile: deps.readProcFile });
   return {
     table: name,
     kind,

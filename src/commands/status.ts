@@ -39,7 +39,7 @@ export async function getStatus(deps: Deps): Promise<Status> {
   const tables: Status['tables'] = [];
   for (const name of await listTables({ proc: deps.paths.proc })) {
     try {
-      tables.push({ name, info: await readInfo(name, { proc: deps.paths.proc }) });
+      tables.push({ name, info: await readInfo(name, { proc: deps.paths.proc, readFile: deps.readProcFile }) });
     } catch (e) {
       tables.push({ name, error: toXtError(e).toJSON() });
     }

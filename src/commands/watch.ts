@@ -28,7 +28,7 @@ export async function watch(deps: Deps, name: string, o: WatchOptions & { json?:
   // A --clearonread table returns only what came since the previous read: those are deltas.
   let cumulative = true;
   try {
-    cumulative = !(await readInfo(name, { proc: deps.paths.proc })).options.clearonread;
+    cumulative = !(await readInfo(name, { proc: deps.paths.proc, readFile: deps.readProcFile })).options.clearonread;
   } catch {
     // no info file (or not readable): the first read reports the real problem
   }
@@ -57,7 +57,7 @@ export async function watch(deps: Deps, name: string, o: WatchOptions & { json?:
     let prevT: number | undefined;
     while (!stop) {
       const t = deps.now();
-      const rows = await readTable(name, { kind, proc: deps.paths.proc });
+      const rows = await readTable(name, { kind, proc: deps.paths.proc, readFile: deps.readProcFile });
       const secs = prevT === undefined ? intervalMs / 1000 : Math.max(0.001, (t - prevT) / 1000);
       const rates = ratesOf(prev, rows, secs, cumulative);
       if (o.json) {

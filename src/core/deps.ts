@@ -82,6 +82,8 @@ export interface Deps {
   binding(): NativeBinding;
   /** Where the addon was loaded from, or every path tried and why it failed. */
   bindingStatus(): { path?: string | undefined; tried: BindingAttempt[] };
+  /** Reads a whole table file; `clear` opens it read-write (read and clear in one snapshot). */
+  readProcFile(path: string, clear: boolean): Promise<string>;
   getuid(): number;
   /** `uname -r` */
   kernelRelease(): string;

@@ -182,7 +182,8 @@ export function parseTable(kind: TableKind, text: string, source: ParseSource = 
       if (n === 0 || (n > 1 && text.charCodeAt(s) === 48)) bad(rowStart, `counter ${i + 1}: not an unsigned decimal number`);
       const end = text.charCodeAt(p);
       if (end !== (i === per - 1 ? 10 : 9)) {
-        bad(rowStart, i === per - 1 ? `expected ${per} counters and the end of the line` : `expected ${per} counters separated by one tab`);
+        if (i === per - 1) bad(rowStart, `expected ${per} counters and the end of the line`);
+        bad(rowStart, end === 10 ? `only ${i + 1} of ${per} counters` : `expected ${per} counters separated by one tab`);
       }
       if (n <= 15 && LITTLE_ENDIAN) {
         const lo = v % TWO32;

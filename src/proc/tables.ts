@@ -126,6 +126,8 @@ export interface ReadTableOptions<K extends TableKind = TableKind> {
   clear?: boolean;
   /** Default: $XTT_PROC_DIR, else /proc/net/xt_traffic (the current network namespace's). */
   proc?: ProcLocation;
+  /** How a file is read (default readTableFile; the CLI passes deps.readProcFile). */
+  readFile?: (path: string, clear: boolean) => Promise<string>;
 }
 
 /** Reads and parses one table file in one atomic snapshot, as columns. */
@@ -136,7 +138,7 @@ export async function readColumns(name: string, kind: TableKind, opts: Omit<Read
   const path = join(loc.dir, tableFile(name, kind));
   let text: string;
   try {
-    text = await readTableFile(path, clear);
+    text = await (opts.readFile ?? readTableFile)(path, clear);
   } catch (err) {
     throw tableReadError(err, name, kind, clear, loc, await exists(loc.dir));
   }
@@ -155,13 +157,13 @@ export async function readTable<K extends TableKind = 'traffic'>(name: string, o
 }
 
 /** Reads and parses NAME_info. */
-export async function readInfo(name: string, opts: { proc?: ProcLocation } = {}): Promise<TableInfo> {
+export async function readInfo(name: string, opts: Pick<ReadTableOptions, 'proc' | 'readFile'> = {}): Promise<TableInfo> {
   checkTableName(name);
   const loc = opts.proc ?? procLocation();
   const path = join(loc.dir, tableFile(name, 'info'));
   let text: string;
   try {
-    text = await readTableFile(path, false);
+    text = await (opts.readFile ?? readTableFile)(path, false);
   } catch (err) {
     throw tableReadError(err, name, 'info', false, loc, await exists(loc.dir));
   }

@@ -5,19 +5,11 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import type { NativeBinding, NativeColumns, NativeSysError } from '../../native/binding.js';
-import { BindingUnavailableError } from '../../src/lib/binding.js';
-import type { Deps, KeyInput, RunOptions, RunResult } from '../../src/lib/deps.js';
-import type { TableKind } from '../../src/lib/names.js';
-import { jsRowFormatter } from '../../src/lib/format-rows.js';
-import { strictColumns } from '../../src/lib/parse-columns.js';
+import type { NativeBinding, NativeSysError } from '../../native/binding.js';
+import { BindingUnavailableError } from '../../src/system/binding.js';
+import type { Deps, KeyInput, RunOptions, RunResult } from '../../src/core/deps.js';
+import { readTableFile } from '../../src/proc/tables.js';
 import { run } from '../../src/program.js';
-
-/** What the addon's strict parser returns for `text` (its TypeScript twin): undefined unless the
- * text is exactly in the kernel's format, as the real addon declines it. */
-export function columnsOf(kind: TableKind, text: string): NativeColumns | undefined {
-  return strictColumns(kind, text);
-}
 
 /** A minimal ELF64 little-endian file with a .modinfo section holding `fields`. */
 export function fakeKo(fields: Record<string, string | string[]>): Buffer {
@@ -94,11 +86,8 @@ export class Fake {
   release = RELEASE;
   tty = false;
   bindingMissing = false;
-  /** Let the fake addon return columns (as the real one does for text in the kernel's exact format). */
-  columns = false;
-  /** The fake addon formats `read` output with this (the real addon's formatRows), else with
-   * the TypeScript formatter. */
-  formatWith: NativeBinding | undefined;
+  /** Every table file read: [path, clear]. */
+  reads: Array<[string, boolean]> = [];
   calls: Call[] = [];
   handlers = new Map<string, Handler>();
   binding: FakeBinding;
@@ -162,18 +151,8 @@ export class Fake {
     const calls: FakeBinding['calls'] = [];
     const loadFailures = new Map<string, { code: string; errno: number }>();
     const self = this;
-    const readFile = async (path: string, o?: { clear?: boolean }) => {
-      if (!existsSync(path)) throw sysError('ENOENT', 2, 'open', path);
-      const data = readFileSync(path);
-      if (o?.clear) {
-        // like the kernel: the read-write open snapshots and zeroes; rows that are all zero vanish
-        const header = data.toString('latin1').split('\n')[0]!;
-        writeFileSync(path, `${header}\n`);
-      }
-      return data;
-    };
     const b: FakeBinding = {
-      abi: 1,
+      abi: 2,
       constants: {} as NativeBinding['constants'],
       calls,
       loadFailures,
@@ -184,23 +163,11 @@ export class Fake {
         const name = basename(path).replace(/\.ko$/, '');
         self.loaded(name, { version: name === 'xt_traffic' ? '0.1.0' : undefined });
       },
-      async unloadModule(name: string, force?: boolean) {
-        calls.push({ fn: 'unloadModule', args: [name, force ?? false] });
+      async unloadModule(name: string) {
+        calls.push({ fn: 'unloadModule', args: [name] });
         if (b.unloadFailure) throw sysError(b.unloadFailure.code, b.unloadFailure.errno, 'delete_module', name);
         rmSync(join(self.sysModule, name), { recursive: true, force: true });
       },
-      async readFile(path: string, o?: { clear?: boolean }) {
-        calls.push({ fn: 'readFile', args: [path, o?.clear ?? false] });
-        return readFile(path, o);
-      },
-      async readTable(path: string, kind: string, o?: { clear?: boolean }) {
-        calls.push({ fn: 'readTable', args: [path, kind, o?.clear ?? false] });
-        const text = await readFile(path, o);
-        return { text, columns: self.columns ? columnsOf(kind as TableKind, text.toString('latin1')) : undefined };
-      },
-      parseColumns: () => undefined,
-      cellWidths: (...a) => (self.formatWith ?? jsRowFormatter).cellWidths(...a),
-      formatRows: (...a) => Buffer.from((self.formatWith ?? jsRowFormatter).formatRows(...a)),
     };
     return b;
   }
@@ -237,14 +204,19 @@ export class Fake {
       bindingStatus: () => (this.bindingMissing
         ? { tried: [{ path: '/pkg/build/Release/xttraffic.node', error: 'not found' }] }
         : { path: '/pkg/build/Release/xttraffic.node', tried: [] }),
-      reader: async () => {
-        const { nativeReader } = await import('../../src/lib/tables.js');
-        return nativeReader(this.binding);
+      readProcFile: async (path, clear) => {
+        this.reads.push([path, clear]);
+        const text = await readTableFile(path, clear);
+        // like the kernel: a read-write open snapshots and zeroes; rows that are all zero vanish
+        if (clear && !path.endsWith('_info')) writeFileSync(path, `${text.split('\n')[0]!}\n`);
+        return text;
       },
       getuid: () => this.uid,
       kernelRelease: () => this.release,
       paths: {
-        procNet: this.procNet,
+        proc: { dir: this.procNet, fromEnv: false },
+        etc: join(this.dir, 'etc'),
+        systemdUnits: join(this.dir, 'etc/systemd/system'),
         sysModule: this.sysModule,
         libModules: this.libModules,
         usrSrc: this.usrSrc,

@@ -134,7 +134,7 @@ describe('xttraffic unload', () => {
     f.loaded('xt_traffic', { refcnt: 0 });
     expect(await f.run('unload', '--json')).toBe(0);
     expect(f.json()).toEqual({ unloaded: true });
-    expect(f.binding.calls).toEqual([{ fn: 'unloadModule', args: ['xt_traffic', false] }]);
+    expect(f.binding.calls).toEqual([{ fn: 'unloadModule', args: ['xt_traffic'] }]);
     expect(await f.run('unload')).toBe(1);
     expect(f.stderr).toBe('xttraffic: xt_traffic is not loaded\n');
   });

@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tryLoadBinding } from '../../src/lib/binding.js';
-import { IPCONN_HEADER, PORTCONN_HEADER, TRAFFIC_HEADER } from '../../src/lib/parse.js';
+import { IPCONN_HEADER, PORTCONN_HEADER, TRAFFIC_HEADER } from '../../src/proc/parse.js';
 import { Fake } from './fakes.js';
 
 const row = (...f: (string | number | bigint)[]) => `${f.join('\t')}\n`;
@@ -17,20 +16,7 @@ beforeEach(() => {
 });
 afterEach(() => f.cleanup());
 
-// Three times: text parsed by the TypeScript parser, columns from the (fake) addon's parser
-// (totals from its sums), and those columns printed by the real addon's formatRows when it is
-// built (else by the TypeScript formatter, which the other two use).
-const real = tryLoadBinding().binding;
-describe.each([
-  ['TypeScript parser', false, false],
-  ['addon columns', true, false],
-  [`addon columns and ${real ? 'the real' : 'no (not built)'} addon's formatter`, true, true],
-] as const)('xttraffic read (%s)', (_what, cols, format) => {
-  beforeEach(() => {
-    f.columns = cols;
-    if (format) f.formatWith = real;
-  });
-
+describe('xttraffic read', () => {
   it('prints an aligned table with exact 64-bit totals', async () => {
     expect(await f.run('read', 'RSN')).toBe(0);
     expect(f.stderr).toBe('');
@@ -43,7 +29,7 @@ describe.each([
       'all 3 IPs      18446744073727040688     328408  18446744073727040452   161105       0       76       236     167227\n',
     );
     // one native read of the traffic file, not clearing
-    expect(f.binding.calls).toEqual([{ fn: 'readTable', args: [`${f.procNet}/RSN`, 'traffic', false] }]);
+    expect(f.reads).toEqual([[`${f.procNet}/RSN`, false]]);
   });
 
   it('--json: exact integers beyond 2^53, totals over every row, count before --top', async () => {
@@ -92,7 +78,7 @@ describe.each([
     const j = f.json() as { cleared: boolean; count: number };
     expect(j.cleared).toBe(true);
     expect(j.count).toBe(3);
-    expect(f.binding.calls).toEqual([{ fn: 'readTable', args: [`${f.procNet}/RSN`, 'traffic', true] }]);
+    expect(f.reads).toEqual([[`${f.procNet}/RSN`, true]]);
     expect(await f.run('read', 'RSN', '--json')).toBe(0);
     expect(f.json()).toEqual({
       table: 'RSN', kind: 'traffic', cleared: false, count: 0, rows: [],
@@ -152,25 +138,21 @@ describe.each([
     expect(await f.run('read', 'RSN', '--top', '0')).toBe(2);
     expect(await f.run('read', 'RSN', '--json', '--csv')).toBe(2);
     expect(f.errorJson().error).toEqual({ code: 'EUSAGE', message: '--json and --csv exclude each other', exitCode: 2 });
-    expect(f.binding.calls).toEqual([]);
+    expect(f.reads).toEqual([]);
   });
 
   it('a malformed table is a version error (3) naming the line, never a wrong number', async () => {
     f.table('BAD', `${TRAFFIC_HEADER}\n` + row('10.0.0.1', 1, 2, 1, 2, 0, 0, 0, 0) + row('10.0.0.2', 1, 2, 1, 'x', 0, 0, 0, 0));
     expect(await f.run('read', 'BAD')).toBe(3);
     expect(f.stdout).toBe('');
-    expect(f.stderr).toMatch(/^xttraffic: traffic line 3: tcp_out: not an unsigned decimal number: "x"\nhint: /);
+    expect(f.stderr).toBe(`xttraffic: ${f.procNet}/BAD: line 3: counter 4: not an unsigned decimal number (the line: "10.0.0.2\\t1\\t2\\t1\\tx\\t0\\t0\\t0\\t0")\nhint: the file does not have the format of this xttraffic version's xt_traffic module: is the loaded module (cat /sys/module/xt_traffic/version) the same version as xttraffic --version?\n`);
     expect(await f.run('read', 'BAD', '--json')).toBe(3);
-    expect(f.errorJson().error).toMatchObject({ code: 'EPARSE', exitCode: 3, line: 3 });
+    expect(f.errorJson().error).toMatchObject({ code: 'EPARSE', exitCode: 3, line: 3, path: `${f.procNet}/BAD` });
   });
 
-  it('works through node fs when the addon is missing', async () => {
+  it('needs no addon', async () => {
     f.bindingMissing = true;
-    const { fsReader } = await import('../../src/lib/tables.js');
-    const deps = f.deps();
-    deps.reader = async () => fsReader;
-    const { run } = await import('../../src/program.js');
-    expect(await run(['read', 'RSN', '--csv', '--top', '1'], deps)).toBe(0);
+    expect(await f.run('read', 'RSN', '--csv', '--top', '1')).toBe(0);
     expect(f.stdout).toBe('ip,total_in,total_out,tcp_in,tcp_out,udp_in,udp_out,other_in,other_out\n193.11.185.20,18446744073709551615,1,18446744073709551615,1,0,0,0,0\n');
   });
 });

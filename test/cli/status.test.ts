@@ -73,7 +73,7 @@ describe('xttraffic status', () => {
           hashsize: 4096, flowSlots: 16384, rules: 2, maxEntries: 1048576, trafficEntries: 12, ipconnEntries: 11, portconnEntries: 5,
           overflow: 18446744073709552000, extra: {},
         } },
-        { name: 'bad', error: { code: 'EPARSE', exitCode: 3, line: 2, message: 'info line 2: hashsize: not an unsigned decimal number: "many"', hint: expect.any(String) } },
+        { name: 'bad', error: { code: 'EPARSE', exitCode: 3, line: 2, path: `${f.procNet}/bad_info`, message: `${f.procNet}/bad_info: line 2: hashsize: not a decimal number below 2^53 (the line: "hashsize: many")`, hint: expect.any(String) } },
       ],
     });
     expect(f.stdout).toContain('"overflow": 18446744073709551615');

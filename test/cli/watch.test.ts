@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TRAFFIC_HEADER } from '../../src/lib/parse.js';
+import { TRAFFIC_HEADER } from '../../src/proc/parse.js';
 import { Fake } from './fakes.js';
 
 const row = (...f: (string | number)[]) => `${f.join('\t')}\n`;
@@ -74,7 +74,7 @@ describe('xttraffic watch', () => {
     expect(await f.run('watch', 'lan')).toBe(3);
     expect(f.stdout.endsWith('\x1b[?25h\x1b[?1049l')).toBe(true);
     expect(f.stdin.raw).toEqual([true, false]);
-    expect(f.stderr).toMatch(/^xttraffic: traffic line 1: header missing or wrong/);
+    expect(f.stderr).toMatch(/^xttraffic: \/.*\/lan: line 1: not the traffic header: expected /);
   });
 
   it('a --clearonread table: each read is already the delta', async () => {

@@ -1,5 +1,6 @@
 /**
- * Parsers of the /proc/net/xt_traffic/ files (docs/design.md, "Files under /proc"). Pure: no
+ * The tests' oracle: an independent row parser of the /proc/net/xt_traffic/ files (the product's
+ * one parser is src/proc/parse.ts). Parsers of the /proc/net/xt_traffic/ files (docs/design.md, "Files under /proc"). Pure: no
  * I/O. Counters are bigint (the kernel's are 64-bit unsigned; a number would silently round
  * above 2^53). Anything that is not exactly a header and well-formed rows throws a ParseError
  * naming the 1-based line: a parser that guesses could return a wrong number.
@@ -8,7 +9,14 @@
  * spec's examples (which show spaces) parse too. The text must end with a newline: a file
  * whose last line has none was cut short, and its last number may be a prefix of the real one.
  */
-import { ParseError, type ProcKind } from './errors.js';
+type ProcKind = 'traffic' | 'ipconn' | 'portconn' | 'info';
+
+/** The oracle's own error: "KIND line N: what" (independent of the product's ParseError). */
+export class ParseError extends Error {
+  constructor(readonly kind: ProcKind, readonly line: number, what: string, readonly text?: string) {
+    super(`${kind} line ${line}: ${what}`);
+  }
+}
 
 export interface InOut {
   in: bigint;

@@ -1,17 +1,14 @@
-// `read` from columns: the TypeScript columnar parser (parse-columns.ts) against the row parsers
-// and the addon's strict parser, and the row formatters (the addon's formatRows and its
-// TypeScript twin) against the generic formatters (toJson, renderCsv, renderTable) on random
-// tables with counters up to 2^64-1. XTT_NO_NATIVE=1 skips the addon's half.
+// `read` from columns: the one parser (src/proc/parse.ts) against the tests' oracle row parser,
+// and the row formatter against the generic formatters (toJson, renderCsv, renderTable) on random
+// tables with counters up to 2^64-1.
 import { describe, expect, it } from 'vitest';
-import { tryLoadBinding } from '../../src/lib/binding.js';
-import { renderCsv, renderTable, toJson } from '../../src/lib/format.js';
-import { jsRowFormatter, nativeRowFormatter, type RowFormatter } from '../../src/lib/format-rows.js';
-import type { TableKind } from '../../src/lib/names.js';
-import { IPCONN_HEADER, PORTCONN_HEADER, TRAFFIC_HEADER, parseIpConn, parsePortConn, parseTraffic } from '../../src/lib/parse.js';
-import { columnsFromRows, parseColumns, rowsFromColumns, strictColumns, type AnyRow } from '../../src/lib/parse-columns.js';
-import { ParseError } from '../../src/lib/errors.js';
+import { renderCsv, renderTable, toJson } from '../../src/output/format.js';
+import { rowFormatter as fmt } from '../../src/output/rows.js';
+import type { TableKind } from '../../src/proc/names.js';
+import { parseIpConn, parsePortConn, parseTraffic } from '../lib/proc-oracle.js';
+import { IPCONN_HEADER, PORTCONN_HEADER, TRAFFIC_HEADER, parseTable, rowsFromColumns, type AnyRow } from '../../src/proc/parse.js';
+import { ParseError } from '../../src/core/errors.js';
 
-const native = process.env['XTT_NO_NATIVE'] === '1' ? undefined : tryLoadBinding().binding;
 const HEADERS: Record<TableKind, string> = { traffic: TRAFFIC_HEADER, ipconn: IPCONN_HEADER, portconn: PORTCONN_HEADER };
 const parseRows = (kind: TableKind, t: string): AnyRow[] => (kind === 'traffic' ? parseTraffic(t) : kind === 'ipconn' ? parseIpConn(t) : parsePortConn(t));
 const row = (...f: (string | number | bigint)[]) => `${f.join('\t')}\n`;
@@ -53,16 +50,19 @@ function table(kind: TableKind, n: number): string {
 
 const KINDS: TableKind[] = ['traffic', 'ipconn', 'portconn'];
 
-describe('parseColumns (TypeScript)', () => {
-  it.each(KINDS)('%s: equals the row parser, exactly, on random tables', (kind) => {
+describe('parseTable', () => {
+  it.each(KINDS)('%s: equals the oracle row parser, exactly, on random tables', (kind) => {
     for (const n of [0, 1, 3, 500]) {
       const t = table(kind, n);
-      const cols = strictColumns(kind, t);
-      expect(cols, 'the strict scan takes the exact format').toBeDefined();
+      const cols = parseTable(kind, t);
       const rows = parseRows(kind, t);
-      expect(rowsFromColumns(kind, cols!)).toEqual(rows);
-      expect(cols).toEqual(columnsFromRows(kind, rows));
-      if (native) expect(native.parseColumns(Buffer.from(t, 'latin1'), kind)).toEqual(cols);
+      expect(rowsFromColumns(kind, cols)).toEqual(rows);
+      expect(cols.rows).toBe(n);
+      for (let c = 0; c < cols.countersPerRow; c++) {
+        let sum = 0n;
+        for (let r = 0; r < n; r++) sum += cols.counters[r * cols.countersPerRow + c]!;
+        expect(cols.sums[c]).toBe(sum);
+      }
     }
   });
 
@@ -75,54 +75,47 @@ describe('parseColumns (TypeScript)', () => {
     const oct = Array.from({ length: 256 }, (_, i) => `${i}.`);
     const last = Array.from({ length: 256 }, (_, i) => `${i}${tail}`);
     for (let i = 0; i < n - 1; i++) parts.push(`11.${oct[(i >>> 16) & 255]}${oct[(i >>> 8) & 255]}${last[i & 255]}`);
-    const cols = strictColumns('traffic', parts.join(''))!;
+    const cols = parseTable('traffic', parts.join(''));
     expect(cols.rows).toBe(n);
     expect(cols.sums.slice(0, 3)).toEqual([BigInt(mid) * BigInt(n), BigInt(max) + BigInt(mid) * BigInt(n - 1), BigInt(n)]);
   });
 
-  it('declines what the addon declines; parseColumns then gives the row parser\'s answer or error', () => {
+  it('refuses anything but the exact format, naming the line and what is wrong', () => {
     const ok = row('10.0.0.1', 1, 2, 3, 4, 5, 6, 7, 8);
-    const declined = [
-      '',
-      `${TRAFFIC_HEADER}\n${ok.slice(0, -1)}`,
-      `${TRAFFIC_HEADER}\n${row('10.0.0.1', 1, 2, 3, 4, 5, 6, 7)}`,
-      `${TRAFFIC_HEADER}\n${row('10.0.0.1', 1, 2, 3, 4, 5, 6, 7, 8, 9)}`,
-      `${TRAFFIC_HEADER}\n${row('10.0.0.1', 1, 2, 3, 'x', 5, 6, 7, 8)}`,
-      `${TRAFFIC_HEADER}\n${row('10.0.0.1', '18446744073709551616', 2, 3, 4, 5, 6, 7, 8)}`,
-      `${TRAFFIC_HEADER}\n${row('10.0.0.1', '118446744073709551615', 2, 3, 4, 5, 6, 7, 8)}`,
-      `${TRAFFIC_HEADER}\n${row('10.0.0.1', '01', 2, 3, 4, 5, 6, 7, 8)}`,
-      `${TRAFFIC_HEADER}\n${row('10.0.0.01', 1, 2, 3, 4, 5, 6, 7, 8)}`,
-      `${TRAFFIC_HEADER}\n${row('10.0.0.256', 1, 2, 3, 4, 5, 6, 7, 8)}`,
-      `${TRAFFIC_HEADER}\n${row('10.0.0', 1, 2, 3, 4, 5, 6, 7, 8)}`,
-      `${TRAFFIC_HEADER}\n${ok}${ok}`,
-      `${TRAFFIC_HEADER}\n${row('10.0.0.2', 1, 2, 3, 4, 5, 6, 7, 8)}${ok}`,
-      `${TRAFFIC_HEADER}\n${ok.replaceAll('\t', ' ')}`,
-      `${TRAFFIC_HEADER}\n${ok}\n`,
-      `${IPCONN_HEADER}\n${ok}`,
+    const bad: Array<[string, string]> = [
+      ['', 'traffic file: line 1: empty: the header line is missing'],
+      [`${TRAFFIC_HEADER}\n${ok.slice(0, -1)}`, 'traffic file: line 2: truncated: the last line has no terminating newline (the line: "10.0.0.1\\t1\\t2\\t3\\t4\\t5\\t6\\t7\\t8")'],
+      [`${TRAFFIC_HEADER}\n${row('10.0.0.1', 1, 2, 3, 4, 5, 6, 7)}`, 'line 2: only 7 of 8 counters'],
+      [`${TRAFFIC_HEADER}\n${row('10.0.0.1', 1, 2, 3, 4, 5, 6, 7, 8, 9)}`, 'line 2: expected 8 counters and the end of the line'],
+      [`${TRAFFIC_HEADER}\n${row('10.0.0.1', 1, 2, 3, 'x', 5, 6, 7, 8)}`, 'line 2: counter 4: not an unsigned decimal number'],
+      [`${TRAFFIC_HEADER}\n${row('10.0.0.1', '18446744073709551616', 2, 3, 4, 5, 6, 7, 8)}`, 'line 2: counter 1: 18446744073709551616 is beyond 2^64-1'],
+      [`${TRAFFIC_HEADER}\n${row('10.0.0.1', '118446744073709551615', 2, 3, 4, 5, 6, 7, 8)}`, 'line 2: counter 1: 118446744073709551615 is beyond 2^64-1'],
+      [`${TRAFFIC_HEADER}\n${row('10.0.0.1', '01', 2, 3, 4, 5, 6, 7, 8)}`, 'line 2: counter 1: not an unsigned decimal number'],
+      [`${TRAFFIC_HEADER}\n${row('10.0.0.01', 1, 2, 3, 4, 5, 6, 7, 8)}`, 'line 2: IP: not a dotted-quad IPv4 address'],
+      [`${TRAFFIC_HEADER}\n${row('10.0.0.256', 1, 2, 3, 4, 5, 6, 7, 8)}`, 'line 2: IP: not a dotted-quad IPv4 address'],
+      [`${TRAFFIC_HEADER}\n${row('10.0.0', 1, 2, 3, 4, 5, 6, 7, 8)}`, 'line 2: IP: not a dotted-quad IPv4 address'],
+      [`${TRAFFIC_HEADER}\n${ok}${ok}`, 'line 3: IP 10.0.0.1: rows must be in ascending order, each key once (after 10.0.0.1)'],
+      [`${TRAFFIC_HEADER}\n${row('10.0.0.2', 1, 2, 3, 4, 5, 6, 7, 8)}${ok}`, 'line 3: IP 10.0.0.1: rows must be in ascending order, each key once (after 10.0.0.2)'],
+      [`${TRAFFIC_HEADER}\n${ok.replaceAll('\t', ' ')}`, 'line 2: IP: expected a tab after it'],
+      [`${TRAFFIC_HEADER}\n${ok}\n`, 'line 3: IP: not a dotted-quad IPv4 address (the line: "")'],
+      [`${IPCONN_HEADER}\n${ok}`, 'line 1: not the traffic header'],
     ];
-    for (const t of declined) {
-      expect(strictColumns('traffic', t), JSON.stringify(t)).toBeUndefined();
-      if (native) expect(native.parseColumns(Buffer.from(t, 'latin1'), 'traffic'), JSON.stringify(t)).toBeUndefined();
-      let want: unknown;
-      try {
-        want = columnsFromRows('traffic', parseTraffic(t));
-      } catch (e) {
-        want = e;
-      }
-      if (want instanceof ParseError) {
-        expect(() => parseColumns('traffic', t)).toThrow(want.message);
-      } else {
-        expect(parseColumns('traffic', t)).toEqual(want);
-      }
+    for (const [t, msg] of bad) {
+      const e = (() => {
+        try {
+          parseTable('traffic', t);
+        } catch (x) {
+          return x;
+        }
+        return undefined;
+      })();
+      expect(e, JSON.stringify(t)).toBeInstanceOf(ParseError);
+      expect((e as ParseError).message, JSON.stringify(t)).toContain(msg);
+      expect((e as ParseError).exitCode).toBe(3);
     }
-    expect(strictColumns('portconn', `${PORTCONN_HEADER}\n${row(65536, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)}`)).toBeUndefined();
-    // the error names the line, as before
-    expect(() => parseColumns('traffic', `${TRAFFIC_HEADER}\n${ok}${row('10.0.0.2', 1, 2, 1, 'x', 0, 0, 0, 0)}`)).toThrow(
-      'traffic line 3: tcp_out: not an unsigned decimal number: "x"',
-    );
-    // lenient forms (spaces, out of order) keep the text's row order
-    const lenient = `${TRAFFIC_HEADER}\n10.0.0.2  1 2 1 2 0 0 0 0\n${ok}`;
-    expect(rowsFromColumns('traffic', parseColumns('traffic', lenient)).map((r) => r.ip)).toEqual(['10.0.0.2', '10.0.0.1']);
+    expect(() => parseTable('portconn', `${PORTCONN_HEADER}\n${row(65536, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)}`)).toThrow('line 2: PORT: not a port number 0..65535 in decimal');
+    expect(() => parseTable('traffic', `${TRAFFIC_HEADER}\n${ok}`, { path: '/x/T' })).not.toThrow();
+    expect(() => parseTable('traffic', `${TRAFFIC_HEADER}\r\n`, { path: '/x/T' })).toThrow('/x/T: line 1: not the traffic header');
   });
 });
 
@@ -145,13 +138,10 @@ function reference(kind: TableKind, rows: AnyRow[], style: 'json' | 'csv' | 'tab
   return t.slice(t.indexOf('\n') + 1);
 }
 
-const formatters: Array<[string, RowFormatter]> = [['TypeScript', jsRowFormatter]];
-if (native) formatters.push(['addon', nativeRowFormatter(native)]);
-
-describe.each(formatters)('row formatter (%s)', (_name, fmt) => {
+describe('row formatter', () => {
   it.each(KINDS)('%s: JSON, CSV and table rows equal the generic formatters, all rows or a selection', (kind) => {
     for (const n of [0, 1, 7, 300]) {
-      const cols = strictColumns(kind, table(kind, n))!;
+      const cols = parseTable(kind, table(kind, n));
       const all = rowsFromColumns(kind, cols);
       const orders: Array<Uint32Array | undefined> = [undefined, new Uint32Array(0)];
       if (n > 0) orders.push(Uint32Array.from({ length: Math.min(n, 5) }, () => rnd(n)), Uint32Array.from({ length: n }, (_, i) => n - 1 - i));
@@ -170,18 +160,8 @@ describe.each(formatters)('row formatter (%s)', (_name, fmt) => {
     }
   });
 
-  it('agrees with the other formatter byte for byte on a large table', () => {
-    const cols = strictColumns('traffic', table('traffic', 20000))!;
-    for (const style of ['json', 'csv', 'table'] as const) {
-      const widths = jsRowFormatter.cellWidths('traffic', cols.keys, cols.counters);
-      const a = fmt.formatRows('traffic', cols.keys, cols.counters, style, { widths });
-      const b = jsRowFormatter.formatRows('traffic', cols.keys, cols.counters, style, { widths });
-      expect(Buffer.compare(Buffer.from(a), Buffer.from(b)), style).toBe(0);
-    }
-  });
-
   it('rejects bad arguments instead of reading out of bounds', () => {
-    const cols = strictColumns('traffic', table('traffic', 3))!;
+    const cols = parseTable('traffic', table('traffic', 3));
     const widths = fmt.cellWidths('traffic', cols.keys, cols.counters);
     expect(() => fmt.formatRows('traffic', cols.keys, cols.counters, 'csv', { order: Uint32Array.of(3) })).toThrow(RangeError);
     expect(() => fmt.formatRows('ipconn', cols.keys, cols.counters, 'csv')).toThrow(RangeError);

@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { humanBytes, humanCount, humanRate, renderCsv, renderTable, toJson } from '../../src/lib/format.js';
-import { readJson, readJsonBytes, ratesOf, selectIndexes, selectRows, sortKeys, sortValue, totalsOf, totalsOfColumns, type ReadReport } from '../../src/lib/report.js';
-import { columnsOf } from '../cli/fakes.js';
-import { jsRowFormatter } from '../../src/lib/format-rows.js';
-import { columnsFromRows } from '../../src/lib/parse-columns.js';
-import { PORTCONN_HEADER, parsePortConn } from '../../src/lib/parse.js';
-import type { TrafficRow } from '../../src/lib/parse.js';
+import { humanBytes, humanCount, humanRate, renderCsv, renderTable, toJson } from '../../src/output/format.js';
+import { readJsonBytes, ratesOf, selectOrder, sortKeys, totalsOfColumns, type ReadReport } from '../../src/output/report.js';
+import { PORTCONN_HEADER, parseTable, type TrafficRow } from '../../src/proc/parse.js';
+import { parsePortConn } from '../lib/proc-oracle.js';
+import { columnsFromRows, readJson, selectRows, sortValue, totalsOf } from '../lib/report-oracle.js';
 
 describe('format', () => {
   it('toJson writes bigints as exact integers', () => {
@@ -43,7 +41,7 @@ const r = (ip: string, tin: number, tout: number, tcpIn = 0): TrafficRow => ({
   ip, total: { in: BigInt(tin), out: BigInt(tout) }, tcp: { in: BigInt(tcpIn), out: 0n }, udp: { in: 0n, out: 0n }, other: { in: BigInt(tin - tcpIn), out: BigInt(tout) },
 });
 
-describe('report', () => {
+describe('report oracle', () => {
   const rows = [r('10.0.0.9', 5, 5), r('10.0.0.10', 1, 20, 1), r('9.0.0.1', 7, 3)];
 
   it('sorts counters descending, ties by numeric IP, keys ascending', () => {
@@ -85,7 +83,7 @@ describe('renderTable of many rows', () => {
   });
 });
 
-describe('selection on the addon\'s columns', () => {
+describe('selection on columns', () => {
   it('picks the same rows in the same order as selectRows, for every key and several --top, ties included', () => {
     let seed = 7;
     const rnd = (m: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % m;
@@ -96,12 +94,13 @@ describe('selection on the addon\'s columns', () => {
       lines.push(`${port}\t${v.join('\t')}\n`);
     }
     const text = lines.join('');
-    const cols = columnsOf('portconn', text)!;
+    const cols = parseTable('portconn', text);
     const rows = parsePortConn(text);
     for (const key of [undefined, ...sortKeys('portconn')]) {
       for (const top of [undefined, 1, 5, 50, 399, 400, 1000]) {
         const want = selectRows('portconn', rows, key, top).map((r) => r.port);
-        const got = selectIndexes('portconn', cols, key, top).map((i) => cols.keys[i]);
+        const o = selectOrder('portconn', cols, key, top);
+        const got = o ? Array.from(o, (i) => cols.keys[i]) : Array.from(cols.keys);
         expect(got, `${key} ${top}`).toEqual(want);
       }
     }
@@ -123,6 +122,6 @@ describe('read --json text', () => {
       { table: 'p', kind: 'portconn', cleared: false, count: 2, columns: columnsFromRows('portconn', ports), order: Uint32Array.of(1, 0), totals: totalsOf('portconn', ports) },
       { table: 'i', kind: 'ipconn', cleared: false, count: 1, columns: columnsFromRows('ipconn', ips), order: undefined, totals: totalsOf('ipconn', []) },
     ];
-    for (const rep of reps) expect(Buffer.from(readJsonBytes(rep, jsRowFormatter)).toString()).toBe(`${toJson(readJson(rep))}\n`);
+    for (const rep of reps) expect(Buffer.from(readJsonBytes(rep)).toString()).toBe(`${toJson(readJson(rep))}\n`);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   FILTERS, decodeComment, disablePlan, dropComment, enablePlan, encodeComment, hasClsact, parseFilters, parseLink, parseRawSave, validIfname,
   type Observed, type Previous,
-} from '../../src/lib/mirror.js';
+} from '../../src/system/mirror.js';
 
 const FRESH_PREV: Previous = { promisc: false, arp: true, forwarding: '1', clsactAdded: true, chainCreated: true };
 const COMMENT = 'xttraffic mirror eth1: promisc=off arp=on forwarding=1 clsact=added chain=created';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { VersionError } from '../../src/lib/errors.js';
-import { readModinfo } from '../../src/lib/modinfo.js';
-import { moduleNameOf, parseModulesDep } from '../../src/lib/module.js';
+import { VersionError } from '../../src/core/errors.js';
+import { readModinfo } from '../../src/system/modinfo.js';
+import { moduleNameOf, parseModulesDep } from '../../src/system/module.js';
 import { fakeKo } from '../cli/fakes.js';
 
 describe('modinfo', () => {

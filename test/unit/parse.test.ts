@@ -1,19 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { ParseError } from '../../src/lib/errors.js';
-import {
-  IPCONN_HEADER,
-  PORTCONN_HEADER,
-  TRAFFIC_HEADER,
-  U64_MAX,
-  maskToPrefix,
-  parseInfo,
-  parseIpConn,
-  parsePortConn,
-  parseTraffic,
-} from '../../src/lib/parse.js';
+import { ParseError as ProductParseError } from '../../src/core/errors.js';
+import { ParseError, parseIpConn, parsePortConn, parseTraffic } from '../lib/proc-oracle.js';
+import { maskToPrefix } from '../../src/core/ip.js';
+import { IPCONN_HEADER, PORTCONN_HEADER, TRAFFIC_HEADER, U64_MAX, parseInfo } from '../../src/proc/parse.js';
 
 const row = (...f: (string | number | bigint)[]) => `${f.join('\t')}\n`;
 
+// The tests' oracle row parser (test/lib/proc-oracle.ts; the product's parser is checked against
+// it in format-rows.test.ts), and the product's parseInfo.
 // The spec's sample rows (docs/original-spec.md), in the kernel's byte format.
 const TRAFFIC = `${TRAFFIC_HEADER}\n` +
   row('193.11.185.17', 17489073, 156686, 17488837, 156686, 0, 0, 236, 0) +
@@ -93,8 +87,6 @@ describe('parseTraffic', () => {
     const e = parseErr(() => parseTraffic(`${TRAFFIC_HEADER}\n` + row('10.1.2.3', 0, 0, 0, 0, 0, 0, 0, 0) + row('10.1.2.4', '18446744073709551616', 0, 0, 0, 0, 0, 0, 0)));
     expect(e.line).toBe(3);
     expect(e.message).toBe('traffic line 3: total_in: 18446744073709551616 is beyond 2^64-1');
-    expect(e.code).toBe('EPARSE');
-    expect(e.exitCode).toBe(3);
   });
 
   it('rejects a truncated last row (no newline), even when its fields look complete', () => {
@@ -288,18 +280,29 @@ describe('parseInfo', () => {
     expect(info.extra).toEqual({ future_key: '7 things' });
   });
 
-  it('rejects malformed info with the line number', () => {
-    expect(parseErr(() => parseInfo(INFO.replace('hashsize: 4096', 'hashsize: lots'))).message)
-      .toBe('info line 6: hashsize: not an unsigned decimal number: "lots"');
-    expect(parseErr(() => parseInfo(INFO.replace('rules: 1', 'rules 1'))).message).toBe('info line 8: expected "key: value"');
-    expect(parseErr(() => parseInfo(INFO.replace('netmask: 255.255.240.0', 'netmask: 255.0.255.0'))).message)
-      .toBe('info line 4: netmask: not contiguous: 255.0.255.0');
-    expect(parseErr(() => parseInfo(INFO.replace('options: traffic', 'options: traffik'))).message)
-      .toBe('info line 5: options: unknown option "traffik"');
-    expect(parseErr(() => parseInfo(INFO.replace('overflow: 0\n', ''))).message).toBe('info line 13: missing key "overflow"');
-    expect(parseErr(() => parseInfo(INFO + 'rules: 2\n')).message).toBe('info line 14: duplicate key rules (first on line 8)');
-    expect(parseErr(() => parseInfo(INFO.slice(0, -1))).message).toBe('info line 13: truncated: the last line has no terminating newline');
-    expect(parseErr(() => parseInfo('')).line).toBe(1);
+  it('rejects malformed info naming the file, the line and showing it', () => {
+    const perr = (t: string): ProductParseError => {
+      try {
+        parseInfo(t, { path: '/proc/net/xt_traffic/RSN_info' });
+      } catch (e) {
+        expect(e).toBeInstanceOf(ProductParseError);
+        return e as ProductParseError;
+      }
+      throw new Error('expected a ParseError');
+    };
+    const at = '/proc/net/xt_traffic/RSN_info: line';
+    expect(perr(INFO.replace('hashsize: 4096', 'hashsize: lots')).message).toBe(`${at} 6: hashsize: not a decimal number below 2^53 (the line: "hashsize: lots")`);
+    expect(perr(INFO.replace('rules: 1', 'rules 1')).message).toBe(`${at} 8: expected "key: value" (the line: "rules 1")`);
+    expect(perr(INFO.replace('netmask: 255.255.240.0', 'netmask: 255.0.255.0')).message).toBe(`${at} 4: netmask: not contiguous: 255.0.255.0 (the line: "netmask: 255.0.255.0")`);
+    expect(perr(INFO.replace('options: traffic', 'options: traffik')).message).toMatch(new RegExp(`^${at} 5: options: unknown option "traffik" \\(the line: "options: traffik`));
+    expect(perr(INFO.replace('overflow: 0\n', '')).message).toBe(`${at} 13: missing key "overflow"`);
+    expect(perr(INFO + 'rules: 2\n').message).toBe(`${at} 14: duplicate key rules (first on line 8) (the line: "rules: 2")`);
+    expect(perr(INFO.slice(0, -1)).message).toBe(`${at} 13: truncated: the last line has no terminating newline (the line: "overflow: 0")`);
+    expect(perr(INFO.replace('rules: 1', 'rules: 1\r')).message).toBe(`${at} 8: expected "key: value" (the line: "rules: 1\\r")`);
+    expect(perr(INFO + 'generation: 12\n').message).toBe(`${at} 14: generation: expected 16 lowercase hex digits (the line: "generation: 12")`);
+    expect(parseInfo(INFO + 'generation: 5f0c2a9e13b7d4c1\n').generation).toBe('5f0c2a9e13b7d4c1');
+    expect(perr('').line).toBe(1);
+    expect(perr('').exitCode).toBe(3);
   });
 
   it('maskToPrefix', () => {

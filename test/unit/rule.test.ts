@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/lib/errors.js';
-import { deleteArgs, makeNet, matchArgs, matchFromArgs, matchFromOptions, parseMask, parseNet, parseSave, ruleArgs, tokenize } from '../../src/lib/rule.js';
+import { UsageError } from '../../src/core/errors.js';
+import { deleteArgs, makeNet, matchArgs, matchFromArgs, matchFromOptions, parseMask, parseNet, parseSave, ruleArgs, tokenize } from '../../src/system/rule.js';
 
 function usage(fn: () => unknown): UsageError {
   try {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseIpConn, parsePortConn, parseTraffic } from '../../src/lib/parse.js';
+import { parseIpConn, parsePortConn, parseTraffic } from '../lib/proc-oracle.js';
 import { loadModule } from '../lib/module.js';
 import {
   expectedConns,

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseTraffic } from '../../src/lib/parse.js';
+import { parseTraffic } from '../lib/proc-oracle.js';
 import { decodeFrame, readPcap } from '../lib/pcap.js';
 import { loadModule } from '../lib/module.js';
 import { Netns } from '../lib/netns.js';

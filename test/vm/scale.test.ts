@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseInfo, parseTraffic } from '../../src/lib/parse.js';
+import { parseTraffic } from '../lib/proc-oracle.js';
+import { parseInfo } from '../../src/proc/parse.js';
 import { loadModule } from '../lib/module.js';
 import { Netns } from '../lib/netns.js';
 import { link } from '../lib/topo.js';
