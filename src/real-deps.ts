@@ -3,8 +3,62 @@
  * Only the entry point (cli.ts) and the library's makeProgram users call realDeps().
  */
 import { spawn } from 'node:child_process';
-import { release } from 'node:os';
-import type { Deps, Runner } from './core/deps.js';
+import { write } from 'node:fs';
+import { open as openP, rename, unlink } from 'node:fs/promises';
+import { hostname, release } from 'node:os';
+import { dirname } from 'node:path';
+import type { Deps, Runner, WriteResult } from './core/deps.js';
+
+/**
+ * Writes all of `data` to file descriptor `fd` (1: stdout) with write(2), byte-exact about
+ * what got through. Not through process.stdout: a stream reports a failure (EPIPE, ENOSPC) as
+ * an 'error' event that cli.ts turns into exit 0, and never says how much was written. A pipe
+ * Node made non-blocking answers EAGAIN when full: wait a little and go on.
+ */
+export function writeAllFd(fd: number, data: Uint8Array): Promise<WriteResult> {
+  return new Promise((resolve) => {
+    let off = 0;
+    const step = () => {
+      if (off >= data.length) return resolve({ written: off });
+      write(fd, data, off, data.length - off, null, (err, n) => {
+        if (err) {
+          if (err.code === 'EAGAIN') return void setTimeout(step, 2);
+          return resolve({ written: off, error: err });
+        }
+        off += n;
+        step();
+      });
+    };
+    step();
+  });
+}
+
+/** PATH.tmp-PID written, fsynced, renamed over PATH, the directory fsynced; the temp file removed on failure. */
+export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  let renamed = false;
+  try {
+    const fh = await openP(tmp, 'w', 0o644);
+    try {
+      const r = await writeAllFd(fh.fd, data);
+      if (r.error) throw r.error;
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+    renamed = true;
+    const dir = await openP(dirname(path), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  } catch (e) {
+    if (!renamed) await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+}
 
 export const realRunner: Runner = (cmd, args, opts = {}) =>
   new Promise((resolve) => {
@@ -41,6 +95,10 @@ export async function realDeps(): Promise<Deps> {
     },
     readProcFile: (path, clear) => readTableFile(path, clear),
     getuid: () => process.getuid?.() ?? -1,
+    writeAll: (data) => writeAllFd(1, data),
+    writeFileAtomic,
+    hostname: () => hostname(),
+    pid: process.pid,
     kernelRelease: () => release(),
     paths: {
       proc: procLocation(),

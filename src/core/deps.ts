@@ -12,6 +12,12 @@ export interface Out {
   rows?: number | undefined;
 }
 
+/** What a whole write did: `written` of the bytes reached the file; `error` stopped the rest. */
+export interface WriteResult {
+  written: number;
+  error?: NodeJS.ErrnoException | undefined;
+}
+
 /** What `watch` needs of stdin (a tty.ReadStream on a terminal). */
 export interface KeyInput {
   isTTY?: boolean | undefined;
@@ -85,6 +91,17 @@ export interface Deps {
   /** Reads a whole table file; `clear` opens it read-write (read and clear in one snapshot). */
   readProcFile(path: string, clear: boolean): Promise<string>;
   getuid(): number;
+  /**
+   * Writes all of `data` to the standard output and says how many bytes the OS took and what
+   * stopped it (EPIPE, ENOSPC...): `read --clear` must know whether cleared counters reached
+   * their reader. Never throws.
+   */
+  writeAll(data: Uint8Array): Promise<WriteResult>;
+  /** Writes PATH.tmp-PID, fsyncs it, renames it over PATH, fsyncs the directory; throws the errno error. */
+  writeFileAtomic(path: string, data: Uint8Array): Promise<void>;
+  /** The host name (recorded in `read --json`). */
+  hostname(): string;
+  pid: number;
   /** `uname -r` */
   kernelRelease(): string;
   paths: Paths;

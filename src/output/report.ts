@@ -144,9 +144,23 @@ export function totalsOfColumns(kind: TableKind, cols: Columns): Totals {
   return t;
 }
 
+/** The table's configuration as `read --json` records it (from NAME_info). */
+export interface ReadConfig {
+  netbase: string;
+  netmask: string;
+  /** The enabled options, in NAME_info's order (traffic portconn ipconn nointernal onlyinternal clearonread). */
+  options: string[];
+}
+
 export interface ReadReport {
   table: string;
   kind: TableKind;
+  /** When the snapshot was taken (ISO 8601 UTC). */
+  time: string;
+  host: string;
+  /** null when NAME_info could not be read. */
+  config: ReadConfig | null;
+  /** The read zeroed the counters (--clear, or a --clearonread table). */
   cleared: boolean;
   /** Rows in the table (before --top). */
   count: number;
@@ -225,7 +239,11 @@ export function renderReadCsv(rep: ReadReport): Uint8Array {
 export function readJsonBytes(rep: ReadReport): Uint8Array {
   const counters = (c: Record<string, InOut>, ind: string) =>
     groupsOf(rep.kind).map((g) => `${ind}"${g}": {\n${ind}  "in": ${c[g]!.in},\n${ind}  "out": ${c[g]!.out}\n${ind}}`).join(',\n');
-  const head = `{\n  "table": ${JSON.stringify(rep.table)},\n  "kind": "${rep.kind}",\n  "cleared": ${rep.cleared},\n  "count": ${rep.count},\n  "rows": `;
+  const c = rep.config;
+  const config = c === null
+    ? 'null'
+    : `{\n    "netbase": ${JSON.stringify(c.netbase)},\n    "netmask": ${JSON.stringify(c.netmask)},\n    "options": ${c.options.length === 0 ? '[]' : `[\n${c.options.map((w) => `      ${JSON.stringify(w)}`).join(',\n')}\n    ]`}\n  }`;
+  const head = `{\n  "table": ${JSON.stringify(rep.table)},\n  "kind": "${rep.kind}",\n  "time": ${JSON.stringify(rep.time)},\n  "host": ${JSON.stringify(rep.host)},\n  "config": ${config},\n  "cleared": ${rep.cleared},\n  "count": ${rep.count},\n  "rows": `;
   const tail = `,\n  "totals": {\n${counters(rep.totals, '    ')}\n  }\n}\n`;
   if (printedCount(rep) === 0) return Buffer.from(`${head}[]${tail}`, 'utf8');
   return fmt.formatRows(rep.kind, rep.columns.keys, rep.columns.counters, 'json', { order: rep.order, prefix: `${head}[\n`, suffix: `\n  ]${tail}` });

@@ -9,6 +9,7 @@ import type { NativeBinding, NativeSysError } from '../../native/binding.js';
 import { BindingUnavailableError } from '../../src/system/binding.js';
 import type { Deps, KeyInput, RunOptions, RunResult } from '../../src/core/deps.js';
 import { readTableFile } from '../../src/proc/tables.js';
+import { writeFileAtomic } from '../../src/real-deps.js';
 import { run } from '../../src/program.js';
 
 /** A minimal ELF64 little-endian file with a .modinfo section holding `fields`. */
@@ -95,6 +96,10 @@ export class Fake {
   sleeps: number[] = [];
   signalHandlers = new Map<string, Set<() => void>>();
   stdin: KeyInput & { raw: boolean[]; listeners: Set<(c: Buffer | string) => void>; isTTY: boolean };
+  /** stdout takes this many bytes, then fails with this errno code (EPIPE, ENOSPC). */
+  stdoutFailure: { after: number; code: string } | undefined;
+  /** writeFileAtomic of a path ending in the key fails with this errno code (ENOSPC, EACCES). */
+  fileFailures = new Map<string, string>();
   /** Runs before each sleep resolves (to change tables between watch samples). */
   onSleep: ((n: number) => void) | undefined;
 
@@ -189,7 +194,7 @@ export class Fake {
       stdout: out('stdout'),
       stderr: out('stderr'),
       stdin: this.stdin,
-      env: { PATH: '/usr/bin' },
+      env: { PATH: '/usr/bin', TMPDIR: join(this.dir, 'tmp') },
       run: async (cmd, args, opts = {}) => {
         this.calls.push({ cmd, args: [...args], xtablesLibdir: opts.env?.['XTABLES_LIBDIR'] });
         const h = this.handlers.get(basename(cmd));
@@ -207,11 +212,28 @@ export class Fake {
       readProcFile: async (path, clear) => {
         this.reads.push([path, clear]);
         const text = await readTableFile(path, clear);
-        // like the kernel: a read-write open snapshots and zeroes; rows that are all zero vanish
-        if (clear && !path.endsWith('_info')) writeFileSync(path, `${text.split('\n')[0]!}\n`);
+        // like the kernel: a read-write open (or any read of a --clearonread table) snapshots and
+        // zeroes; rows that are all zero vanish
+        const info = path.endsWith('_info') ? '' : (() => { try { return readFileSync(`${path.replace(/_(ip|port)conn$/, '')}_info`, 'utf8'); } catch { return ''; } })();
+        if ((clear || /^options: .*\bclearonread\b/m.test(info)) && !path.endsWith('_info')) writeFileSync(path, `${text.split('\n')[0]!}\n`);
         return text;
       },
       getuid: () => this.uid,
+      writeAll: async (data) => {
+        const fail = this.stdoutFailure;
+        const n = fail ? Math.min(fail.after, data.length) : data.length;
+        this.stdout += Buffer.from(data.subarray(0, n)).toString('utf8');
+        if (!fail || n === data.length) return { written: n };
+        return { written: n, error: Object.assign(new Error(`${fail.code}: write failed`), { code: fail.code, syscall: 'write' }) };
+      },
+      writeFileAtomic: async (path, data) => {
+        for (const [suffix, code] of this.fileFailures) {
+          if (path.endsWith(suffix)) throw Object.assign(new Error(`${code}: failed, open '${path}.tmp-4242'`), { code, syscall: 'open', path: `${path}.tmp-4242` });
+        }
+        await writeFileAtomic(path, data);
+      },
+      hostname: () => 'router1',
+      pid: 4242,
       kernelRelease: () => this.release,
       paths: {
         proc: { dir: this.procNet, fromEnv: false },

@@ -1,3 +1,4 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IPCONN_HEADER, PORTCONN_HEADER, TRAFFIC_HEADER } from '../../src/proc/parse.js';
 import { Fake } from './fakes.js';
@@ -8,11 +9,19 @@ const TRAFFIC = `${TRAFFIC_HEADER}\n` +
   row('193.11.185.17', 17489073, 156686, 17488837, 156686, 0, 0, 236, 0) +
   row('193.11.185.20', '18446744073709551615', 1, '18446744073709551615', 1, 0, 0, 0, 0);
 
+const info = (options: string) =>
+  `name: RSN\nfamily: ipv4\nnetbase: 193.11.176.0\nnetmask: 255.255.240.0\noptions: ${options}\nhashsize: 4096\nflow_slots: 16384\nrules: 1\nmax_entries: 1048576\ntraffic_entries: 3\noverflow: 0\n`;
+const EMPTY_TOTALS = { total: { in: 0, out: 0 }, tcp: { in: 0, out: 0 }, udp: { in: 0, out: 0 }, other: { in: 0, out: 0 } };
+const META = { time: new Date(1_000_000).toISOString(), host: 'router1' };
+
+const CSV = 'ip,total_in,total_out,tcp_in,tcp_out,udp_in,udp_out,other_in,other_out\n' +
+  '193.11.177.4,0,171721,0,4418,0,76,0,167227\n193.11.185.17,17489073,156686,17488837,156686,0,0,236,0\n193.11.185.20,18446744073709551615,1,18446744073709551615,1,0,0,0,0\n';
+
 let f: Fake;
 beforeEach(() => {
   f = new Fake();
   f.table('RSN', TRAFFIC);
-  f.table('RSN_info', 'name: RSN\n');
+  f.table('RSN_info', info('traffic'));
 });
 afterEach(() => f.cleanup());
 
@@ -28,8 +37,8 @@ describe('xttraffic read', () => {
       '-------------  --------------------  ---------  --------------------  -------  ------  -------  --------  ---------\n' +
       'all 3 IPs      18446744073727040688     328408  18446744073727040452   161105       0       76       236     167227\n',
     );
-    // one native read of the traffic file, not clearing
-    expect(f.reads).toEqual([[`${f.procNet}/RSN`, false]]);
+    // NAME_info (is it --clearonread?), then one read of the traffic file, not clearing
+    expect(f.reads).toEqual([[`${f.procNet}/RSN_info`, false], [`${f.procNet}/RSN`, false]]);
   });
 
   it('--json: exact integers beyond 2^53, totals over every row, count before --top', async () => {
@@ -78,11 +87,12 @@ describe('xttraffic read', () => {
     const j = f.json() as { cleared: boolean; count: number };
     expect(j.cleared).toBe(true);
     expect(j.count).toBe(3);
-    expect(f.reads).toEqual([[`${f.procNet}/RSN`, true]]);
+    expect(f.reads).toEqual([[`${f.procNet}/RSN_info`, false], [`${f.procNet}/RSN`, true]]);
     expect(await f.run('read', 'RSN', '--json')).toBe(0);
     expect(f.json()).toEqual({
-      table: 'RSN', kind: 'traffic', cleared: false, count: 0, rows: [],
-      totals: { total: { in: 0, out: 0 }, tcp: { in: 0, out: 0 }, udp: { in: 0, out: 0 }, other: { in: 0, out: 0 } },
+      table: 'RSN', kind: 'traffic', ...META,
+      config: { netbase: '193.11.176.0', netmask: '255.255.240.0', options: ['traffic'] },
+      cleared: false, count: 0, rows: [], totals: EMPTY_TOTALS,
     });
   });
 
@@ -154,5 +164,132 @@ describe('xttraffic read', () => {
     f.bindingMissing = true;
     expect(await f.run('read', 'RSN', '--csv', '--top', '1')).toBe(0);
     expect(f.stdout).toBe('ip,total_in,total_out,tcp_in,tcp_out,udp_in,udp_out,other_in,other_out\n193.11.185.20,18446744073709551615,1,18446744073709551615,1,0,0,0,0\n');
+  });
+
+  it('--json carries the snapshot time, host, configuration; a --clearonread table says cleared: true', async () => {
+    f.table('RSN_info', info('traffic portconn nointernal clearonread'));
+    f.clock = Date.UTC(2026, 10, 30, 6, 45, 1, 250);
+    expect(await f.run('read', 'RSN', '--json', '--top', '1')).toBe(0);
+    expect(f.json()).toMatchObject({
+      table: 'RSN', kind: 'traffic', time: '2026-11-30T06:45:01.250Z', host: 'router1',
+      config: { netbase: '193.11.176.0', netmask: '255.255.240.0', options: ['traffic', 'portconn', 'nointernal', 'clearonread'] },
+      cleared: true, count: 3,
+    });
+    // a plain read of it cleared (O_RDONLY on a clearonread table): the next one is empty
+    expect(await f.run('read', 'RSN', '--json')).toBe(0);
+    expect(f.json()).toMatchObject({ cleared: true, count: 0, rows: [] });
+    // no info file: config null, cleared as --clear says
+    f.cleanup();
+    f.table('RSN', TRAFFIC);
+    expect(await f.run('read', 'RSN', '--json', '--top', '1')).toBe(0);
+    expect(f.json()).toMatchObject({ config: null, cleared: false, count: 3 });
+  });
+
+  describe('a cleared read whose output cannot be written whole', () => {
+    const saved = () => `${f.dir}/tmp/xttraffic-RSN-19700101T001640Z-4242.json`;
+    beforeEach(() => mkdirSync(`${f.dir}/tmp`));
+
+    it('read --clear --json | head -c 10 (EPIPE): exit 1, says the counters WERE cleared, bytes lost, where the data is', async () => {
+      f.stdoutFailure = { after: 10, code: 'EPIPE' };
+      expect(await f.run('read', 'RSN', '--clear', '--json')).toBe(1);
+      expect(f.stdout).toBe('{\n  "table');
+      const j = f.errorJson().error;
+      const full = readFileSync(saved(), 'utf8');
+      expect(j['code']).toBe('EOUTPUT');
+      expect(j['exitCode']).toBe(1);
+      expect(j['path']).toBe(saved());
+      expect(j['message']).toBe(
+        `writing the output failed (EPIPE: write failed) after 10 of ${full.length} bytes: ${full.length - 10} bytes were lost; ` +
+        `read --clear CLEARED the counters of table "RSN" (3 IPs, snapshot 1970-01-01T00:16:40.000Z); the whole snapshot (${full.length} bytes) is saved in ${saved()}`,
+      );
+      // the saved file is the whole snapshot: every row, the exact totals, cleared: true
+      const d = JSON.parse(full) as { cleared: boolean; count: number; rows: Array<{ ip: string }>; totals: { total: { in: number } } };
+      expect(d.cleared).toBe(true);
+      expect(d.rows.map((r) => r.ip)).toEqual(['193.11.177.4', '193.11.185.17', '193.11.185.20']);
+      expect(full).toContain('"in": 18446744073727040688');
+      // and the counters are indeed zero now
+      f.stdoutFailure = undefined;
+      expect(await f.run('read', 'RSN', '--csv')).toBe(0);
+      expect(f.stdout).toBe('ip,total_in,total_out,tcp_in,tcp_out,udp_in,udp_out,other_in,other_out\n');
+    });
+
+    it('> /dev/full (ENOSPC), as text: exit 1 and a message, no stack trace', async () => {
+      f.stdoutFailure = { after: 0, code: 'ENOSPC' };
+      expect(await f.run('read', 'RSN', '--clear')).toBe(1);
+      const file = `${f.dir}/tmp/xttraffic-RSN-19700101T001640Z-4242.txt`;
+      const n = readFileSync(file).length;
+      expect(readFileSync(file, 'utf8').split('\n')[1]).toMatch(/^193\.11\.177\.4 +0 +171721 /);
+      expect(f.stderr).toBe(
+        `xttraffic: writing the output failed (ENOSPC: write failed) after 0 of ${n} bytes: ${n} bytes were lost; read --clear CLEARED the counters of table "RSN" (3 IPs, snapshot 1970-01-01T00:16:40.000Z); the whole snapshot (${n} bytes) is saved in ${file}\n` +
+        `hint: take the data from ${file}; the counters now count from zero\n`,
+      );
+    });
+
+    it('a plain read of a --clearonread table is as precious: exit 1, says so', async () => {
+      f.table('RSN_info', info('traffic clearonread'));
+      f.stdoutFailure = { after: 5, code: 'EPIPE' };
+      expect(await f.run('read', 'RSN', '--csv')).toBe(1);
+      const file = `${f.dir}/tmp/xttraffic-RSN-19700101T001640Z-4242.csv`;
+      expect(readFileSync(file, 'utf8')).toBe(CSV);
+      expect(f.stderr).toContain(`after 5 of ${CSV.length} bytes: ${CSV.length - 5} bytes were lost; the table has --clearonread, so this read CLEARED the counters of table "RSN" (3 IPs,`);
+    });
+
+    it('saving the snapshot fails too: the data goes to stderr, the message says so', async () => {
+      f.stdoutFailure = { after: 0, code: 'ENOSPC' };
+      f.fileFailures.set('.csv', 'ENOSPC');
+      expect(await f.run('read', 'RSN', '--clear', '--csv')).toBe(1);
+      const csv = CSV;
+      expect(f.stderr.startsWith(csv)).toBe(true);
+      expect(f.stderr.slice(csv.length)).toBe(
+        `xttraffic: writing the output failed (ENOSPC: write failed) after 0 of ${CSV.length} bytes: ${CSV.length} bytes were lost; read --clear CLEARED the counters of table "RSN" (3 IPs, snapshot 1970-01-01T00:16:40.000Z); ` +
+        `saving the snapshot to ${f.dir}/tmp/xttraffic-RSN-19700101T001640Z-4242.csv failed too (ENOSPC: failed, open '${f.dir}/tmp/xttraffic-RSN-19700101T001640Z-4242.csv.tmp-4242'): the whole snapshot (${CSV.length} bytes) was written to stderr above\n`,
+      );
+    });
+
+    it('a non-clearing read: EPIPE ends quietly (exit 0), ENOSPC is an error (1) that says nothing was cleared', async () => {
+      f.stdoutFailure = { after: 10, code: 'EPIPE' };
+      expect(await f.run('read', 'RSN', '--json')).toBe(0);
+      expect(f.stderr).toBe('');
+      f.stdoutFailure = { after: 10, code: 'ENOSPC' };
+      expect(await f.run('read', 'RSN', '--csv')).toBe(1);
+      expect(f.stderr).toBe(`xttraffic: writing the output failed (ENOSPC: write failed) after 10 of ${CSV.length} bytes: ${CSV.length - 10} bytes were lost\n`);
+      expect(existsSync(`${f.dir}/tmp/xttraffic-RSN-19700101T001640Z-4242.csv`)).toBe(false);
+    });
+  });
+
+  describe('read --output FILE', () => {
+    it('writes FILE atomically (no temp file left), prints nothing', async () => {
+      const out = `${f.dir}/out.csv`;
+      writeFileSync(out, 'old\n');
+      expect(await f.run('read', 'RSN', '--clear', '--csv', '--output', out)).toBe(0);
+      expect(f.stdout).toBe('');
+      expect(f.stderr).toBe('');
+      expect(readFileSync(out, 'utf8').split('\n')).toHaveLength(5);
+      expect(readdirSync(f.dir).filter((n) => n.startsWith('out.csv'))).toEqual(['out.csv']);
+    });
+
+    it.each(['ENOSPC', 'EACCES'])('--clear and FILE fails (%s): FILE unchanged, the data saved in $TMPDIR, exit 1', async (code) => {
+      mkdirSync(`${f.dir}/tmp`);
+      const out = `${f.dir}/out.json`;
+      writeFileSync(out, 'old\n');
+      f.fileFailures.set('/out.json', code);
+      expect(await f.run('read', 'RSN', '--clear', '--json', '--output', out)).toBe(1);
+      expect(readFileSync(out, 'utf8')).toBe('old\n');
+      const file = `${f.dir}/tmp/xttraffic-RSN-19700101T001640Z-4242.json`;
+      const n = readFileSync(file).length;
+      expect((JSON.parse(readFileSync(file, 'utf8')) as { count: number }).count).toBe(3);
+      expect(f.errorJson().error).toEqual({
+        code: 'EOUTPUT', exitCode: 1, path: file,
+        message: `writing ${out} failed (${code}: failed, open '${out}.tmp-4242'): ${out} is unchanged; read --clear CLEARED the counters of table "RSN" (3 IPs, snapshot 1970-01-01T00:16:40.000Z); the whole snapshot (${n} bytes) is saved in ${file}`,
+        hint: `take the data from ${file}; the counters now count from zero`,
+      });
+    });
+
+    it('without --clear, a failing FILE is an error (1) and nothing is saved elsewhere', async () => {
+      f.fileFailures.set('/out.csv', 'EACCES');
+      expect(await f.run('read', 'RSN', '--csv', '--output', `${f.dir}/out.csv`)).toBe(1);
+      expect(f.stderr).toBe(`xttraffic: writing ${f.dir}/out.csv failed (EACCES: failed, open '${f.dir}/out.csv.tmp-4242'): ${f.dir}/out.csv is unchanged\n`);
+      expect(existsSync(`${f.dir}/tmp`)).toBe(false);
+    });
   });
 });

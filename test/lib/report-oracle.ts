@@ -110,6 +110,6 @@ function ipNumber(ip: string): number {
 
 /** `read --json` as an object: counters as exact JSON integers through toJson(). */
 export function readJson(rep: ReadReport): unknown {
-  return { table: rep.table, kind: rep.kind, cleared: rep.cleared, count: rep.count, rows: reportRows(rep), totals: rep.totals };
+  return { table: rep.table, kind: rep.kind, time: rep.time, host: rep.host, config: rep.config, cleared: rep.cleared, count: rep.count, rows: reportRows(rep), totals: rep.totals };
 }
 

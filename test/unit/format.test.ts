@@ -115,13 +115,18 @@ describe('read --json text', () => {
     const ports = [conn(22), conn(80)];
     const ips = [(({ port: _p, ...c }) => ({ ip: '1.2.3.4', ...c }))(conn(0))];
     const reps: ReadReport[] = [
-      { table: 'a"b', kind: 'traffic', cleared: true, count: 3, columns: columnsFromRows('traffic', traffic), order: undefined, totals: totalsOf('traffic', [traffic[0]!]) },
-      { table: 'a', kind: 'traffic', cleared: true, count: 2, columns: columnsFromRows('traffic', traffic), order: Uint32Array.of(1), totals: totalsOf('traffic', traffic) },
-      { table: 'x', kind: 'traffic', cleared: false, count: 0, columns: columnsFromRows('traffic', []), order: undefined, totals: totalsOf('traffic', []) },
-      { table: 'y', kind: 'traffic', cleared: false, count: 2, columns: columnsFromRows('traffic', traffic), order: new Uint32Array(0), totals: totalsOf('traffic', traffic) },
-      { table: 'p', kind: 'portconn', cleared: false, count: 2, columns: columnsFromRows('portconn', ports), order: Uint32Array.of(1, 0), totals: totalsOf('portconn', ports) },
-      { table: 'i', kind: 'ipconn', cleared: false, count: 1, columns: columnsFromRows('ipconn', ips), order: undefined, totals: totalsOf('ipconn', []) },
+      { table: 'a"b', kind: 'traffic', time: '2026-11-30T06:45:00.000Z', host: 'r"1\\x', config: { netbase: '10.0.0.0', netmask: '255.255.255.0', options: ['traffic', 'clearonread'] }, cleared: true, count: 3, columns: columnsFromRows('traffic', traffic), order: undefined, totals: totalsOf('traffic', [traffic[0]!]) },
+      { table: 'a', kind: 'traffic', time: '1970-01-01T00:00:00.000Z', host: 'gw', config: null, cleared: true, count: 2, columns: columnsFromRows('traffic', traffic), order: Uint32Array.of(1), totals: totalsOf('traffic', traffic) },
+      { table: 'x', kind: 'traffic', time: '2026-11-30T06:45:00.000Z', host: 'gw', config: { netbase: '0.0.0.0', netmask: '255.255.255.255', options: [] }, cleared: false, count: 0, columns: columnsFromRows('traffic', []), order: undefined, totals: totalsOf('traffic', []) },
+      { table: 'y', kind: 'traffic', time: '2026-11-30T06:45:00.000Z', host: '', config: null, cleared: false, count: 2, columns: columnsFromRows('traffic', traffic), order: new Uint32Array(0), totals: totalsOf('traffic', traffic) },
+      { table: 'p', kind: 'portconn', time: '2026-11-30T06:45:00.000Z', host: 'gw', config: { netbase: '192.168.0.0', netmask: '255.255.0.0', options: ['portconn'] }, cleared: false, count: 2, columns: columnsFromRows('portconn', ports), order: Uint32Array.of(1, 0), totals: totalsOf('portconn', ports) },
+      { table: 'i', kind: 'ipconn', time: '2026-11-30T06:45:00.000Z', host: 'gw', config: { netbase: '1.2.3.0', netmask: '255.255.255.0', options: ['traffic', 'portconn', 'ipconn', 'nointernal', 'clearonread'] }, cleared: false, count: 1, columns: columnsFromRows('ipconn', ips), order: undefined, totals: totalsOf('ipconn', []) },
     ];
     for (const rep of reps) expect(Buffer.from(readJsonBytes(rep)).toString()).toBe(`${toJson(readJson(rep))}\n`);
+    // the metadata, as a consumer parses it
+    expect(JSON.parse(Buffer.from(readJsonBytes(reps[0]!)).toString())).toMatchObject({
+      table: 'a"b', kind: 'traffic', time: '2026-11-30T06:45:00.000Z', host: 'r"1\\x',
+      config: { netbase: '10.0.0.0', netmask: '255.255.255.0', options: ['traffic', 'clearonread'] }, cleared: true, count: 3,
+    });
   });
 });
