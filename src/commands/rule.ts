@@ -38,6 +38,18 @@ async function iptables(deps: Deps, backend: Backend | undefined, args: string[]
   return r;
 }
 
+/**
+ * `iptables -C`: exit 0 = the rule exists; exit 1 with "Bad rule (does a matching rule exist in
+ * that chain?)" = it does not; anything else (no chain, no extension, not root) = the real error.
+ */
+async function ruleExists(deps: Deps, backend: Backend | undefined, checkArgs: string[]): Promise<boolean> {
+  const cmd = iptablesCmd(backend);
+  const r = await runIptables(deps, cmd, checkArgs);
+  if (r.code === 0) return true;
+  if (r.code === 1 && /Bad rule \(does a matching rule exist in that chain\?\)/.test(r.stderr)) return false;
+  throw iptablesError(deps, cmd, checkArgs, r, 'add');
+}
+
 export async function listRules(deps: Deps, o: ListOptions): Promise<SavedRule[]> {
   const backend = checkBackend(o.backend);
   const cmd = iptablesSaveCmd(backend);
@@ -101,8 +113,16 @@ export function registerRule(program: Command, deps: Deps): void {
         else if (!/exists/i.test(r.stderr)) throw iptablesError(deps, cmdName, args, r, 'chain');
       }
       const args = ruleArgs(o.insert ? '-I' : '-A', { table: o.table, chain: o.chain }, match);
+      // The same rule twice would count every byte twice: ask iptables -C first.
+      const checkArgs = [...args];
+      checkArgs[2] = '-C';
+      if (await ruleExists(deps, backend, checkArgs)) {
+        emit(deps, o.json, { added: false, exists: true, rule: { table: o.table, chain: o.chain, createdChain: created, ...match, net: netString(match), args: checkArgs } }, () =>
+          `${created ? `created chain ${o.chain} in table ${o.table}\n` : ''}exists: ${iptablesCmd(backend)} ${checkArgs.join(' ')} found the same rule; nothing added\n`);
+        return;
+      }
       await iptables(deps, backend, args, 'add');
-      emit(deps, o.json, { added: { table: o.table, chain: o.chain, createdChain: created, ...match, net: netString(match), args } }, () =>
+      emit(deps, o.json, { added: { table: o.table, chain: o.chain, createdChain: created, ...match, net: netString(match), args }, exists: false }, () =>
         `${created ? `created chain ${o.chain} in table ${o.table}\n` : ''}added: ${iptablesCmd(backend)} ${args.join(' ')}\n`);
     });
 

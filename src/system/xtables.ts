@@ -66,9 +66,25 @@ export function parseBackend(versionOutput: string): Backend | undefined {
   return undefined;
 }
 
+/** iptables' closing advice after a usage error ("Try `iptables -h' or 'iptables --help' ..."). */
+const TRY_HELP = /^Try `\S+ -h' or '\S+ --help' for more information\.?$/;
+
+/**
+ * What a failed iptables run says: its stderr (else stdout) without blank lines and without the
+ * closing "Try `iptables -h' ..." advice, every other line kept (joined with "; "), else "exit N".
+ * iptables prints the real error first, e.g. "iptables v1.8.9 (nf_tables): Couldn't load match
+ * `traffic':No such file or directory", then a blank line and the advice.
+ */
+export function iptablesMessage(r: Pick<RunResult, 'code' | 'stdout' | 'stderr'>): string {
+  const lines = (text: string) => text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !TRY_HELP.test(l));
+  const real = lines(r.stderr);
+  const out = real.length > 0 ? real : lines(r.stdout);
+  return out.length > 0 ? out.join('; ') : `exit ${r.code}`;
+}
+
 /** An iptables failure as a typed error with a hint. */
 export function iptablesError(deps: Deps, cmd: string, args: string[], r: RunResult, op: 'add' | 'del' | 'list' | 'chain'): XtError {
-  const msg = (r.stderr.trim() || r.stdout.trim() || `exit ${r.code}`).split('\n').filter((l) => l !== '').pop()!;
+  const msg = iptablesMessage(r);
   const what = `${cmd} ${args.join(' ')}: ${msg}`;
   if (/Permission denied|must be root|Operation not permitted/i.test(msg)) {
     return new ResourceError('EPERM', what, { hint: 'run it as root (sudo)' });

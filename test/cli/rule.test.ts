@@ -20,10 +20,19 @@ COMMIT
 COMMIT
 `;
 
+/** iptables' real answers (1.8.9, nf_tables and legacy alike). */
+const BAD_RULE = { code: 1, stderr: 'iptables: Bad rule (does a matching rule exist in that chain?).\n' };
+const NO_MATCH_NFT = "iptables v1.8.9 (nf_tables): Couldn't load match `traffic':No such file or directory\n\nTry `iptables -h' or 'iptables --help' for more information.\n";
+const NO_MATCH_LEGACY = "iptables v1.8.9 (legacy): Couldn't load match `traffic':No such file or directory\n\nTry `iptables-legacy -h' or 'iptables-legacy --help' for more information.\n";
+
+/** iptables without -m traffic rules: -C says "Bad rule", everything else succeeds. */
+const noRules = (a: string[]) => (a.includes('-C') ? BAD_RULE : {});
+
 let f: Fake;
 beforeEach(() => {
   f = new Fake();
-  f.handlers.set('iptables', () => ({}));
+  f.handlers.set('iptables', noRules);
+  f.handlers.set('iptables-legacy', noRules);
   f.handlers.set('iptables-save', () => ({ stdout: SAVE }));
 });
 afterEach(() => f.cleanup());
@@ -32,7 +41,9 @@ describe('xttraffic rule add', () => {
   it('runs iptables with an argument array built from --net', async () => {
     expect(await f.run('rule', 'add', '--name', 'lan', '--net', '192.168.0.0/16', '--traffic', '--ipconn', '--nointernal')).toBe(0);
     const args = ['-t', 'filter', '-A', 'FORWARD', '-m', 'traffic', '--traffic', '--ipconn', '--netbase', '192.168.0.0', '--netmask', '255.255.0.0', '--name', 'lan', '--nointernal'];
-    expect(f.runsOf('iptables')).toEqual([args]);
+    const check = [...args];
+    check[2] = '-C';
+    expect(f.runsOf('iptables')).toEqual([check, args]);
     expect(f.stdout).toBe(`added: iptables ${args.join(' ')}\n`);
     expect(f.stderr).toBe('');
   });
@@ -41,17 +52,19 @@ describe('xttraffic rule add', () => {
     expect(await f.run('rule', 'add', '--name', 'RSN', '--netbase', '193.11.176.0', '--netmask', '255.255.240.0', '--portconn', '--onlyinternal',
       '--hashsize', '4096', '--clearonread', '--table', 'raw', '--chain', 'PROMISC', '--create-chain', '--backend', 'legacy', '--insert', '--json')).toBe(0);
     const args = ['-t', 'raw', '-I', 'PROMISC', '-m', 'traffic', '--portconn', '--netbase', '193.11.176.0', '--netmask', '255.255.240.0', '--name', 'RSN', '--hashsize', '4096', '--clearonread', '!', '--nointernal'];
-    expect(f.runsOf('iptables-legacy')).toEqual([['-t', 'raw', '-N', 'PROMISC'], args]);
+    const check = ['-t', 'raw', '-C', ...args.slice(3)];
+    expect(f.runsOf('iptables-legacy')).toEqual([['-t', 'raw', '-N', 'PROMISC'], check, args]);
     expect(f.json()).toEqual({
       added: {
         table: 'raw', chain: 'PROMISC', createdChain: true, name: 'RSN', netbase: '193.11.176.0', netmask: '255.255.240.0', prefix: 20,
         traffic: false, ipconn: false, portconn: true, hashsize: 4096, clearonread: true, internal: 'only', net: '193.11.176.0/20', args,
       },
+      exists: false,
     });
   });
 
   it('--create-chain when the chain exists is fine', async () => {
-    f.handlers.set('iptables', (a) => (a[2] === '-N' ? { code: 1, stderr: 'iptables: Chain already exists.\n' } : {}));
+    f.handlers.set('iptables', (a) => (a[2] === '-N' ? { code: 1, stderr: 'iptables: Chain already exists.\n' } : noRules(a)));
     expect(await f.run('rule', 'add', '--name', 'x', '--net', '10.0.0.0/8', '--chain', 'ACCT', '--create-chain')).toBe(0);
     expect(f.stdout).toBe('added: iptables -t filter -A ACCT -m traffic --traffic --netbase 10.0.0.0 --netmask 255.0.0.0 --name x\n');
   });
@@ -87,7 +100,7 @@ describe('xttraffic rule add', () => {
   });
 
   it('iptables failures: extension missing (4), module not loaded (4), not root (4), kernel rejection (2)', async () => {
-    f.handlers.set('iptables', () => ({ code: 2, stderr: "iptables v1.8.9 (nf_tables): Couldn't load match `traffic':No such file or directory\n\nTry `iptables -h' or 'iptables --help' for more information.\n" }));
+    f.handlers.set('iptables', () => ({ code: 2, stderr: NO_MATCH_NFT }));
     expect(await f.run('rule', 'add', '--name', 'x', '--net', '10.0.0.0/8', '--json')).toBe(4);
     expect(f.errorJson().error).toMatchObject({ code: 'ENOEXTENSION', exitCode: 4 });
     f.handlers.set('iptables', () => ({ code: 1, stderr: 'Warning: Extension traffic revision 0 not supported, missing kernel module?\niptables: No chain/target/match by that name.\n' }));
@@ -105,6 +118,77 @@ describe('xttraffic rule add', () => {
     f.handlers.set('iptables', () => undefined); // not installed
     expect(await f.run('rule', 'add', '--name', 'x', '--net', '10.0.0.0/8')).toBe(4);
     expect(f.stderr).toBe('xttraffic: iptables not found\nhint: install it: apt install iptables\n');
+  });
+
+  it('the real error line of iptables, not its "Try `iptables -h\'" advice (nf_tables and legacy)', async () => {
+    const check = ['-t', 'filter', '-C', 'FORWARD', '-m', 'traffic', '--traffic', '--netbase', '192.168.0.0', '--netmask', '255.255.0.0', '--name', 'lan'];
+    f.handlers.set('iptables', () => ({ code: 2, stderr: NO_MATCH_NFT }));
+    expect(await f.run('rule', 'add', '--name', 'lan', '--net', '192.168.0.0/16')).toBe(4);
+    expect(f.stderr).toBe(
+      `xttraffic: iptables ${check.join(' ')}: iptables v1.8.9 (nf_tables): Couldn't load match \`traffic':No such file or directory\n` +
+      'hint: iptables cannot find libxt_traffic.so: `xttraffic install` puts it in the xtables directory (or set XTABLES_LIBDIR)\n',
+    );
+    f.handlers.set('iptables-legacy', () => ({ code: 2, stderr: NO_MATCH_LEGACY }));
+    expect(await f.run('rule', 'add', '--name', 'lan', '--net', '192.168.0.0/16', '--backend', 'legacy', '--json')).toBe(4);
+    expect(f.errorJson().error).toEqual({
+      code: 'ENOEXTENSION', exitCode: 4,
+      message: `iptables-legacy ${check.join(' ')}: iptables v1.8.9 (legacy): Couldn't load match \`traffic':No such file or directory`,
+      hint: 'iptables cannot find libxt_traffic.so: `xttraffic install` puts it in the xtables directory (or set XTABLES_LIBDIR)',
+    });
+    // every other line is kept: the warning and the error
+    f.handlers.set('iptables', () => ({ code: 1, stderr: 'Warning: Extension traffic revision 0 not supported, missing kernel module?\niptables: No chain/target/match by that name.\n' }));
+    expect(await f.run('rule', 'add', '--name', 'lan', '--net', '192.168.0.0/16')).toBe(4);
+    expect(f.stderr).toBe(
+      `xttraffic: iptables ${check.join(' ')}: Warning: Extension traffic revision 0 not supported, missing kernel module?; iptables: No chain/target/match by that name.\n` +
+      'hint: the xt_traffic module is not loaded: `sudo xttraffic load`\n',
+    );
+    // only the advice and blank lines: the exit code
+    f.handlers.set('iptables', () => ({ code: 2, stderr: "\nTry `iptables -h' or 'iptables --help' for more information.\n" }));
+    expect(await f.run('rule', 'add', '--name', 'lan', '--net', '192.168.0.0/16')).toBe(2);
+    expect(f.stderr).toBe(`xttraffic: iptables ${check.join(' ')}: exit 2\n`);
+  });
+
+  it('adding the same rule twice: iptables -C finds it, nothing is added, exit 0', async () => {
+    const rules: string[] = [];
+    const spec = (a: string[]) => [a[1], a[3], ...a.slice(4)].join(' ');
+    f.handlers.set('iptables', (a) => {
+      if (a[2] === '-C') return rules.includes(spec(a)) ? {} : BAD_RULE;
+      if (a[2] === '-A' || a[2] === '-I') rules.push(spec(a));
+      return {};
+    });
+    const args = ['-t', 'filter', '-A', 'FORWARD', '-m', 'traffic', '--traffic', '--netbase', '192.168.0.0', '--netmask', '255.255.0.0', '--name', 'lan'];
+    const check = ['-t', 'filter', '-C', 'FORWARD', ...args.slice(4)];
+    expect(await f.run('rule', 'add', '--name', 'lan', '--net', '192.168.0.0/16')).toBe(0);
+    expect(f.stdout).toBe(`added: iptables ${args.join(' ')}\n`);
+    expect(await f.run('rule', 'add', '--name', 'lan', '--net', '192.168.0.0/16')).toBe(0);
+    expect(f.stdout).toBe(`exists: iptables ${check.join(' ')} found the same rule; nothing added\n`);
+    expect(f.stderr).toBe('');
+    expect(await f.run('rule', 'add', '--name', 'lan', '--net', '192.168.0.0/16', '--insert', '--json')).toBe(0);
+    expect(f.json()).toEqual({
+      added: false,
+      exists: true,
+      rule: {
+        table: 'filter', chain: 'FORWARD', createdChain: false, name: 'lan', netbase: '192.168.0.0', netmask: '255.255.0.0', prefix: 16,
+        traffic: true, ipconn: false, portconn: false, clearonread: false, internal: 'all', net: '192.168.0.0/16', args: check,
+      },
+    });
+    expect(rules).toEqual([spec(args)]);
+    expect(f.runsOf('iptables')).toEqual([check, args, check, check]);
+  });
+
+  it('iptables -C failing otherwise is the real error, and nothing is added', async () => {
+    f.handlers.set('iptables', (a) => (a[2] === '-C' ? { code: 1, stderr: 'iptables: No chain/target/match by that name.\n' } : {}));
+    f.loaded('xt_traffic');
+    expect(await f.run('rule', 'add', '--name', 'x', '--net', '10.0.0.0/8', '--chain', 'NOPE', '--json')).toBe(4);
+    expect(f.errorJson().error).toEqual({
+      code: 'ENOCHAIN', exitCode: 4,
+      message: 'iptables -t filter -C NOPE -m traffic --traffic --netbase 10.0.0.0 --netmask 255.0.0.0 --name x: iptables: No chain/target/match by that name.',
+      hint: 'does the chain exist? --create-chain creates it',
+    });
+    f.handlers.set('iptables', (a) => (a[2] === '-C' ? { code: 4, stderr: 'iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n' } : {}));
+    expect(await f.run('rule', 'add', '--name', 'x', '--net', '10.0.0.0/8')).toBe(4);
+    expect(f.stderr).toContain('hint: run it as root (sudo)\n');
+    expect(f.runsOf('iptables').filter((a) => a[2] !== '-C')).toEqual([]);
   });
 });
 
