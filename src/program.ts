@@ -99,6 +99,11 @@ function printError(deps: Deps, err: XtError, json: boolean): void {
 export async function run(argv: string[], deps: Deps): Promise<number> {
   const json = argv.includes('--json');
   try {
+    // `help NAME` with a NAME that is no command: commander would print the general help, exit 0
+    const words = argv.filter((a) => !a.startsWith('-'));
+    if (words[0] === 'help' && words[1] !== undefined && words[1] !== 'help' && !COMMANDS.some(([name]) => name === words[1])) {
+      throw new UsageError(`unknown command '${words[1]}'`, { hint: 'see xttraffic --help' });
+    }
     const program = buildProgram(deps, await Promise.all(commandsFor(argv).map((load) => load())));
     await program.parseAsync(argv, { from: 'user' });
     return 0;

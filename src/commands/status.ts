@@ -2,12 +2,12 @@
 import type { Command } from 'commander';
 import type { BindingAttempt } from '../system/binding.js';
 import type { Deps } from '../core/deps.js';
-import { toXtError, type XtErrorJson } from '../core/errors.js';
+import { RuntimeError, toXtError, type XtErrorJson } from '../core/errors.js';
 import { renderTable } from '../output/format.js';
 import { moduleState, type ModuleState } from '../system/module.js';
 import type { TableInfo } from '../proc/parse.js';
 import { listTables, readInfo } from '../proc/tables.js';
-import { iptablesEnv, parseBackend, type Backend } from '../system/xtables.js';
+import { iptablesEnv, iptablesMessage, parseBackend, type Backend } from '../system/xtables.js';
 import { emit, examples, optsOf } from '../cmdline/options.js';
 
 export interface Status {
@@ -34,7 +34,7 @@ export async function getStatus(deps: Deps): Promise<Status> {
     const h = await deps.run('iptables', ['-m', 'traffic', '-h'], { env });
     extension = h.code === 0
       ? { found: true, libdir: env['XTABLES_LIBDIR'] }
-      : { found: false, error: (h.stderr.trim().split('\n').pop() ?? '').trim() };
+      : { found: false, error: iptablesMessage(h) };
   }
   const tables: Status['tables'] = [];
   for (const name of await listTables({ proc: deps.paths.proc })) {
@@ -84,14 +84,37 @@ export function renderStatus(s: Status): string {
   return `${lines.join('\n')}\n${table.replace(/^(?=.)/gm, '  ')}`;
 }
 
+/**
+ * What is broken, one phrase each; empty when healthy. Checked: the module is loaded, iptables
+ * is found, the extension loads, every table's _info reads. The addon is not (only load/unload
+ * need it) and neither is having no tables (no rule yet).
+ */
+export function problems(s: Status): string[] {
+  const p: string[] = [];
+  if (!s.module.loaded) p.push('module xt_traffic not loaded');
+  if (!s.iptables.found) p.push('iptables not found');
+  else if (!s.extension.found) p.push('extension libxt_traffic not found');
+  for (const t of s.tables) if (t.error) p.push(`table ${t.name} unreadable`);
+  return p;
+}
+
 export function registerStatus(program: Command, deps: Deps): void {
   program
     .command('status')
     .description('show the module, the addon, iptables and every table of this network namespace')
-    .addHelpText('after', examples(['xttraffic status', 'xttraffic status --json | jq .tables', 'sudo ip netns exec blue xttraffic status']))
+    .addHelpText('after', `
+Exit status (a health check): 0 when everything checked is fine; 1 when something is
+broken (module not loaded, iptables not found, extension not found, a table unreadable),
+after printing the same output, with one line on stderr naming what failed. The addon and
+having no tables yet do not count. Other errors keep their codes (2 usage, 4 resource).
+${examples(['xttraffic status', 'xttraffic status --json | jq .tables', 'xttraffic status >/dev/null || echo broken', 'sudo ip netns exec blue xttraffic status'])}`)
     .action(async (_o: object, cmd: Command) => {
       const o = optsOf<object>(cmd);
       const s = await getStatus(deps);
       emit(deps, o.json, s, () => renderStatus(s));
+      const p = problems(s);
+      if (p.length > 0) {
+        throw new RuntimeError('EUNHEALTHY', `status: ${p.length} check${p.length === 1 ? '' : 's'} failed: ${p.join(', ')}`);
+      }
     });
 }

@@ -44,6 +44,15 @@ describe('xttraffic (program)', () => {
     expect(f.stderr).toContain('xttraffic: no command given\nhint: see xttraffic --help\n');
     expect(await f.run('frobnicate')).toBe(2);
     expect(f.stderr).toBe("xttraffic: unknown command 'frobnicate'\nhint: see xttraffic --help\n");
+    expect(await f.run('help', 'nope')).toBe(2);
+    expect(f.stderr).toBe("xttraffic: unknown command 'nope'\nhint: see xttraffic --help\n");
+    expect(f.stdout).toBe('');
+    expect(await f.run('--json', 'help', 'nope')).toBe(2);
+    expect(f.errorJson()).toEqual({ error: { code: 'EUSAGE', message: "unknown command 'nope'", exitCode: 2, hint: 'see xttraffic --help' } });
+    expect(await f.run('help', 'status')).toBe(0);
+    expect(f.stdout).toMatch(/^Usage: xttraffic status /);
+    expect(await f.run('help')).toBe(0);
+    expect(f.stdout).toMatch(/^Usage: xttraffic \[options\] \[command\]\n/);
     expect(await f.run('status', '--bogus', '--json')).toBe(2);
     expect(f.errorJson()).toEqual({ error: { code: 'EUSAGE', message: "unknown option '--bogus'", exitCode: 2, hint: 'see xttraffic --help' } });
     expect(await f.run('read', '--json')).toBe(2);

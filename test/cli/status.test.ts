@@ -24,8 +24,8 @@ beforeEach(() => {
 afterEach(() => f.cleanup());
 
 describe('xttraffic status', () => {
-  it('nothing loaded, no tables', async () => {
-    expect(await f.run('status')).toBe(0);
+  it('nothing loaded, no tables: the same output, exit 1 with what failed', async () => {
+    expect(await f.run('status')).toBe(1);
     expect(f.stdout).toBe(
       'module:     xt_traffic not loaded\n' +
       'addon:      loaded (/pkg/build/Release/xttraffic.node)\n' +
@@ -34,6 +34,36 @@ describe('xttraffic status', () => {
       'tables:     none in this network namespace\n',
     );
     expect(f.runsOf('iptables')).toEqual([['-V'], ['-m', 'traffic', '-h']]);
+    expect(f.stderr).toBe('xttraffic: status: 1 check failed: module xt_traffic not loaded\n');
+  });
+
+  it('healthy (module loaded, extension found, no tables yet, even without the addon): exit 0', async () => {
+    f.loaded('xt_traffic', { version: '0.1.0', refcnt: 0 });
+    f.bindingMissing = true;
+    expect(await f.run('status')).toBe(0);
+    expect(f.stderr).toBe('');
+    expect(f.stdout).toContain('module:     xt_traffic loaded, version 0.1.0, used by 0\n');
+  });
+
+  it('extension missing: the real error line of iptables (nf_tables and legacy), not its "Try" advice; exit 1', async () => {
+    f.loaded('xt_traffic', { version: '0.1.0', refcnt: 1 });
+    f.handlers.set('iptables', (a) => (a[0] === '-V'
+      ? { stdout: 'iptables v1.8.9 (nf_tables)\n' }
+      : { code: 2, stderr: "iptables v1.8.9 (nf_tables): Couldn't load match `traffic':No such file or directory\n\nTry `iptables -h' or 'iptables --help' for more information.\n" }));
+    expect(await f.run('status')).toBe(1);
+    expect(f.stdout).toContain("\nextension:  not found: iptables v1.8.9 (nf_tables): Couldn't load match `traffic':No such file or directory\ntables:");
+    expect(f.stderr).toBe('xttraffic: status: 1 check failed: extension libxt_traffic not found\n');
+    f.handlers.set('iptables', (a) => (a[0] === '-V'
+      ? { stdout: 'iptables v1.8.9 (legacy)\n' }
+      : { code: 2, stderr: "iptables v1.8.9 (legacy): Couldn't load match `traffic':No such file or directory\n\nTry `iptables-legacy -h' or 'iptables-legacy --help' for more information.\n" }));
+    expect(await f.run('status', '--json')).toBe(1);
+    expect((f.json() as { extension: unknown }).extension).toEqual({ found: false, error: "iptables v1.8.9 (legacy): Couldn't load match `traffic':No such file or directory" });
+    expect(f.errorJson()).toEqual({ error: { code: 'EUNHEALTHY', exitCode: 1, message: 'status: 1 check failed: extension libxt_traffic not found' } });
+  });
+
+  it('--help says what the exit status means', async () => {
+    expect(await f.run('status', '--help')).toBe(0);
+    expect(f.stdout).toContain('Exit status (a health check): 0 when everything checked is fine; 1 when something is\nbroken');
   });
 
   it('module, tables with configuration, entries and overflow', async () => {
@@ -60,7 +90,8 @@ describe('xttraffic status', () => {
     f.loaded('xt_traffic', { version: '0.1.0', refcnt: 1 });
     f.table('RSN_info', INFO('RSN'));
     f.table('bad_info', 'name: bad\nhashsize: many\n');
-    expect(await f.run('status', '--json')).toBe(0);
+    expect(await f.run('status', '--json')).toBe(1);
+    expect(f.errorJson()).toEqual({ error: { code: 'EUNHEALTHY', exitCode: 1, message: 'status: 2 checks failed: extension libxt_traffic not found, table bad unreadable' } });
     expect(f.json()).toEqual({
       module: { loaded: true, version: '0.1.0', refcnt: 1 },
       addon: { loaded: false, tried: [{ path: '/pkg/build/Release/xttraffic.node', error: 'not found' }] },
@@ -81,7 +112,9 @@ describe('xttraffic status', () => {
 
   it('iptables missing', async () => {
     f.handlers.set('iptables', () => undefined);
-    expect(await f.run('status')).toBe(0);
+    f.loaded('xt_traffic', { version: '0.1.0', refcnt: 0 });
+    expect(await f.run('status')).toBe(1);
     expect(f.stdout).toContain('iptables:   not found\nextension:  not found\n');
+    expect(f.stderr).toBe('xttraffic: status: 1 check failed: iptables not found\n');
   });
 });
