@@ -1,14 +1,13 @@
 #!/usr/bin/env node
-// bench/native-read.mjs [--rows N] [--tsv FILE]: host-side reading benchmark (was the opt-in
-// test/unit/native-bench.test.ts). Does the addon measurably beat plain node? Writes a large
-// traffic table (a regular file in the kernel's format), reads it through the addon (one read
-// in a worker thread + native parse) and through node's fs + the TypeScript parser, best of
-// three each, then times the CLI's `read T --top 10 --json` and `read T --json` with each
-// reader, and prints the figures side by side. Wall-clock milliseconds on the host (a shared
-// machine: noisy). Needs the compiled CLI (dist/, `npm run build:ts`) and, for the addon
-// column, the built addon. `npm run bench` runs it before the VM passes; alone:
+// bench/native-read.mjs [--rows N] [--tsv FILE]: host-side reading benchmark. Writes a large
+// traffic table (a regular file in the kernel's format), reads it through the product's one
+// reader (node's fs + the TypeScript parser, src/proc), best of three, then times the CLI's
+// `read T --top 10 --json` and `read T --json`. (Until the layering of issue 10 an addon reader
+// and parser stood beside it: ~60 ms faster at 65,536 rows, ~1,000 lines of C++; its column
+// stays empty.) Wall-clock milliseconds on the host (a shared machine: noisy). Needs the
+// compiled CLI (dist/, `npm run build:ts`). `npm run bench` runs it; alone:
 // `npm run bench:native`. With --tsv, writes one line per step for bench/report.mjs:
-//   step <TAB> addon ms <TAB> fs ms <TAB> note
+//   step <TAB> (empty: no addon reader) <TAB> fs ms <TAB> note
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -26,13 +25,11 @@ const REPEAT = 3;
 const imp = (p) => import(pathToFileURL(join(root, 'dist', p)).href);
 
 async function main() {
-  const { tryLoadBinding } = await imp('lib/binding.js');
-  const { TRAFFIC_HEADER } = await imp('lib/parse.js');
-  const { fsReader, nativeReader, readRaw, rowsOf } = await imp('lib/tables.js');
-  const { realDeps } = await imp('lib/deps.js');
+  const { TRAFFIC_HEADER } = await imp('proc/parse.js');
+  const { readColumns, rowsFromColumns } = { ...(await imp('proc/tables.js')), ...(await imp('proc/parse.js')) };
+  const { realDeps } = await imp('real-deps.js');
   const { run } = await imp('program.js');
 
-  const b = tryLoadBinding().binding;
   const dir = mkdtempSync(join(tmpdir(), 'xtt-native-read-'));
   try {
     const parts = [`${TRAFFIC_HEADER}\n`];
@@ -44,7 +41,7 @@ async function main() {
     writeFileSync(join(dir, 'T'), parts.join(''));
 
     // readRaw + rowsOf, best (by total) of REPEAT; also the longest event-loop stall of the read
-    const time = async (reader) => {
+    const time = async () => {
       let best = { read: Infinity, rows: Infinity, total: Infinity, maxBlocked: 0 };
       for (let k = 0; k < REPEAT; k++) {
         let last = performance.now();
@@ -55,61 +52,57 @@ async function main() {
           last = now;
         }, 1);
         const t0 = performance.now();
-        const raw = await readRaw('T', 'traffic', { procDir: dir, reader });
+        const cols = await readColumns('T', 'traffic', { proc: { dir, fromEnv: true } });
         const t1 = performance.now();
         clearInterval(iv);
-        const rows = rowsOf('traffic', raw);
+        const rows = rowsFromColumns('traffic', cols);
         const t2 = performance.now();
-        if (rows.length !== ROWS) throw new Error(`${reader.via}: ${rows.length} rows, expected ${ROWS}`);
+        if (rows.length !== ROWS) throw new Error(`${rows.length} rows, expected ${ROWS}`);
         if (t2 - t0 < best.total) best = { read: t1 - t0, rows: t2 - t1, total: t2 - t0, maxBlocked: maxGap };
       }
       return best;
     };
     // the CLI in process, output discarded: best of REPEAT
-    const cliTime = async (reader, argv) => {
+    const cliTime = async (argv) => {
       let best = Infinity;
       for (let k = 0; k < REPEAT; k++) {
         const d = await realDeps();
-        d.paths.procNet = dir;
+        d.paths.proc = { dir, fromEnv: true };
         let bytes = 0;
         d.stdout = { write: (s) => { bytes += s.length; return true; } };
-        d.reader = async () => reader;
+        d.writeAll = async (data) => { bytes += data.length; return { written: data.length }; };
         const t0 = performance.now();
         const rc = await run(argv, d);
         best = Math.min(best, performance.now() - t0);
-        if (rc !== 0 || bytes === 0) throw new Error(`${argv.join(' ')} (${reader.via}): exit ${rc}, ${bytes} bytes of output`);
+        if (rc !== 0 || bytes === 0) throw new Error(`${argv.join(' ')}: exit ${rc}, ${bytes} bytes of output`);
       }
       return best;
     };
 
-    const readers = [['addon', b ? nativeReader(b) : null], ['fs', fsReader]];
-    const res = {};
-    for (const [k, r] of readers) {
-      if (!r) continue;
-      const t = await time(r);
-      res[k] = {
+    const t = await time();
+    const res = {
+      fs: {
         read: t.read, blocked: t.maxBlocked, rows: t.rows, total: t.total,
-        top: await cliTime(r, ['read', 'T', '--top', '10', '--json']),
-        json: await cliTime(r, ['read', 'T', '--json']),
-      };
-    }
+        top: await cliTime(['read', 'T', '--top', '10', '--json']),
+        json: await cliTime(['read', 'T', '--json']),
+      },
+    };
     const steps = [
-      ['read', 'readRaw: one read of the file (addon: worker thread + native parse)'],
+      ['read', 'readColumns: one read of the file + the columnar parse'],
       ['blocked', 'longest event-loop stall during that read'],
-      ['rows', 'rowsOf: rows as objects'],
-      ['total', 'readRaw + rowsOf'],
+      ['rows', 'rowsFromColumns: rows as objects'],
+      ['total', 'readColumns + rowsFromColumns'],
       ['top', 'CLI in process: read T --top 10 --json'],
       ['json', 'CLI in process: read T --json (all rows)'],
     ];
     const ms = (x) => (x === undefined ? 'n/a' : x.toFixed(0));
     const w = Math.max(...steps.map(([, n]) => n.length));
-    console.log(`native-read: ${ROWS.toLocaleString('en-US')} rows, best of ${REPEAT}, host wall ms${b ? '' : ' (addon not built: fs only)'}`);
-    console.log(`native-read: ${'step'.padEnd(w)} ${'addon'.padStart(8)} ${'fs + TS'.padStart(8)}`);
-    for (const [k, name] of steps) console.log(`native-read: ${name.padEnd(w)} ${ms(res.addon?.[k]).padStart(8)} ${ms(res.fs?.[k]).padStart(8)}`);
+    console.log(`native-read: ${ROWS.toLocaleString('en-US')} rows, best of ${REPEAT}, host wall ms`);
+    for (const [k, name] of steps) console.log(`native-read: ${name.padEnd(w)} ${ms(res.fs[k]).padStart(8)}`);
     if (TSV) {
       writeFileSync(TSV, [
         `table_rows\t${ROWS}\t${ROWS}\trows in the table file`,
-        ...steps.map(([k, name]) => `${k}\t${res.addon?.[k]?.toFixed(1) ?? ''}\t${res.fs?.[k]?.toFixed(1) ?? ''}\t${name}`),
+        ...steps.map(([k, name]) => `${k}\t\t${res.fs[k].toFixed(1)}\t${name}`),
       ].join('\n') + '\n');
     }
   } finally {
