@@ -32,6 +32,9 @@ export async function watch(deps: Deps, name: string, o: WatchOptions & { json?:
   } catch {
     // no info file (or not readable): the first read reports the real problem
   }
+  if (!cumulative) {
+    deps.stderr.write(`xttraffic: warning: table "${name}" has --clearonread: every sample of watch reads AND CLEARS its counters (what watch shows is gone from the table)\n`);
+  }
 
   let stop = false;
   let wake: (() => void) | undefined;
@@ -62,7 +65,7 @@ export async function watch(deps: Deps, name: string, o: WatchOptions & { json?:
       const rates = ratesOf(prev, rows, secs, cumulative);
       if (o.json) {
         deps.stdout.write(`${toJson({
-          table: name, kind, time: new Date(t).toISOString(), seconds: secs,
+          table: name, kind, cleared: !cumulative, time: new Date(t).toISOString(), seconds: secs,
           rows: rates.slice(0, top).map((r) => ({ [keyName(kind)]: kind === 'portconn' ? Number(r.key) : r.key, inRate: r.inRate, outRate: r.outRate, total: r.total })),
         }, 0)}\n`);
       } else {

@@ -81,8 +81,17 @@ describe('xttraffic watch', () => {
     f.table('lan_info', 'name: lan\nfamily: ipv4\nnetbase: 10.0.0.0\nnetmask: 255.0.0.0\noptions: traffic clearonread\nhashsize: 1\nflow_slots: 1\nrules: 1\nmax_entries: 1\noverflow: 0\n');
     f.onSleep = () => f.table('lan', table(4096, 1024));
     expect(await f.run('watch', 'lan', '--count', '2', '--json', '--interval', '2')).toBe(0);
-    const last = JSON.parse(f.stdout.trim().split('\n')[1]!) as { rows: Array<{ inRate: number; outRate: number }> };
-    expect(last.rows[0]).toMatchObject({ inRate: 2048, outRate: 512 });
+    const lines = f.stdout.trim().split('\n').map((l) => JSON.parse(l) as { cleared: boolean; rows: Array<{ inRate: number; outRate: number }> });
+    expect(lines[1]!.rows[0]).toMatchObject({ inRate: 2048, outRate: 512 });
+    // every sample cleared the table, and says so; one warning, not one per sample
+    expect(lines.map((l) => l.cleared)).toEqual([true, true]);
+    expect(f.stderr).toBe('xttraffic: warning: table "lan" has --clearonread: every sample of watch reads AND CLEARS its counters (what watch shows is gone from the table)\n');
+  });
+
+  it('a table without --clearonread: no warning, cleared: false', async () => {
+    expect(await f.run('watch', 'lan', '--count', '2', '--json')).toBe(0);
+    expect(f.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { cleared: boolean }).cleared)).toEqual([false, false]);
+    expect(f.stderr).toBe('');
   });
 
   it('usage errors', async () => {
