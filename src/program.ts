@@ -33,6 +33,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
   ['report', async () => (await import('./commands/report.js')).registerReport],
   ['history', async () => (await import('./commands/history.js')).registerHistory],
   ['group', async () => (await import('./commands/group.js')).registerGroup],
+  ['quota', async () => (await import('./commands/quota.js')).registerQuota],
   ['persist', async () => (await import('./commands/persist.js')).registerPersist],
 ];
 

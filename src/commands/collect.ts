@@ -8,7 +8,11 @@ import { collectOnce, lockCollector, nextTick, type CollectResult } from '../led
 import { dbPathFromEnv, openLedgerDb } from '../ledger/db.js';
 import { Ledger } from '../ledger/ingest.js';
 import { iso } from '../ledger/periods.js';
+import type { QuotaEvent } from '../ledger/quota.js';
+import { block, ensureBlockRules, unblock } from '../system/block.js';
+import { RuntimeError } from '../core/errors.js';
 import { toJson } from '../output/format.js';
+import { quotaEventLine } from '../output/ledger.js';
 import { examples, optsOf } from '../cmdline/options.js';
 
 interface CollectOpts {
@@ -19,14 +23,65 @@ interface CollectOpts {
 
 function doc(r: CollectResult) {
   const res = r.result!;
-  return { at: iso(res.at), intervals: res.intervals.map((i) => ({ ...i, start: i.start === null ? null : iso(i.start), end: iso(i.end) })), errors: r.errors };
+  return {
+    at: iso(res.at), intervals: res.intervals.map((i) => ({ ...i, start: i.start === null ? null : iso(i.start), end: iso(i.end) })), errors: r.errors,
+    quotas: r.quotas.map((x) => ({
+      event: x.event.event, kind: x.event.quota.kind, target: x.event.quota.target, action: x.event.quota.action, dir: x.event.quota.dir,
+      used: x.event.used, limit: x.event.limit, periodStart: iso(x.event.period.start), hosts: x.event.hosts, ...(x.event.why ? { why: x.event.why } : {}),
+      ...(x.error !== undefined ? { error: x.error } : {}),
+    })),
+  };
+}
+
+/** What a quota event's action did, in words. */
+function done(ev: QuotaEvent): string {
+  const q = ev.quota;
+  if (q.action === 'block' && ev.event !== 'warn') {
+    if (ev.hosts.length === 0) return 'no host to block';
+    return `${ev.event === 'over' ? 'blocked' : 'unblocked'} ${ev.hosts.join(' ')}`;
+  }
+  if (q.action === 'exec' && ev.event === 'over') return `ran ${q.cmd}`;
+  return 'logged';
 }
 
 function line(r: CollectResult): string {
   const res = r.result!;
   const parts = res.intervals.map((i) => `${i.table}: ${i.hosts} hosts${i.flags.length ? ` [${i.flags.join(' ')}]` : ''}`);
   for (const e of r.errors) parts.push(`${e.table}: not read: ${e.message}`);
-  return `${iso(res.at)} ${parts.length ? parts.join('; ') : 'no tables'}\n`;
+  let s = `${iso(res.at)} ${parts.length ? parts.join('; ') : 'no tables'}\n`;
+  for (const x of r.quotas) s += `${iso(res.at)} ${quotaEventLine(x.event, x.error === undefined ? done(x.event) : `FAILED, retried next collection: ${x.error}`)}\n`;
+  return s;
+}
+
+/**
+ * The quota actions (the ledger decides, this does): log (the collector's output line),
+ * block (ipset xttraffic-block and its DROP rules, src/system/block.ts: idempotent), exec (a
+ * shell command with the event in its environment, on `over`; a non-zero exit is retried at
+ * the next collection). A throw leaves the event unrecorded: it comes again.
+ */
+export function quotaActor(deps: Deps): (ev: QuotaEvent) => Promise<void> {
+  let ensured = false;
+  return async (ev) => {
+    const q = ev.quota;
+    if (q.action === 'block' && ev.event !== 'warn') {
+      if (ev.event === 'over') {
+        if (!ensured) {
+          await ensureBlockRules(deps);
+          ensured = true;
+        }
+        for (const h of ev.hosts) await block(deps, h);
+      } else {
+        for (const h of ev.hosts) await unblock(deps, h);
+      }
+    } else if (q.action === 'exec' && ev.event === 'over') {
+      const env = {
+        ...deps.env, XTT_QUOTA_EVENT: ev.event, XTT_QUOTA_KIND: q.kind, XTT_QUOTA_TARGET: q.target, XTT_QUOTA_DIR: q.dir,
+        XTT_QUOTA_USED: String(ev.used), XTT_QUOTA_LIMIT: String(ev.limit), XTT_QUOTA_PERIOD_START: iso(ev.period.start), XTT_QUOTA_HOSTS: ev.hosts.join(' '),
+      };
+      const r = await deps.run('/bin/sh', ['-c', q.cmd!], { env });
+      if (r.code !== 0) throw new RuntimeError('EQUOTAEXEC', `quota command \`${q.cmd}\` exited ${r.code}: ${(r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? ''}`);
+    }
+  };
 }
 
 export function registerCollect(program: Command, deps: Deps): void {
@@ -52,10 +107,12 @@ export function registerCollect(program: Command, deps: Deps): void {
       const loc = countersLocation(deps.env);
       const lock = lockCollector(dbPath);
       const ledger = new Ledger(openLedgerDb(dbPath, { create: true }));
+      const onQuota = quotaActor(deps);
+      const clock = () => Math.round(deps.now());
       try {
         if (o.once) {
           const now = Math.round(deps.now());
-          const r = await collectOnce(ledger, { loc, tables, readMs: now, at: now, intervalMs });
+          const r = await collectOnce(ledger, { loc, tables, readMs: now, at: now, intervalMs, onQuota, now: clock });
           deps.stdout.write(o.json ? `${toJson(doc(r))}\n` : line(r));
           return;
         }
@@ -84,7 +141,7 @@ export function registerCollect(program: Command, deps: Deps): void {
             // the last collection on a signal: its counts belong to the instant of the read
             const at = stop ? now : tick;
             try {
-              const r = await collectOnce(ledger, { loc, tables, readMs: now, at, intervalMs, ...(lastMono !== undefined ? { monoMs: Math.round(mono - lastMono) } : {}) });
+              const r = await collectOnce(ledger, { loc, tables, readMs: now, at, intervalMs, onQuota, now: clock, ...(lastMono !== undefined ? { monoMs: Math.round(mono - lastMono) } : {}) });
               lastMono = mono;
               deps.stdout.write(o.json ? `${toJson(doc(r), 0)}\n` : line(r));
             } catch (e) {

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { ResourceError, toXtError } from '../core/errors.js';
 import { listCounterTables, readCounters, type CountersLocation, type CountersReading } from '../proc/counters.js';
 import { Ledger, type IngestResult } from './ingest.js';
+import { markQuota, quotaEvents, type QuotaEvent } from './quota.js';
 
 /** Takes the collector lock of `dbPath` or throws a ResourceError saying who holds it. */
 export function lockCollector(dbPath: string): { release(): void } {
@@ -40,12 +41,23 @@ export interface CollectOptions {
   /** The aligned tick the counts belong to. */
   at: number;
   monoMs?: number;
+  /**
+   * Quotas: called after the commit for each event due (warn, over, lift); the event is
+   * recorded in the ledger only when it resolves, so a failed action is retried at the next
+   * collection. The command layer does the action (log, block through src/system, exec).
+   * Without it, quotas are not evaluated.
+   */
+  onQuota?: (ev: QuotaEvent) => Promise<void> | void;
+  /** Wall clock for the quota records (default readMs). */
+  now?: () => number;
 }
 
 export interface CollectResult {
   result?: IngestResult;
   /** Tables that could not be read or parsed (their last reading stays: nothing is lost). */
   errors: Array<{ table: string; message: string }>;
+  /** Quota events acted on (done) or failed (error: retried next collection). */
+  quotas: Array<{ event: QuotaEvent; error?: string }>;
 }
 
 /** One collection: read every table, ingest them in one transaction. */
@@ -72,7 +84,20 @@ export async function collectOnce(ledger: Ledger, o: CollectOptions): Promise<Co
     ...(o.intervalMs !== undefined ? { intervalMs: o.intervalMs } : {}),
     ...(o.monoMs !== undefined ? { monoMs: o.monoMs } : {}),
   });
-  return { result, errors };
+  const quotas: CollectResult['quotas'] = [];
+  if (o.onQuota) {
+    // after the commit, never inside the ingest transaction
+    for (const ev of quotaEvents(ledger.db, o.at)) {
+      try {
+        await o.onQuota(ev);
+        markQuota(ledger.db, ev, o.now ? o.now() : o.readMs);
+        quotas.push({ event: ev });
+      } catch (e) {
+        quotas.push({ event: ev, error: toXtError(e).message });
+      }
+    }
+  }
+  return { result, errors, quotas };
 }
 
 /** The next tick strictly after `now` on a grid of `intervalMs` from the epoch. */

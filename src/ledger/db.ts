@@ -14,7 +14,7 @@ export type { DB };
 
 /** "XTTL" */
 export const XTT_APP_ID = 0x5854544c;
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 export const DEFAULT_DB = '/var/lib/xttraffic/ledger.db';
 
 export function dbPathFromEnv(env: NodeJS.ProcessEnv, opt?: string): string {
@@ -77,6 +77,15 @@ const MIGRATIONS: string[] = [
     `CREATE INDEX host_hour_host ON host_hour (host_id, bucket)`,
     `CREATE INDEX host_day_host ON host_day (host_id, bucket)`,
     `CREATE INDEX host_period_host ON host_period (host_id, period_start)`,
+  ].join(';\n'),
+  // 2: quotas (src/ledger/quota.ts): definitions, per-period state, blocked hosts
+  [
+    `CREATE TABLE quotas (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, target TEXT NOT NULL, limit_bytes TEXT NOT NULL,
+       per TEXT NOT NULL, dir TEXT NOT NULL, action TEXT NOT NULL, cmd TEXT, created_ms INTEGER NOT NULL, UNIQUE (kind, target))`,
+    `CREATE TABLE quota_state (quota_id INTEGER NOT NULL, period_start INTEGER NOT NULL, warned_ms INTEGER, over_ms INTEGER,
+       PRIMARY KEY (quota_id, period_start))`,
+    `CREATE TABLE quota_block (quota_id INTEGER NOT NULL, period_start INTEGER NOT NULL, host TEXT NOT NULL, blocked_ms INTEGER NOT NULL,
+       lifted_ms INTEGER, PRIMARY KEY (quota_id, period_start, host))`,
   ].join(';\n'),
 ];
 

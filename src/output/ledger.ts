@@ -4,6 +4,7 @@
  * boundaries and the gaps and events inside it. Pure.
  */
 import type { HistoryPoint, P95, Report, Totals } from '../ledger/query.js';
+import type { Quota, QuotaEvent } from '../ledger/quota.js';
 import { iso, isoIn } from '../ledger/periods.js';
 import { renderCsv, renderTable } from './format.js';
 
@@ -112,4 +113,22 @@ export function renderHistoryText(h: { kind: string; name: string; tz: string; p
 
 export function renderHistoryCsv(h: { points: HistoryPoint[] }): string {
   return renderCsv(['from', 'to', ...CSV_HEADERS.slice(5)], h.points.map((p) => [iso(p.from), iso(p.to), ...csvCells(p.totals)]));
+}
+
+/** One quota event as a log line of the collector. */
+export function quotaEventLine(ev: QuotaEvent, done: string): string {
+  const q = ev.quota;
+  const what = ev.event === 'warn' ? 'at 80 % of its quota' : ev.event === 'over' ? 'over its quota' : ev.why === 'raised' ? 'quota raised above its use' : 'billing period ended';
+  return `quota ${q.kind} ${q.target}: ${what} (${q.dir} ${siBytes(ev.used)} of ${siBytes(ev.limit)}, period from ${iso(ev.period.start)}): ${done}`;
+}
+
+/** `quota list` as a table. */
+export function renderQuotasText(rows: Array<{ quota: Quota; used: bigint; periodStart: number | null; blocked: string[] }>): string {
+  if (rows.length === 0) return 'no quotas\n';
+  return renderTable({
+    headers: ['TARGET', 'KIND', 'LIMIT', 'DIR', 'PER', 'ACTION', 'USED', 'PERIOD FROM', 'BLOCKED'],
+    align: ['left', 'left', 'right', 'left', 'left', 'left', 'right', 'left', 'left'],
+    rows: rows.map((r) => [r.quota.target, r.quota.kind, siBytes(r.quota.limit), r.quota.dir, r.quota.per, r.quota.action === 'exec' ? `exec ${r.quota.cmd}` : r.quota.action,
+      siBytes(r.used), r.periodStart === null ? '' : iso(r.periodStart), r.blocked.join(' ')]),
+  });
 }
