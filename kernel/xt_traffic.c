@@ -9,9 +9,11 @@
  *
  * Packet path: an RCU lookup in a per-table hash of per-key entries and
  * atomic64 adds; an entry is allocated once, on a key's first packet, under a
- * lock striped per bucket. Readers take a snapshot of a whole table when the
- * file is opened, with atomic64_xchg() when clearing, so every byte lands in
- * exactly one snapshot.
+ * lock striped per bucket. Counters only ever grow for the life of a table:
+ * a clear moves a per-counter display baseline instead (under the table's
+ * clear mutex), so the spec's files show counter - baseline and every byte
+ * lands in exactly one cleared read, while /proc/net/xt_traffic_counters/
+ * streams the counters themselves for a collector that must never lose one.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 #include <linux/atomic.h>
@@ -45,6 +47,10 @@
 #include "xt_traffic_core.h"
 
 #define XT_TRAFFIC_VERSION "0.1.0"
+
+/* The monotonic counters, one file per table: see xtt_ctr_show(). */
+#define XTT_COUNTERS_DIR	"xt_traffic_counters"
+#define XTT_COUNTERS_REVISION	1
 
 MODULE_AUTHOR("xttraffic developers");
 MODULE_DESCRIPTION("Xtables: per-IP traffic and connection accounting");
@@ -82,10 +88,24 @@ static const char *const xtt_kind_suffix[XTT_KINDS] = {
 	[XTT_KIND_PORTCONN] = XT_TRAFFIC_SUFFIX_PORTCONN,
 };
 
+static const char *const xtt_kind_name[XTT_KINDS] = {
+	[XTT_KIND_TRAFFIC] = "traffic",
+	[XTT_KIND_IPCONN] = "ipconn",
+	[XTT_KIND_PORTCONN] = "portconn",
+};
+
+/* Counters of a map's row: 2 * protocols, at most this many. */
+#define XTT_COUNTERS_MAX	(2 * XTT_CN_N)
+
+/*
+ * c[0 .. n-1]: the counters, [proto * 2 + XTT_IN/OUT], only ever added to.
+ * c[n .. 2n-1]: their display baselines (xtt_base()), set by clears under
+ * the table's clear_mutex; the spec's files show counter - baseline.
+ */
 struct xtt_entry {
 	struct xtt_entry __rcu *next;
 	u32 key;
-	atomic64_t c[];		/* 2 * protocols: [proto * 2 + XTT_IN/OUT] */
+	atomic64_t c[];
 };
 
 /* Striped insert locks: an entry is only ever added, never removed. */
@@ -137,12 +157,15 @@ struct xt_traffic_table {
 	char name[XT_TRAFFIC_NAME_LEN];
 	u32 flags;
 	u32 hashsize;		/* as given; 0 = derived */
-	atomic64_t overflow;
+	u64 generation;		/* random, non-zero: this instance of the table */
+	atomic64_t overflow;	/* never cleared */
+	struct mutex clear_mutex;	/* baselines: every read and clear of them */
 };
 
 struct traffic_net {
 	struct list_head tables;
-	struct proc_dir_entry *proc_dir;
+	struct proc_dir_entry *proc_dir;	/* xt_traffic/ */
+	struct proc_dir_entry *counters_dir;	/* xt_traffic_counters/ */
 };
 
 static unsigned int traffic_net_id __read_mostly;
@@ -225,7 +248,8 @@ static noinline struct xtt_entry *xtt_map_insert(struct xtt_map *m, u32 idx,
 		goto out;
 	if (atomic_read(&m->count) >= READ_ONCE(max_entries))
 		goto out;
-	e = kzalloc(struct_size(e, c, m->ncounters), GFP_ATOMIC | __GFP_NOWARN);
+	/* the counters and their baselines, all zero */
+	e = kzalloc(struct_size(e, c, 2 * m->ncounters), GFP_ATOMIC | __GFP_NOWARN);
 	if (!e)
 		goto out;
 	e->key = key;
@@ -646,11 +670,19 @@ static int xtt_row_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Display baseline of counter @i of an entry of @m. */
+static atomic64_t *xtt_base(const struct xtt_map *m, struct xtt_entry *e,
+			    unsigned int i)
+{
+	return &e->c[m->ncounters + i];
+}
+
 /*
- * Copy (and with @clear, take and zero) every counter of the map. Entries
- * added after their bucket was passed are left for the next snapshot; with
- * @clear nothing is lost, since a counter is only ever zeroed by the xchg
- * that also returns it.
+ * Copy every displayed counter (counter - baseline) of the map; with @clear,
+ * also move each baseline to the counter value just read. Under the table's
+ * clear_mutex, so two clears never both take one baseline: a packet added
+ * before a counter is read lands in this read, one added after in the next.
+ * Entries added after their bucket was passed are left for the next snapshot.
  */
 static int xtt_snapshot(struct xtt_snap *s, struct xtt_map *m, bool clear)
 {
@@ -666,6 +698,7 @@ static int xtt_snapshot(struct xtt_snap *s, struct xtt_map *m, bool clear)
 	if (!s->data)
 		return -ENOMEM;
 
+	mutex_lock(&m->table->clear_mutex);
 	rcu_read_lock();
 	for (b = 0; b < m->nbuckets && rows < cap; b++) {
 		for (e = rcu_dereference(m->buckets[b]); e && rows < cap;
@@ -675,8 +708,11 @@ static int xtt_snapshot(struct xtt_snap *s, struct xtt_map *m, bool clear)
 
 			row[0] = e->key;
 			for (i = 0; i < n; i++) {
-				row[1 + i] = clear ? atomic64_xchg(&e->c[i], 0) :
-					     atomic64_read(&e->c[i]);
+				u64 v = atomic64_read(&e->c[i]);
+
+				row[1 + i] = v - atomic64_read(xtt_base(m, e, i));
+				if (clear)
+					atomic64_set(xtt_base(m, e, i), v);
 				any |= row[1 + i];
 			}
 			if (any)
@@ -689,6 +725,7 @@ static int xtt_snapshot(struct xtt_snap *s, struct xtt_map *m, bool clear)
 		}
 	}
 	rcu_read_unlock();
+	mutex_unlock(&m->table->clear_mutex);
 	s->rows = rows;
 	/* a direct map's bucket is its key: the walk was in key order */
 	if (!m->direct)
@@ -717,12 +754,42 @@ static void xtt_seq_stop(struct seq_file *seq, void *v)
 {
 }
 
+/*
+ * One row of a map: the key (an IP of the net, or a port), total in, total
+ * out, then the @m->ncounters counters @c, tab separated.
+ */
+static void xtt_put_row(struct seq_file *seq, const struct xtt_map *m,
+			u32 key, const u64 *c)
+{
+	unsigned int np = m->ncounters / 2, i;
+	u64 tin = 0, tout = 0;
+
+	/* seq_put_decimal_ull: a tenth of seq_printf's cost, on big tables */
+	if (m->kind == XTT_KIND_PORTCONN) {
+		seq_put_decimal_ull(seq, "", key);
+	} else {
+		u32 ip = m->table->base | key;
+
+		seq_put_decimal_ull(seq, "", ip >> 24);
+		seq_put_decimal_ull(seq, ".", (ip >> 16) & 255);
+		seq_put_decimal_ull(seq, ".", (ip >> 8) & 255);
+		seq_put_decimal_ull(seq, ".", ip & 255);
+	}
+	for (i = 0; i < np; i++) {
+		tin += c[i * 2 + XTT_IN];
+		tout += c[i * 2 + XTT_OUT];
+	}
+	seq_put_decimal_ull(seq, "\t", tin);
+	seq_put_decimal_ull(seq, "\t", tout);
+	for (i = 0; i < m->ncounters; i++)
+		seq_put_decimal_ull(seq, "\t", c[i]);
+	seq_putc(seq, '\n');
+}
+
 static int xtt_seq_show(struct seq_file *seq, void *v)
 {
 	struct xtt_snap *s = seq->private;
 	const u64 *row = v;
-	unsigned int np, i;
-	u64 tin = 0, tout = 0;
 
 	if (v == SEQ_START_TOKEN) {
 		switch (s->map->kind) {
@@ -738,28 +805,7 @@ static int xtt_seq_show(struct seq_file *seq, void *v)
 		}
 		return 0;
 	}
-
-	/* seq_put_decimal_ull: a tenth of seq_printf's cost, on big tables */
-	if (s->map->kind == XTT_KIND_PORTCONN) {
-		seq_put_decimal_ull(seq, "", row[0]);
-	} else {
-		u32 ip = s->map->table->base | (u32)row[0];
-
-		seq_put_decimal_ull(seq, "", ip >> 24);
-		seq_put_decimal_ull(seq, ".", (ip >> 16) & 255);
-		seq_put_decimal_ull(seq, ".", (ip >> 8) & 255);
-		seq_put_decimal_ull(seq, ".", ip & 255);
-	}
-	np = s->map->ncounters / 2;
-	for (i = 0; i < np; i++) {
-		tin += row[1 + i * 2 + XTT_IN];
-		tout += row[1 + i * 2 + XTT_OUT];
-	}
-	seq_put_decimal_ull(seq, "\t", tin);
-	seq_put_decimal_ull(seq, "\t", tout);
-	for (i = 0; i < s->map->ncounters; i++)
-		seq_put_decimal_ull(seq, "\t", row[1 + i]);
-	seq_putc(seq, '\n');
+	xtt_put_row(seq, s->map, (u32)row[0], row + 1);
 	return 0;
 }
 
@@ -770,9 +816,10 @@ static const struct seq_operations xtt_seq_ops = {
 	.show	= xtt_seq_show,
 };
 
-static bool xtt_may_clear(struct xt_traffic_table *t)
+/* Clearing takes CAP_NET_ADMIN of the netns's owner, held by the opener. */
+static bool xtt_may_clear(const struct file *file, struct xt_traffic_table *t)
 {
-	return ns_capable(t->net->user_ns, CAP_NET_ADMIN);
+	return file_ns_capable(file, t->net->user_ns, CAP_NET_ADMIN);
 }
 
 static int xtt_proc_open(struct inode *inode, struct file *file)
@@ -782,10 +829,14 @@ static int xtt_proc_open(struct inode *inode, struct file *file)
 	bool clear;
 	int ret;
 
-	/* Opening read-write is the explicit read-and-clear. */
+	/*
+	 * Opening read-write is the explicit read-and-clear; a --clearonread
+	 * table clears on every read. Either needs the capability: read
+	 * permission alone (proc_perms) must not clear anything.
+	 */
 	clear = (m->table->flags & XT_TRAFFIC_CLEARONREAD) ||
 		(file->f_mode & FMODE_WRITE);
-	if ((file->f_mode & FMODE_WRITE) && !xtt_may_clear(m->table))
+	if (clear && !xtt_may_clear(file, m->table))
 		return -EPERM;
 	s = __seq_open_private(file, &xtt_seq_ops, sizeof(*s));
 	if (!s)
@@ -811,19 +862,29 @@ static int xtt_proc_release(struct inode *inode, struct file *file)
 	return seq_release_private(inode, file);
 }
 
+/* A clear without a read: every baseline of the map moves to its counter. */
 static void xtt_map_clear(struct xtt_map *m)
 {
 	struct xtt_entry *e;
 	unsigned int i;
 	u32 b;
 
+	mutex_lock(&m->table->clear_mutex);
 	rcu_read_lock();
-	for (b = 0; b < m->nbuckets; b++)
+	for (b = 0; b < m->nbuckets; b++) {
 		for (e = rcu_dereference(m->buckets[b]); e;
 		     e = rcu_dereference(e->next))
 			for (i = 0; i < m->ncounters; i++)
-				atomic64_set(&e->c[i], 0);
+				atomic64_set(xtt_base(m, e, i),
+					     atomic64_read(&e->c[i]));
+		if ((b & 1023) == 1023) {
+			rcu_read_unlock();
+			cond_resched();
+			rcu_read_lock();
+		}
+	}
 	rcu_read_unlock();
+	mutex_unlock(&m->table->clear_mutex);
 }
 
 static ssize_t xtt_proc_write(struct file *file, const char __user *ubuf,
@@ -832,7 +893,7 @@ static ssize_t xtt_proc_write(struct file *file, const char __user *ubuf,
 	struct xtt_map *m = pde_data(file_inode(file));
 	char buf[16];
 
-	if (!xtt_may_clear(m->table))
+	if (!xtt_may_clear(file, m->table))
 		return -EPERM;
 	if (size == 0)
 		return 0;
@@ -860,22 +921,10 @@ static const struct proc_ops xtt_proc_ops = {
 	.proc_release	= xtt_proc_release,
 };
 
-/* NAME_info: configuration and state, one "key: value" a line. */
-static int xtt_info_show(struct seq_file *seq, void *v)
+/* The "options:" line of NAME_info and of the counters file. */
+static void xtt_put_options(struct seq_file *seq,
+			    const struct xt_traffic_table *t)
 {
-	struct xt_traffic_table *t = seq->private;
-	__be32 base = htonl(t->base), mask = htonl(t->mask);
-	static const char *const kname[XTT_KINDS] = {
-		"traffic", "ipconn", "portconn"
-	};
-	unsigned int k;
-
-	/*
-	 * No traffic_mutex here: destroy removes this file while holding it
-	 * and waits for readers. The maps never change after creation.
-	 */
-	seq_printf(seq, "name: %s\nfamily: ipv4\nnetbase: %pI4\nnetmask: %pI4\n",
-		   t->name, &base, &mask);
 	seq_puts(seq, "options:");
 	if (t->flags & XT_TRAFFIC_TRAFFIC)
 		seq_puts(seq, " traffic");
@@ -890,6 +939,22 @@ static int xtt_info_show(struct seq_file *seq, void *v)
 	if (t->flags & XT_TRAFFIC_CLEARONREAD)
 		seq_puts(seq, " clearonread");
 	seq_putc(seq, '\n');
+}
+
+/* NAME_info: configuration and state, one "key: value" a line. */
+static int xtt_info_show(struct seq_file *seq, void *v)
+{
+	struct xt_traffic_table *t = seq->private;
+	__be32 base = htonl(t->base), mask = htonl(t->mask);
+	unsigned int k;
+
+	/*
+	 * No traffic_mutex here: destroy removes this file while holding it
+	 * and waits for readers. The maps never change after creation.
+	 */
+	seq_printf(seq, "name: %s\nfamily: ipv4\nnetbase: %pI4\nnetmask: %pI4\n",
+		   t->name, &base, &mask);
+	xtt_put_options(seq, t);
 	seq_printf(seq, "hashsize: %u\n",
 		   t->map[XTT_KIND_TRAFFIC] ? t->map[XTT_KIND_TRAFFIC]->nbuckets :
 		   t->map[XTT_KIND_IPCONN] ? t->map[XTT_KIND_IPCONN]->nbuckets : 0);
@@ -899,9 +964,10 @@ static int xtt_info_show(struct seq_file *seq, void *v)
 	seq_printf(seq, "max_entries: %u\n", READ_ONCE(max_entries));
 	for (k = 0; k < XTT_KINDS; k++)
 		if (t->map[k])
-			seq_printf(seq, "%s_entries: %d\n", kname[k],
+			seq_printf(seq, "%s_entries: %d\n", xtt_kind_name[k],
 				   atomic_read(&t->map[k]->count));
 	seq_printf(seq, "overflow: %lld\n", atomic64_read(&t->overflow));
+	seq_printf(seq, "generation: %016llx\n", t->generation);
 	return 0;
 }
 
@@ -917,6 +983,190 @@ static const struct proc_ops xtt_info_proc_ops = {
 	.proc_release	= single_release,
 };
 
+/*
+ * xt_traffic_counters/NAME: the monotonic counters, streamed. The iterator
+ * walks the live hash chains with no snapshot and no allocation: the head,
+ * then per enabled kind a "[kind]" line and one row per entry, then "[end]".
+ * Entries are only ever pushed at the head of a chain and freed with the
+ * table, after its files are gone, so the entry reached last stays valid
+ * from one read() to the next and the walk goes on from it: every entry
+ * that existed at open is shown, and none twice.
+ */
+enum xtt_ctr_at { XTT_AT_HEAD, XTT_AT_SECTION, XTT_AT_ENTRY, XTT_AT_END,
+		  XTT_AT_DONE };
+
+struct xtt_ctr_iter {
+	struct xt_traffic_table *t;
+	loff_t pos;		/* seq_file position of the element below */
+	enum xtt_ctr_at at;
+	unsigned int kind;	/* enum xtt_kind */
+	u32 bucket;
+	struct xtt_entry *e;
+};
+
+/*
+ * No RCU read side needed: an entry lives as long as the table, and the
+ * table outlives this file (see above); this only orders the reads after
+ * the entry's initialisation, as rcu_dereference() does.
+ */
+static struct xtt_entry *xtt_ctr_deref(struct xtt_entry __rcu *const *p)
+{
+	return rcu_dereference_check(*p, true);
+}
+
+/* The section of the first enabled kind from @k on, else the end. */
+static void xtt_ctr_section(struct xtt_ctr_iter *it, unsigned int k)
+{
+	for (; k < XTT_KINDS; k++) {
+		if (it->t->map[k]) {
+			it->at = XTT_AT_SECTION;
+			it->kind = k;
+			return;
+		}
+	}
+	it->at = XTT_AT_END;
+}
+
+/* The first entry of the section's map from bucket @b on, else what follows. */
+static void xtt_ctr_scan(struct xtt_ctr_iter *it, u32 b)
+{
+	struct xtt_map *m = it->t->map[it->kind];
+
+	for (; b < m->nbuckets; b++) {
+		struct xtt_entry *e = xtt_ctr_deref(&m->buckets[b]);
+
+		if (e) {
+			it->at = XTT_AT_ENTRY;
+			it->bucket = b;
+			it->e = e;
+			return;
+		}
+		if ((b & 4095) == 4095)
+			cond_resched();
+	}
+	xtt_ctr_section(it, it->kind + 1);
+}
+
+static void xtt_ctr_advance(struct xtt_ctr_iter *it)
+{
+	struct xtt_entry *e;
+
+	switch (it->at) {
+	case XTT_AT_HEAD:
+		xtt_ctr_section(it, 0);
+		break;
+	case XTT_AT_SECTION:
+		xtt_ctr_scan(it, 0);
+		break;
+	case XTT_AT_ENTRY:
+		e = xtt_ctr_deref(&it->e->next);
+		if (e)
+			it->e = e;
+		else
+			xtt_ctr_scan(it, it->bucket + 1);
+		break;
+	default:
+		it->at = XTT_AT_DONE;
+		break;
+	}
+}
+
+static void *xtt_ctr_start(struct seq_file *seq, loff_t *pos)
+{
+	struct xtt_ctr_iter *it = seq->private;
+
+	/*
+	 * seq_read() resumes at the position where next() left the iterator;
+	 * position 0 is a new walk, any other position (a seek) walks to it.
+	 */
+	if (*pos == 0 || *pos != it->pos) {
+		it->at = XTT_AT_HEAD;
+		it->pos = 0;
+		while (it->pos < *pos && it->at != XTT_AT_DONE) {
+			xtt_ctr_advance(it);
+			it->pos++;
+		}
+	}
+	return it->at == XTT_AT_DONE ? NULL : it;
+}
+
+static void *xtt_ctr_next(struct seq_file *seq, void *v, loff_t *pos)
+{
+	struct xtt_ctr_iter *it = seq->private;
+
+	xtt_ctr_advance(it);
+	it->pos = ++*pos;
+	return it->at == XTT_AT_DONE ? NULL : it;
+}
+
+static void xtt_ctr_stop(struct seq_file *seq, void *v)
+{
+}
+
+static int xtt_ctr_show(struct seq_file *seq, void *v)
+{
+	struct xtt_ctr_iter *it = v;
+	struct xt_traffic_table *t = it->t;
+	const struct xtt_map *m;
+	u64 c[XTT_COUNTERS_MAX];
+	__be32 base, mask;
+	unsigned int i;
+
+	switch (it->at) {
+	case XTT_AT_HEAD:
+		base = htonl(t->base);
+		mask = htonl(t->mask);
+		seq_printf(seq, "xt_traffic_counters %d\nname: %s\ngeneration: %016llx\n",
+			   XTT_COUNTERS_REVISION, t->name, t->generation);
+		xtt_put_options(seq, t);
+		seq_printf(seq, "netbase: %pI4\nnetmask: %pI4\noverflow: %llu\n",
+			   &base, &mask, (u64)atomic64_read(&t->overflow));
+		break;
+	case XTT_AT_SECTION:
+		seq_printf(seq, "[%s]\n", xtt_kind_name[it->kind]);
+		break;
+	case XTT_AT_ENTRY:
+		m = t->map[it->kind];
+		for (i = 0; i < m->ncounters; i++)
+			c[i] = atomic64_read(&it->e->c[i]);
+		xtt_put_row(seq, m, it->e->key, c);
+		break;
+	default:
+		seq_puts(seq, "[end]\n");
+		break;
+	}
+	return 0;
+}
+
+static const struct seq_operations xtt_ctr_seq_ops = {
+	.start	= xtt_ctr_start,
+	.next	= xtt_ctr_next,
+	.stop	= xtt_ctr_stop,
+	.show	= xtt_ctr_show,
+};
+
+static int xtt_ctr_open(struct inode *inode, struct file *file)
+{
+	struct xtt_ctr_iter *it;
+
+	/* read only, whoever opens it: it never clears and takes no command */
+	if (file->f_mode & FMODE_WRITE)
+		return -EPERM;
+	it = __seq_open_private(file, &xtt_ctr_seq_ops, sizeof(*it));
+	if (!it)
+		return -ENOMEM;
+	it->t = pde_data(inode);
+	it->at = XTT_AT_HEAD;
+	return 0;
+}
+
+static const struct proc_ops xtt_ctr_proc_ops = {
+	.proc_open	= xtt_ctr_open,
+	.proc_read	= seq_read,
+	.proc_lseek	= seq_lseek,
+	.proc_release	= seq_release_private,
+};
+
 /* ---- tables ---- */
 
 static struct xt_traffic_table *xtt_table_lookup(struct traffic_net *tn,
@@ -930,22 +1180,51 @@ static struct xt_traffic_table *xtt_table_lookup(struct traffic_net *tn,
 	return NULL;
 }
 
-static void xtt_table_remove_proc(struct traffic_net *tn,
-				  struct xt_traffic_table *t)
+/*
+ * The table's files, in the order they are created: NAME, NAME_ipconn,
+ * NAME_portconn (the enabled ones), NAME_info, then xt_traffic_counters/NAME.
+ * False when the table has no file @i.
+ */
+enum { XTT_FILE_INFO = XTT_KINDS, XTT_FILE_COUNTERS, XTT_FILES };
+
+static bool xtt_table_file(const struct traffic_net *tn,
+			   const struct xt_traffic_table *t, unsigned int i,
+			   char *fname, size_t size, struct proc_dir_entry **dir)
+{
+	*dir = tn->proc_dir;
+	switch (i) {
+	case XTT_FILE_INFO:
+		snprintf(fname, size, "%s%s", t->name, XT_TRAFFIC_SUFFIX_INFO);
+		return true;
+	case XTT_FILE_COUNTERS:
+		*dir = tn->counters_dir;
+		strscpy(fname, t->name, size);
+		return true;
+	default:
+		snprintf(fname, size, "%s%s", t->name, xtt_kind_suffix[i]);
+		return t->map[i];
+	}
+}
+
+/* Removes the table's first @n files (all of them: XTT_FILES). */
+static void xtt_table_remove_files(struct traffic_net *tn,
+				   struct xt_traffic_table *t, unsigned int n)
 {
 	char fname[XT_TRAFFIC_NAME_LEN + 16];
-	unsigned int k;
+	struct proc_dir_entry *dir;
+	unsigned int i;
 
 	if (!tn->proc_dir)	/* the netns is going away: already removed */
 		return;
-	for (k = 0; k < XTT_KINDS; k++) {
-		if (!t->map[k])
-			continue;
-		snprintf(fname, sizeof(fname), "%s%s", t->name, xtt_kind_suffix[k]);
-		remove_proc_entry(fname, tn->proc_dir);
-	}
-	snprintf(fname, sizeof(fname), "%s%s", t->name, XT_TRAFFIC_SUFFIX_INFO);
-	remove_proc_entry(fname, tn->proc_dir);
+	for (i = 0; i < n; i++)
+		if (xtt_table_file(tn, t, i, fname, sizeof(fname), &dir))
+			remove_proc_entry(fname, dir);
+}
+
+static void xtt_table_remove_proc(struct traffic_net *tn,
+				  struct xt_traffic_table *t)
+{
+	xtt_table_remove_files(tn, t, XTT_FILES);
 }
 
 static void xtt_table_free(struct xt_traffic_table *t)
@@ -955,44 +1234,56 @@ static void xtt_table_free(struct xt_traffic_table *t)
 	for (k = 0; k < XTT_KINDS; k++)
 		xtt_map_free(t->map[k]);
 	kvfree(t->flows);
+	mutex_destroy(&t->clear_mutex);
 	kfree(t);
 }
 
+/* Every file of a table has the same mode, owner and group. */
 static int xtt_table_add_proc(struct traffic_net *tn, struct xt_traffic_table *t)
 {
 	kuid_t uid = make_kuid(t->net->user_ns, proc_uid);
 	kgid_t gid = make_kgid(t->net->user_ns, proc_gid);
 	char fname[XT_TRAFFIC_NAME_LEN + 16];
-	struct proc_dir_entry *pde;
-	unsigned int k;
+	const struct proc_ops *ops;
+	struct proc_dir_entry *pde, *dir;
+	unsigned int i;
+	void *data;
 
 	if (!uid_valid(uid) || !gid_valid(gid)) {
 		pr_info_ratelimited("proc_uid %u or proc_gid %u is not mapped in this namespace\n",
 				    proc_uid, proc_gid);
 		return -EINVAL;
 	}
-	for (k = 0; k < XTT_KINDS; k++) {
-		if (!t->map[k])
+	for (i = 0; i < XTT_FILES; i++) {
+		if (!xtt_table_file(tn, t, i, fname, sizeof(fname), &dir))
 			continue;
-		snprintf(fname, sizeof(fname), "%s%s", t->name, xtt_kind_suffix[k]);
-		pde = proc_create_data(fname, proc_perms, tn->proc_dir,
-				       &xtt_proc_ops, t->map[k]);
+		switch (i) {
+		case XTT_FILE_INFO:
+			ops = &xtt_info_proc_ops;
+			data = t;
+			break;
+		case XTT_FILE_COUNTERS:
+			ops = &xtt_ctr_proc_ops;
+			data = t;
+			break;
+		default:
+			ops = &xtt_proc_ops;
+			data = t->map[i];
+			break;
+		}
+		pde = proc_create_data(fname, proc_perms, dir, ops, data);
 		if (!pde)
 			goto out_remove;
 		proc_set_user(pde, uid, gid);
 	}
-	snprintf(fname, sizeof(fname), "%s%s", t->name, XT_TRAFFIC_SUFFIX_INFO);
-	pde = proc_create_data(fname, proc_perms, tn->proc_dir,
-			       &xtt_info_proc_ops, t);
-	if (!pde)
-		goto out_remove;
-	proc_set_user(pde, uid, gid);
 	return 0;
 
 out_remove:
 	pr_info_ratelimited("cannot create /proc/net/%s/%s\n",
+			    i == XTT_FILE_COUNTERS ? XTT_COUNTERS_DIR :
 			    XT_TRAFFIC_PROC_DIR, fname);
-	xtt_table_remove_proc(tn, t);
+	/* only the files created before this one */
+	xtt_table_remove_files(tn, t, i);
 	return -ENOMEM;
 }
 
@@ -1016,6 +1307,11 @@ static struct xt_traffic_table *xtt_table_create(struct net *net,
 	t->fast = t->flags & XT_TRAFFIC_TRAFFIC ? t->sides & (1 << 1 | 1 << 2) : 0;
 	t->hashsize = info->hashsize;
 	atomic64_set(&t->overflow, 0);
+	mutex_init(&t->clear_mutex);
+	/* a new instance: its counters start at zero (0 is never drawn) */
+	do {
+		t->generation = get_random_u64();
+	} while (!t->generation);
 
 	ipb = xtt_ip_buckets(t->mask, t->hashsize);
 	if (t->flags & XT_TRAFFIC_TRAFFIC) {
@@ -1239,7 +1535,15 @@ static int __net_init traffic_net_init(struct net *net)
 	tn->proc_dir = proc_mkdir(XT_TRAFFIC_PROC_DIR, net->proc_net);
 	if (!tn->proc_dir)
 		return -ENOMEM;
+	tn->counters_dir = proc_mkdir(XTT_COUNTERS_DIR, net->proc_net);
+	if (!tn->counters_dir)
+		goto out_remove_proc_dir;
 	return 0;
+
+out_remove_proc_dir:
+	remove_proc_entry(XT_TRAFFIC_PROC_DIR, net->proc_net);
+	tn->proc_dir = NULL;
+	return -ENOMEM;
 }
 
 static void __net_exit traffic_net_exit(struct net *net)
@@ -1253,8 +1557,10 @@ static void __net_exit traffic_net_exit(struct net *net)
 	 */
 	mutex_lock(&traffic_mutex);
 	tn->proc_dir = NULL;
+	tn->counters_dir = NULL;
 	mutex_unlock(&traffic_mutex);
 	remove_proc_subtree(XT_TRAFFIC_PROC_DIR, net->proc_net);
+	remove_proc_subtree(XTT_COUNTERS_DIR, net->proc_net);
 }
 
 static struct pernet_operations traffic_net_ops = {
