@@ -48,6 +48,14 @@ key_of() {
 srcver() { dpkg-query -W -f='${Version}' "$SRC_PKG" 2>/dev/null || true; }
 
 key=$(key_of)
+# The unpacked and patched tree depends only on the source version and the patches: an
+# unfinished build (interrupted setup, or a fragment edited meanwhile) is resumed from its
+# tree, and make rebuilds only what the new configuration changes.
+treekey=$({
+	echo "recipe $RECIPE"
+	echo "no-patches ${XTT_DEBUG_KERNEL_NO_PATCHES:-}"
+	[ -n "${XTT_DEBUG_KERNEL_NO_PATCHES:-}" ] || cat "$PATCHDIR/series" $(sed "s|^|$PATCHDIR/|" "$PATCHDIR/series")
+} | sha256sum | cut -c1-10)
 
 if [ "${1:-}" = --release ]; then
 	v=$(srcver)
@@ -108,16 +116,36 @@ fi
 
 start=$(date +%s)
 log "building $SRC_PKG $ver (key $key) in $dir; log: $dir/build.log"
-rm -rf "$dir"
-mkdir -p "$dir/src" "$dir/root/boot"
-tar -xaf "$tarball" -C "$dir/src" --strip-components=1
+resumed=
+if [ ! -e "$dir/src/.xtt-tree" ]; then
+	for old in "$DEBUG_KERNEL_CACHE/$ver"-*/; do
+		old=${old%/}
+		[ "$old" != "$dir" ] && [ ! -e "$old/.ready" ] && [ -e "$old/src/.xtt-tree" ] &&
+			[ "$(head -n1 "$old/src/.xtt-tree")" = "$treekey" ] || continue
+		log "resuming the unfinished build tree of $old"
+		rm -rf "$dir"
+		mv "$old" "$dir"
+		break
+	done
+fi
+if [ -e "$dir/src/.xtt-tree" ] && [ "$(head -n1 "$dir/src/.xtt-tree")" = "$treekey" ]; then
+	resumed=1
+	rm -rf "$dir/root" "$dir/.ready" "$dir/release"
+	mkdir -p "$dir/root/boot"
+else
+	rm -rf "$dir"
+	mkdir -p "$dir/src" "$dir/root/boot"
+	tar -xaf "$tarball" -C "$dir/src" --strip-components=1
+fi
 cd "$dir/src"
 
 # PROMISC patches: each must apply cleanly; if one does not, the kernel is built without
 # any of them (and says so in $dir/patches), because the suites must still run.
 applied=()
 patch_note="none"
-if [ -n "${XTT_DEBUG_KERNEL_NO_PATCHES:-}" ]; then
+if [ -n "$resumed" ]; then
+	patch_note=$(sed -n 2p .xtt-tree)
+elif [ -n "${XTT_DEBUG_KERNEL_NO_PATCHES:-}" ]; then
 	patch_note="none (XTT_DEBUG_KERNEL_NO_PATCHES)"
 else
 	ok=1
@@ -142,6 +170,7 @@ else
 	fi
 fi
 printf '%s\n' "$patch_note" >"$dir/patches"
+printf '%s\n%s\n' "$treekey" "$patch_note" >.xtt-tree
 log "patches: $patch_note"
 
 {
