@@ -27,10 +27,12 @@ PKGS=(
 	libxtables-dev libip4tc-dev pkg-config build-essential bc flex bison libelf-dev
 	tcpreplay tcpdump netcat-openbsd socat python3
 	dkms
+	debootstrap
 )
 # dkms: `xttraffic install --dkms` is tested in the VM. Its Recommends include the
 # linux-headers-amd64 metapackage, which --no-install-recommends keeps out: the headers
 # installed are exactly the ABIs resolved below.
+# debootstrap: the operator's install is tested in Debian 13/12 chroots (test/operator/).
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
@@ -65,6 +67,10 @@ for series in ${XTT_SETUP_KERNELS:-6.1 6.12 debug}; do
 	fi
 	kernel_prepare "$abi"
 done
+
+# Debian 13 and 12 chroots for the operator tests (scripts/operator-chroot.sh), cached in
+# /var/cache/xttraffic: 4-7 minutes the first time (7 on a busy 2-core host), nothing after.
+bash scripts/operator-chroot.sh base trixie bookworm >/dev/null
 
 # checkpatch.pl from Debian's linux-source-6.1 (kernel coding style is a test)
 bash scripts/checkpatch.sh --prepare
