@@ -54,6 +54,11 @@ function buildProgram(deps: Deps, registers: Register[]): Command {
     ]))
     .exitOverride();
   for (const register of registers) register(program, deps);
+  // a command's hidden --json twin (cmdline/options.ts jsonTwin) takes the global --json's
+  // value, so that its options' conflicts('json') see it
+  program.hook('preSubcommand', (p, sub) => {
+    if (p.getOptionValue('json') === true && sub.options.some((o) => o.long === '--json')) sub.setOptionValueWithSource('json', true, 'cli');
+  });
 
   // Every command: help and errors through deps, commander's own exits as exceptions.
   const configure = (c: Command) => {

@@ -2,9 +2,8 @@
  * What the commands share below them: option parsers, --json/text output, help examples.
  * Commands import this, never each other.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Deps } from '../core/deps.js';
-import { UsageError } from '../core/errors.js';
 import type { TableKind } from '../proc/names.js';
 import { toJson } from '../output/format.js';
 
@@ -46,10 +45,25 @@ export function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
 
+/** What `--conn` takes (commander checks it: `choices`). */
+export type Conn = 'ip' | 'port';
+
+/** `--conn ip|port` (read, watch): commander refuses any other value, naming it. */
+export function connOption(description: string): Option {
+  return new Option('--conn <ip|port>', description).choices(['ip', 'port']);
+}
+
 /** The table file `--conn ip|port` names (traffic without it). */
-export function kindOf(conn: string | undefined): TableKind {
-  if (conn === undefined) return 'traffic';
-  if (conn === 'ip') return 'ipconn';
-  if (conn === 'port') return 'portconn';
-  throw new UsageError(`--conn ${conn}: must be ip or port`);
+export function kindOf(conn: Conn | undefined): TableKind {
+  return conn === undefined ? 'traffic' : conn === 'ip' ? 'ipconn' : 'portconn';
+}
+
+/**
+ * `--json` is the program's option: commander gives it to the program wherever it stands on
+ * the command line, so a command's own options cannot name it in `conflicts()`. A command
+ * whose options conflict with --json adds this hidden twin; program.ts sets it from the global
+ * one before the command parses, and commander's conflict check then sees it.
+ */
+export function jsonTwin(): Option {
+  return new Option('--json').hideHelp();
 }

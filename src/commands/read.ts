@@ -1,5 +1,5 @@
 /** `xttraffic read NAME`: one atomic snapshot of a table, as a table, CSV or JSON. */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { join } from 'node:path';
 import type { Deps } from '../core/deps.js';
 import { RuntimeError, UsageError } from '../core/errors.js';
@@ -7,11 +7,11 @@ import { checkTableName } from '../proc/names.js';
 import { readJsonBytes, renderReadCsv, renderReadTable, selectOrder, sortKeys, totalsOfColumns, type ReadConfig, type ReadReport } from '../output/report.js';
 import type { TableInfo, TableOptions } from '../proc/parse.js';
 import { readColumns, readInfo } from '../proc/tables.js';
-import { examples, kindOf, optsOf, positiveInt } from '../cmdline/options.js';
+import { connOption, examples, jsonTwin, kindOf, optsOf, positiveInt, type Conn } from '../cmdline/options.js';
 
 interface ReadOptions {
   clear?: boolean;
-  conn?: string;
+  conn?: Conn;
   csv?: boolean;
   sort?: string;
   top?: number;
@@ -63,12 +63,13 @@ export function registerRead(program: Command, deps: Deps): void {
     .description('read a table in one atomic snapshot (with --clear: read and clear, losing nothing)')
     .argument('<name>', 'table name (the rule\'s --name)')
     .option('--clear', 'read and clear atomically (opens the file read-write; needs root)')
-    .option('--conn <ip|port>', 'read the connection counts per IP or per port instead of the traffic')
-    .option('--csv', 'print CSV (rows only: no totals; the snapshot\'s time, host and table configuration are in --json)')
+    .addOption(connOption('read the connection counts per IP or per port instead of the traffic'))
+    .addOption(new Option('--csv', 'print CSV (rows only: no totals; the snapshot\'s time, host and table configuration are in --json)').conflicts('json'))
     .option('--output <file>', 'write to FILE atomically (FILE.tmp-PID, fsync, rename) instead of stdout')
     .option('--sort <key>', 'sort by a column, largest first: total, in, out, tcp, udp, icmp, other, tcp_in, ... or ip/port')
     .option('--top <n>', 'only the first N rows (by total unless --sort)', positiveInt('--top'))
-    .option('--human', 'sizes as KiB/MiB/... (connection counts as k/M)')
+    .addOption(new Option('--human', 'sizes as KiB/MiB/... (connection counts as k/M) in the aligned table').conflicts(['csv', 'json']))
+    .addOption(jsonTwin())
     .addHelpText('after', examples([
       'xttraffic read lan',
       'xttraffic read lan --sort total --top 10 --human',
@@ -79,7 +80,6 @@ export function registerRead(program: Command, deps: Deps): void {
     ]))
     .action(async (name: string, _o: ReadOptions, cmd: Command) => {
       const o = optsOf<ReadOptions>(cmd);
-      if (o.json && o.csv) throw new UsageError('--json and --csv exclude each other');
       const rep = await readReport(deps, name, o);
       // the whole output in one buffer, written once
       const data = o.csv ? renderReadCsv(rep) : o.json ? readJsonBytes(rep) : renderReadTable(rep, o.human ?? false);

@@ -8,8 +8,12 @@ export interface Out {
   /** Text, or bytes (`read` writes its whole output as one buffer). */
   write(s: string | Uint8Array): unknown;
   isTTY?: boolean | undefined;
+  /** A terminal's size, current at every read (a tty.WriteStream updates it on SIGWINCH). */
   columns?: number | undefined;
   rows?: number | undefined;
+  /** A terminal's 'resize' event (`watch` redraws at once at the new size). */
+  on?(event: 'resize', listener: () => void): unknown;
+  removeListener?(event: 'resize', listener: () => void): unknown;
 }
 
 /** What a whole write did: `written` of the bytes reached the file; `error` stopped the rest. */

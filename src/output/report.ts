@@ -2,10 +2,10 @@
  * What `read` and `watch` show: sorting, top N, totals and the three output forms. Pure.
  */
 import { UsageError } from '../core/errors.js';
-import { ipToNumber } from '../core/ip.js';
+import { ipToNumber, numberToIp } from '../core/ip.js';
 import type { TableKind } from '../proc/names.js';
 import { LITTLE_ENDIAN, groupsOf, rowFromColumns, type Columns, type InOut, type IpConnRow, type PortConnRow, type TrafficRow } from '../proc/parse.js';
-import { humanBytes, humanCount, humanRate, renderTable, type Align } from './format.js';
+import { humanBytes, humanCount, renderTable, toJson, type Align } from './format.js';
 import { rowFormatter as fmt } from './rows.js';
 
 export type Row = TrafficRow | IpConnRow | PortConnRow;
@@ -262,6 +262,8 @@ export interface RateRow {
 }
 
 /**
+ * Per-second rates between two samples of row objects. Not used by `watch` any more (it works
+ * on columns: watchRates); kept while test/unit/format.test.ts imports it.
  * Per-second rates between two samples. With `cumulative` false (a --clearonread table, where
  * every read returns only what came since the previous one) the values are already deltas.
  * A counter that went down (the table was cleared in between) counts from zero.
@@ -279,16 +281,278 @@ export function ratesOf(prev: Map<string, InOut> | undefined, rows: Row[], secon
   return out.sort((a, b) => b.inRate + b.outRate - (a.inRate + a.outRate) || a.order - b.order);
 }
 
-export function renderWatch(kind: TableKind, title: string, rates: RateRow[], top: number): string {
-  const human = kind === 'traffic' ? humanRate : (v: number) => `${(Math.round(v * 10) / 10).toFixed(1)}/s`;
-  const total = kind === 'traffic' ? humanBytes : humanCount;
-  const rows = rates.slice(0, top).map((r) => [r.key, human(r.inRate), human(r.outRate), total(r.total.in), total(r.total.out)]);
-  const sumIn = rates.reduce((s, r) => s + r.inRate, 0);
-  const sumOut = rates.reduce((s, r) => s + r.outRate, 0);
+/** Units of `watch`'s rates: bytes (IEC, 1 KiB = 1024 B) by default, bits (--bits), SI (--si: 1 kB = 1000 B). */
+export interface WatchUnits {
+  bits: boolean;
+  si: boolean;
+}
+
+const RATE_UNITS = {
+  iec: { bytes: ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'], bits: ['bit', 'Kibit', 'Mibit', 'Gibit', 'Tibit', 'Pibit', 'Eibit'] },
+  si: { bytes: ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'], bits: ['bit', 'kbit', 'Mbit', 'Gbit', 'Tbit', 'Pbit', 'Ebit'] },
+} as const;
+
+/** A non-negative amount, rounded to a whole unit below `base`, else with one decimal rounded half up: "512 B", "1.5 KiB". */
+function scaledNumber(v: number, base: number, units: readonly string[]): string {
+  const x = Math.max(0, Math.round(v));
+  if (x < base) return `${x} ${units[0]}`;
+  let unit = 0;
+  let div = 1;
+  while (unit < units.length - 1 && x >= div * base) {
+    div *= base;
+    unit++;
+  }
+  let tenths = Math.floor((x * 10 + div / 2) / div);
+  if (tenths >= base * 10 && unit < units.length - 1) {
+    div *= base;
+    unit++;
+    tenths = Math.floor((x * 10 + div / 2) / div);
+  }
+  return `${Math.floor(tenths / 10)}.${tenths % 10} ${units[unit]}`;
+}
+
+/** A rate in bytes per second as text in the chosen units: "1.5 KiB/s", "12.3 Mbit/s". */
+export function rateText(bytesPerSecond: number, u: WatchUnits): string {
+  const table = RATE_UNITS[u.si ? 'si' : 'iec'];
+  return `${scaledNumber(u.bits ? bytesPerSecond * 8 : bytesPerSecond, u.si ? 1000 : 1024, u.bits ? table.bits : table.bytes)}/s`;
+}
+
+/** The unit of the rates in `watch --json`. */
+export function rateUnit(kind: TableKind, u: WatchUnits): string {
+  return kind !== 'traffic' ? 'connections/s' : u.bits ? 'bit/s' : 'B/s';
+}
+
+/**
+ * What the next sample's rates need of this one: the keys (ascending) and, per row, the total
+ * in and out counters as 32-bit words (in low, in high, out low, out high): 20 bytes a row.
+ */
+export interface WatchSample {
+  keys: Uint32Array;
+  totals: Uint32Array;
+}
+
+/** The sample before the first one of a table that came back: every counter counts from zero. */
+export const EMPTY_SAMPLE: WatchSample = { keys: new Uint32Array(0), totals: new Uint32Array(0) };
+
+/** A sample's per-second rates, per row (indexes into `cols`). */
+export interface WatchRates {
+  kind: TableKind;
+  cols: Columns;
+  /** Bytes (or connections) per second since the previous sample. */
+  inRate: Float64Array;
+  outRate: Float64Array;
+  /** The rates of every row added up. */
+  sumIn: number;
+  sumOut: number;
+  /** This sample, for the next one's rates. */
+  sample: WatchSample;
+}
+
+const TWO32 = 4294967296;
+
+function totalWords(cols: Columns): Uint32Array {
+  const n = cols.rows;
+  const per = cols.countersPerRow;
+  const c = cols.counters;
+  const t = new Uint32Array(4 * n);
+  if (LITTLE_ENDIAN) {
+    const w = new Uint32Array(c.buffer, c.byteOffset, n * per * 2);
+    for (let r = 0, a = 0; r < n; r++, a += 2 * per) {
+      t[4 * r] = w[a]!;
+      t[4 * r + 1] = w[a + 1]!;
+      t[4 * r + 2] = w[a + 2]!;
+      t[4 * r + 3] = w[a + 3]!;
+    }
+  } else {
+    for (let r = 0; r < n; r++) {
+      const i = c[r * per]!;
+      const o = c[r * per + 1]!;
+      t[4 * r] = Number(i & 0xffffffffn);
+      t[4 * r + 1] = Number(i >> 32n);
+      t[4 * r + 2] = Number(o & 0xffffffffn);
+      t[4 * r + 3] = Number(o >> 32n);
+    }
+  }
+  return t;
+}
+
+/**
+ * Per-second rates of every row of `cols` against the previous sample, a merge-join over the
+ * keys (ascending in both; nothing per row is allocated). A counter that went down (the table
+ * was cleared in between) or a key not in the previous sample counts from zero; the first
+ * sample (`prev` undefined) has rates 0. With `cumulative` false (a --clearonread table: every
+ * read returns only what came since the previous one) the values are already the deltas.
+ */
+export function watchRates(kind: TableKind, prev: WatchSample | undefined, cols: Columns, seconds: number, cumulative: boolean): WatchRates {
+  const n = cols.rows;
+  const keys = cols.keys;
+  const cur = totalWords(cols);
+  const inRate = new Float64Array(n);
+  const outRate = new Float64Array(n);
+  const pk = prev?.keys;
+  const pt = prev?.totals;
+  const pn = pk ? pk.length : 0;
+  let sumIn = 0;
+  let sumOut = 0;
+  let j = 0;
+  for (let r = 0; r < n; r++) {
+    const il = cur[4 * r]!;
+    const ih = cur[4 * r + 1]!;
+    const ol = cur[4 * r + 2]!;
+    const oh = cur[4 * r + 3]!;
+    let din: number;
+    let dout: number;
+    if (!cumulative) {
+      din = ih * TWO32 + il;
+      dout = oh * TWO32 + ol;
+    } else if (pk === undefined || pt === undefined) {
+      din = 0;
+      dout = 0;
+    } else {
+      const k = keys[r]!;
+      while (j < pn && pk[j]! < k) j++;
+      if (j < pn && pk[j] === k) {
+        const pil = pt[4 * j]!;
+        const pih = pt[4 * j + 1]!;
+        const pol = pt[4 * j + 2]!;
+        const poh = pt[4 * j + 3]!;
+        din = ih > pih || (ih === pih && il >= pil) ? (ih - pih) * TWO32 + (il - pil) : ih * TWO32 + il;
+        dout = oh > poh || (oh === poh && ol >= pol) ? (oh - poh) * TWO32 + (ol - pol) : oh * TWO32 + ol;
+      } else {
+        din = ih * TWO32 + il;
+        dout = oh * TWO32 + ol;
+      }
+    }
+    inRate[r] = din / seconds;
+    outRate[r] = dout / seconds;
+    sumIn += din;
+    sumOut += dout;
+  }
+  return { kind, cols, inRate, outRate, sumIn: sumIn / seconds, sumOut: sumOut / seconds, sample: { keys: keys.slice(0, n), totals: cur } };
+}
+
+/**
+ * The rows to show: highest in + out rate first, ties in key order; `top` keeps the first N.
+ * Only rows with a rate are sorted (the others follow in table order, which is key order); with
+ * `top`, a heap of N over them.
+ */
+export function watchOrder(rates: WatchRates, top?: number): Uint32Array {
+  const n = rates.cols.rows;
+  const limit = Math.min(top ?? n, n);
+  const { inRate, outRate } = rates;
+  let moving = 0;
+  for (let r = 0; r < n; r++) if (inRate[r]! + outRate[r]! > 0) moving++;
+  const cand = new Uint32Array(moving);
+  for (let r = 0, k = 0; r < n; r++) if (inRate[r]! + outRate[r]! > 0) cand[k++] = r;
+  // a before b: larger rate, then smaller key (= smaller index)
+  const before = (a: number, b: number) => {
+    const va = inRate[a]! + outRate[a]!;
+    const vb = inRate[b]! + outRate[b]!;
+    return va > vb || (va === vb && a < b);
+  };
+  const best = limit >= moving ? cand.sort((a, b) => (before(a, b) ? -1 : 1)) : bestOf(cand, limit, before);
+  if (best.length >= limit) return best.subarray(0, limit);
+  const out = new Uint32Array(limit);
+  out.set(best);
+  for (let r = 0, k = best.length; r < n && k < limit; r++) if (!(inRate[r]! + outRate[r]! > 0)) out[k++] = r;
+  return out;
+}
+
+/** The `limit` best of `cand` (by `before`), in order: a min-heap of `limit`, O(n log limit). */
+function bestOf(cand: Uint32Array, limit: number, before: (a: number, b: number) => boolean): Uint32Array {
+  const h = new Uint32Array(limit);
+  let size = 0;
+  const down = (k: number) => {
+    for (;;) {
+      const l = 2 * k + 1;
+      let m = k;
+      if (l < size && before(h[m]!, h[l]!)) m = l;
+      if (l + 1 < size && before(h[m]!, h[l + 1]!)) m = l + 1;
+      if (m === k) return;
+      [h[k], h[m]] = [h[m]!, h[k]!];
+      k = m;
+    }
+  };
+  for (const r of cand) {
+    if (size < limit) {
+      // sift up: the root is the worst kept
+      let k = size++;
+      h[k] = r;
+      while (k > 0) {
+        const p = (k - 1) >> 1;
+        if (!before(h[p]!, h[k]!)) break;
+        [h[k], h[p]] = [h[p]!, h[k]!];
+        k = p;
+      }
+    } else if (before(r, h[0]!)) {
+      h[0] = r;
+      down(0);
+    }
+  }
+  return h.subarray(0, size).sort((a, b) => (before(a, b) ? -1 : 1));
+}
+
+function keyText(kind: TableKind, k: number): string {
+  return kind === 'portconn' ? String(k) : numberToIp(k);
+}
+
+/**
+ * A rate in JSON: rounded to 0.001 (a sample's time is not known better), written from
+ * integers: a million rows' shortest-round-trip doubles took longer than the rest of a sample.
+ */
+function rateJson(x: number): string {
+  const m = Math.round(x * 1000);
+  if (!Number.isSafeInteger(m)) return JSON.stringify(x);
+  const i = Math.floor(m / 1000);
+  const f = m - i * 1000;
+  if (f === 0) return String(i);
+  return `${i}.${f % 100 === 0 ? f / 100 : f % 10 === 0 ? String(f / 10).padStart(2, '0') : String(f).padStart(3, '0')}`;
+}
+
+/** Row r's total in (side 0) or out (1), exact, as decimal text: from its words below 2^53. */
+function totalText(rates: WatchRates, r: number, side: 0 | 1): string {
+  const t = rates.sample.totals;
+  const hi = t[4 * r + 2 * side + 1]!;
+  return hi < 0x200000 ? String(hi * TWO32 + t[4 * r + 2 * side]!) : rates.cols.counters[r * rates.cols.countersPerRow + side]!.toString();
+}
+
+/** The text frame of a sample: title, the shown rows (`order`), all rows' summed rates. */
+export function renderWatchFrame(rates: WatchRates, order: Uint32Array, title: string, u: WatchUnits): string {
+  const { kind, cols } = rates;
+  const per = cols.countersPerRow;
+  const rate = kind === 'traffic' ? (v: number) => rateText(v, u) : (v: number) => `${(Math.round(v * 10) / 10).toFixed(1)}/s`;
+  const siBytes = (v: bigint) => scaledNumber(Number(v), 1000, RATE_UNITS.si.bytes);
+  const total = kind === 'traffic' ? (u.si ? siBytes : humanBytes) : humanCount;
+  const rows = Array.from(order, (r) => [
+    keyText(kind, cols.keys[r]!), rate(rates.inRate[r]!), rate(rates.outRate[r]!), total(cols.counters[r * per]!), total(cols.counters[r * per + 1]!),
+  ]);
   return `${title}\n\n${renderTable({
     headers: [keyName(kind).toUpperCase(), 'IN/s', 'OUT/s', 'TOTAL IN', 'TOTAL OUT'],
     rows,
-    footer: [`all ${rates.length}`, human(sumIn), human(sumOut), '', ''],
+    footer: [`all ${cols.rows}`, rate(rates.sumIn), rate(rates.sumOut), '', ''],
     align: ['left', 'right', 'right', 'right', 'right'],
   })}`;
+}
+
+/**
+ * `watch --json`: one line per sample, `meta` first, then `count` (rows in the table),
+ * `omitted` (rows left out by --top), `unit` and the shown rows
+ * ({KEY, inRate, outRate, total: {in, out}}: rates to 0.001, totals exact). Yielded in pieces of at most
+ * `chunkRows` rows, so a million rows never become one string.
+ */
+export function* watchJsonLine(meta: Record<string, unknown>, rates: WatchRates, order: Uint32Array, u: WatchUnits, chunkRows = 1024): Generator<string> {
+  const { kind, cols } = rates;
+  const mult = kind === 'traffic' && u.bits ? 8 : 1;
+  const head = toJson({ ...meta, unit: rateUnit(kind, u), count: cols.rows, omitted: cols.rows - order.length }, 0);
+  let piece = `${head.slice(0, -1)},"rows":[`;
+  const key = kind === 'portconn' ? (k: number) => `{"port":${k}` : (k: number) => `{"ip":"${numberToIp(k)}"`;
+  for (let j = 0; j < order.length; j++) {
+    const r = order[j]!;
+    piece += `${j === 0 ? '' : ','}${key(cols.keys[r]!)},"inRate":${rateJson(rates.inRate[r]! * mult)},"outRate":${rateJson(rates.outRate[r]! * mult)},"total":{"in":${totalText(rates, r, 0)},"out":${totalText(rates, r, 1)}}}`;
+    if ((j + 1) % chunkRows === 0) {
+      yield piece;
+      piece = '';
+    }
+  }
+  yield `${piece}]}\n`;
 }

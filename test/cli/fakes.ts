@@ -102,6 +102,10 @@ export class Fake {
   fileFailures = new Map<string, string>();
   /** Runs before each sleep resolves (to change tables between watch samples). */
   onSleep: ((n: number) => void) | undefined;
+  /** The terminal's size (stdout.columns, stdout.rows); resize() changes it and emits 'resize'. */
+  columns = 100;
+  rows = 30;
+  resizeListeners = new Set<() => void>();
 
   constructor() {
     this.dir = mkdtempSync(join(tmpdir(), 'xtt-cli-'));
@@ -177,6 +181,13 @@ export class Fake {
     return b;
   }
 
+  /** The terminal is now `columns` x `rows`: stdout says so and emits 'resize'. */
+  resize(columns: number, rows: number): void {
+    this.columns = columns;
+    this.rows = rows;
+    for (const l of this.resizeListeners) l();
+  }
+
   deps(): Deps {
     const out = (which: 'stdout' | 'stderr') => ({
       write: (s: string | Uint8Array) => {
@@ -186,8 +197,14 @@ export class Fake {
       get isTTY() {
         return self.tty;
       },
-      columns: 100,
-      rows: 30,
+      get columns() {
+        return self.columns;
+      },
+      get rows() {
+        return self.rows;
+      },
+      on: (_e: 'resize', l: () => void) => self.resizeListeners.add(l),
+      removeListener: (_e: 'resize', l: () => void) => self.resizeListeners.delete(l),
     });
     const self = this;
     return {

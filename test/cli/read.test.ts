@@ -142,13 +142,38 @@ describe('xttraffic read', () => {
     expect(f.stderr).toContain('may only contain letters, digits');
     expect(await f.run('read', 'RSN_info')).toBe(2);
     expect(await f.run('read', 'RSN', '--conn', 'udp')).toBe(2);
-    expect(f.stderr).toBe('xttraffic: --conn udp: must be ip or port\n');
+    expect(f.stderr).toBe("xttraffic: option '--conn <ip|port>' argument 'udp' is invalid. Allowed choices are ip, port.\nhint: see xttraffic --help\n");
     expect(await f.run('read', 'RSN', '--sort', 'icmp')).toBe(2);
     expect(f.stderr).toContain('hint: use one of: ip, in, out, total, total_in, total_out, tcp,');
     expect(await f.run('read', 'RSN', '--top', '0')).toBe(2);
     expect(await f.run('read', 'RSN', '--json', '--csv')).toBe(2);
-    expect(f.errorJson().error).toEqual({ code: 'EUSAGE', message: '--json and --csv exclude each other', exitCode: 2 });
+    expect(f.errorJson().error).toEqual({ code: 'EUSAGE', message: "option '--csv' cannot be used with option '--json'", exitCode: 2, hint: 'see xttraffic --help' });
     expect(f.reads).toEqual([]);
+  });
+
+  it('commander checks the choices and the conflicts, wherever the global --json stands', async () => {
+    // --json before the command, after it, or between its options: the same conflict
+    for (const argv of [['--json', 'read', 'RSN', '--csv'], ['read', '--csv', 'RSN', '--json'], ['read', 'RSN', '--csv', '--top', '1', '--json']]) {
+      expect(await f.run(...argv)).toBe(2);
+      expect(f.stdout).toBe('');
+      expect(f.errorJson()).toEqual({ error: { code: 'EUSAGE', message: "option '--csv' cannot be used with option '--json'", exitCode: 2, hint: 'see xttraffic --help' } });
+    }
+    expect(await f.run('read', 'RSN', '--human', '--csv')).toBe(2);
+    expect(f.stderr).toBe("xttraffic: option '--human' cannot be used with option '--csv'\nhint: see xttraffic --help\n");
+    expect(await f.run('read', 'RSN', '--human', '--json')).toBe(2);
+    expect(f.errorJson().error['message']).toBe("option '--human' cannot be used with option '--json'");
+    expect(await f.run('read', 'RSN', '--conn', 'IP', '--json')).toBe(2);
+    expect(f.errorJson().error['message']).toBe("option '--conn <ip|port>' argument 'IP' is invalid. Allowed choices are ip, port.");
+    expect(f.reads).toEqual([]);
+    // each alone still works: --json alone, --csv alone, and the hidden twin stays out of help
+    expect(await f.run('read', 'RSN', '--json', '--top', '1')).toBe(0);
+    expect((f.json() as { count: number }).count).toBe(3);
+    expect(await f.run('read', 'RSN', '--csv', '--top', '1')).toBe(0);
+    expect(f.stdout).toBe('ip,total_in,total_out,tcp_in,tcp_out,udp_in,udp_out,other_in,other_out\n193.11.185.20,18446744073709551615,1,18446744073709551615,1,0,0,0,0\n');
+    expect(await f.run('read', '--help')).toBe(0);
+    expect(f.stdout.match(/^ {2}--json /gm)).toHaveLength(1);
+    expect(f.stdout.indexOf('\n  --json ')).toBeGreaterThan(f.stdout.indexOf('Global Options:'));
+    expect(f.stdout).toContain('--conn <ip|port>');
   });
 
   it('a malformed table is a version error (3) naming the line, never a wrong number', async () => {
