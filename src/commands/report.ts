@@ -6,8 +6,8 @@ import { dbPathFromEnv, getSettings, openLedgerDb } from '../ledger/db.js';
 import { listGroups } from '../ledger/groups.js';
 import { iso, parseTime } from '../ledger/periods.js';
 import { buildReport, type Report } from '../ledger/query.js';
-import { renderReportCsv, renderReportText } from '../output/ledger.js';
-import { emit, examples, optsOf, positiveInt } from '../cmdline/options.js';
+import { renderReportCsv, renderReportText, reportJsonChunks } from '../output/ledger.js';
+import { examples, optsOf, positiveInt } from '../cmdline/options.js';
 
 interface ReportOpts {
   db?: string;
@@ -65,7 +65,11 @@ export function registerReport(program: Command, deps: Deps): void {
           to: o.to !== undefined ? parseTime(o.to, zone, '--to') : undefined,
         });
         if (o.csv) deps.stdout.write(renderReportCsv(r));
-        else emit(deps, o.json, toJsonDoc(r), () => renderReportText(r));
+        else if (o.json) {
+          for (const chunk of reportJsonChunks(toJsonDoc(r))) deps.stdout.write(chunk);
+          deps.stdout.write('\n');
+        }
+        else deps.stdout.write(renderReportText(r));
       } finally {
         db.close();
       }

@@ -84,6 +84,8 @@ export async function collectOnce(ledger: Ledger, o: CollectOptions): Promise<Co
     ...(o.intervalMs !== undefined ? { intervalMs: o.intervalMs } : {}),
     ...(o.monoMs !== undefined ? { monoMs: o.monoMs } : {}),
   });
+  // hour/day/period rollups of the closed 5-minute buckets, in a transaction of their own
+  ledger.fold(o.at);
   const quotas: CollectResult['quotas'] = [];
   if (o.onQuota) {
     // after the commit, never inside the ingest transaction

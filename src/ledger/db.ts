@@ -14,7 +14,7 @@ export type { DB };
 
 /** "XTTL" */
 export const XTT_APP_ID = 0x5854544c;
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 export const DEFAULT_DB = '/var/lib/xttraffic/ledger.db';
 
 export function dbPathFromEnv(env: NodeJS.ProcessEnv, opt?: string): string {
@@ -87,6 +87,9 @@ const MIGRATIONS: string[] = [
     `CREATE TABLE quota_block (quota_id INTEGER NOT NULL, period_start INTEGER NOT NULL, host TEXT NOT NULL, blocked_ms INTEGER NOT NULL,
        lifted_ms INTEGER, PRIMARY KEY (quota_id, period_start, host))`,
   ].join(';\n'),
+  // 3: host hour/day/period rollups folded from the 5-minute buckets after the commit
+  // (Ledger.fold); a ledger of schema 1-2 had them written at ingest: all folded
+  `INSERT INTO settings (key, value) SELECT 'folded_until', coalesce(MAX(bucket) + ${300_000}, 0) FROM host_5m`,
 ];
 
 export interface OpenOptions {
@@ -189,4 +192,14 @@ export function getSettings(db: DB): Settings {
 
 export function setSetting(db: DB, key: keyof Settings, value: string | number): void {
   db.prepare(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(key, String(value));
+}
+
+/** Host 5-minute buckets before this instant are in host_hour/day/period (0: none folded yet). */
+export function foldedUntil(db: DB): number {
+  const r = db.prepare(`SELECT value FROM settings WHERE key = 'folded_until'`).get() as { value: string } | undefined;
+  return r ? Number(r.value) : 0;
+}
+
+export function setFoldedUntil(db: DB, t: number): void {
+  db.prepare(`INSERT INTO settings (key, value) VALUES ('folded_until', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(t));
 }

@@ -12,15 +12,15 @@
  * delta since it), killed after the commit leaves the new one: nothing lost, nothing doubled.
  */
 import type { Statement } from 'better-sqlite3';
-import { numberToIp } from '../core/ip.js';
+import { ipValue, numberToIp } from '../core/ip.js';
 import type { CounterSection, CountersReading } from '../proc/counters.js';
 import {
-  BUCKET_5M, BUCKET_DAY, BUCKET_HOUR, HOST_COLS, PORT_COLS, ROLLUPS, colsOf, getSettings,
+  BUCKET_5M, BUCKET_DAY, BUCKET_HOUR, HOST_COLS, PORT_COLS, ROLLUPS, colsOf, foldedUntil, getSettings, setFoldedUntil,
   type DB, type RollupName, type Settings,
 } from './db.js';
 import { GroupIndex, allMembers, profileOf } from './groups.js';
 import { periodAt } from './periods.js';
-import { split, toSigned, fromSigned } from './u64.js';
+import { toSigned, fromSigned } from './u64.js';
 
 export type IntervalFlag = 'first' | 'reset' | 'gap' | 'anomaly' | 'gone' | 'returned';
 
@@ -59,14 +59,17 @@ export interface IngestResult {
   pruned: boolean;
 }
 
-/** A section as a blob: u32 rows, u32 per, keys (u32, padded to 8 bytes), counters (u64), little-endian. */
+/**
+ * A section as a blob: u32 rows, u32 per, keys (u32, padded to 8 bytes), counters (u64),
+ * little-endian: the typed arrays' own memory (x86, arm64: little-endian), copied as is.
+ */
 export function encodeSection(s: CounterSection): Buffer {
   const keyBytes = Math.ceil((s.rows * 4) / 8) * 8;
   const b = Buffer.alloc(8 + keyBytes + s.rows * s.per * 8);
   b.writeUInt32LE(s.rows, 0);
   b.writeUInt32LE(s.per, 4);
-  for (let i = 0; i < s.rows; i++) b.writeUInt32LE(s.keys[i]!, 8 + 4 * i);
-  for (let i = 0; i < s.rows * s.per; i++) b.writeBigUInt64LE(s.counters[i]!, 8 + keyBytes + 8 * i);
+  b.set(new Uint8Array(s.keys.buffer, s.keys.byteOffset, s.rows * 4), 8);
+  b.set(new Uint8Array(s.counters.buffer, s.counters.byteOffset, s.rows * s.per * 8), 8 + keyBytes);
   return b;
 }
 
@@ -75,9 +78,9 @@ export function decodeSection(b: Buffer): CounterSection {
   const per = b.readUInt32LE(4) as 8 | 10;
   const keyBytes = Math.ceil((rows * 4) / 8) * 8;
   const keys = new Uint32Array(rows);
-  for (let i = 0; i < rows; i++) keys[i] = b.readUInt32LE(8 + 4 * i);
+  new Uint8Array(keys.buffer).set(b.subarray(8, 8 + rows * 4));
   const counters = new BigUint64Array(rows * per);
-  for (let i = 0; i < rows * per; i++) counters[i] = b.readBigUInt64LE(8 + keyBytes + 8 * i);
+  new Uint8Array(counters.buffer).set(b.subarray(8 + keyBytes, 8 + keyBytes + rows * per * 8));
   return { rows, per, keys, counters };
 }
 
@@ -93,73 +96,209 @@ interface LastRow {
 }
 
 const floorTo = (t: number, b: number) => Math.floor(t / b) * b;
+const TWO32 = 4294967296;
 
-function upsertSql(t: RollupName): string {
-  const keys = ROLLUPS[t];
-  const cols = colsOf(t).flatMap((c) => [c, `${c}_hi`]);
-  return `INSERT INTO ${t} (${[...keys, ...cols].join(', ')}) VALUES (${[...keys, ...cols].map(() => '?').join(', ')})
-    ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${cols.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
-}
+/** The u64 counters of a section as [lo, hi] u32 pairs (a view, no copy, no BigInt). */
+const halves = (s: CounterSection) => new Uint32Array(s.counters.buffer, s.counters.byteOffset, s.rows * s.per * 2);
 
-/** Counter values as [lo0, hi0, lo1, hi1, ...]. */
-function params(v: bigint[]): number[] {
-  const out = new Array<number>(v.length * 2);
-  for (let i = 0; i < v.length; i++) {
-    const [lo, hi] = split(v[i]!);
-    out[2 * i] = lo;
-    out[2 * i + 1] = hi;
+/**
+ * A vector of counters as numbers: [lo0, hi0, lo1, hi1, ...], value i = hi * 2^32 + lo. The
+ * parts of one delta are below 2^32; sums of parts stay exact numbers far below 2^53 (the
+ * stored columns `c` and `c_hi` are such sums, see u64.ts).
+ */
+type NVec = Float64Array;
+
+/**
+ * Counter vectors of many keys in one growing Float64Array (no object per key: an ingest of
+ * a /16 would otherwise allocate 65,536 arrays): key -> slot, slot * stride = offset.
+ */
+class Acc {
+  readonly index = new Map<number, number>();
+  readonly keys: number[] = [];
+  data: Float64Array;
+  /** Per slot: the last reading that touched it (to count each table's hosts once). */
+  mark: Int32Array;
+  constructor(readonly stride: number, capacity = 1024) {
+    this.data = new Float64Array(capacity * stride);
+    this.mark = new Int32Array(capacity).fill(-1);
   }
-  return out;
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  /** The offset of key's vector (created zero). */
+  slot(key: number): number {
+    let s = this.index.get(key);
+    if (s === undefined) {
+      s = this.keys.length;
+      if ((s + 1) * this.stride > this.data.length) {
+        const d = new Float64Array(this.data.length * 2);
+        d.set(this.data);
+        this.data = d;
+        const m = new Int32Array(this.mark.length * 2).fill(-1);
+        m.set(this.mark);
+        this.mark = m;
+      }
+      this.index.set(key, s);
+      this.keys.push(key);
+    }
+    return s;
+  }
 }
 
 /**
- * Adds the deltas of one section into `acc` (key -> vector): counters [from, from+n) of each
- * row go to vector slots [to, to+n). Returns the number of keys whose counters went down.
+ * Adds the deltas of one section into `acc` (lo/hi parts): counters [from, from+n) of each
+ * row go to vector slots [to, to+n). Counts in `touched` the keys this reading (`mark`)
+ * touched first. Returns the number of keys whose counters went down. Numbers only: a u64
+ * delta as two 32-bit halves with a borrow.
  */
-function addDeltas(cur: CounterSection, prev: CounterSection | undefined, from: number, n: number, to: number, width: number, acc: Map<number, bigint[]>): number {
+function addDeltas(cur: CounterSection, prev: CounterSection | undefined, from: number, n: number, to: number, acc: Acc, mark: number, touched: { n: number }): number {
   let anomalies = 0;
-  const idx = new Map<number, number>();
-  if (prev) for (let r = 0; r < prev.rows; r++) idx.set(prev.keys[r]!, r);
-  const d = new Array<bigint>(n);
+  const c32 = halves(cur);
+  const p32 = prev ? halves(prev) : undefined;
+  let idx: Map<number, number> | undefined;
+  let seen = 0;
+  const d = new Float64Array(2 * n);
   for (let r = 0; r < cur.rows; r++) {
     const key = cur.keys[r]!;
-    const pr = idx.get(key);
-    const base = r * cur.per + from;
+    let pr = -1;
+    if (prev) {
+      // the kernel streams in a stable order: the same row first, else a lookup
+      if (r < prev.rows && prev.keys[r] === key) pr = r;
+      else {
+        if (!idx) {
+          idx = new Map();
+          for (let i = 0; i < prev.rows; i++) idx.set(prev.keys[i]!, i);
+        }
+        pr = idx.get(key) ?? -1;
+      }
+    }
+    const base = 2 * (r * cur.per + from);
     let any = false;
-    if (pr === undefined) {
-      for (let i = 0; i < n; i++) any = (d[i] = cur.counters[base + i]!) !== 0n || any;
+    if (pr < 0) {
+      for (let i = 0; i < 2 * n; i++) if ((d[i] = c32[base + i]!) !== 0) any = true;
     } else {
-      idx.delete(key);
-      const pbase = pr * prev!.per + from;
+      seen++;
+      const pbase = 2 * (pr * prev!.per + from);
       let down = false;
       for (let i = 0; i < n; i++) {
-        const x = cur.counters[base + i]! - prev!.counters[pbase + i]!;
-        if (x < 0n) down = true;
-        any = (d[i] = x) !== 0n || any;
+        let lo = c32[base + 2 * i]! - p32![pbase + 2 * i]!;
+        let hi = c32[base + 2 * i + 1]! - p32![pbase + 2 * i + 1]!;
+        if (lo < 0) {
+          lo += TWO32;
+          hi -= 1;
+        }
+        if (hi < 0) down = true;
+        d[2 * i] = lo;
+        d[2 * i + 1] = hi;
+        if (lo !== 0 || hi !== 0) any = true;
       }
       // also the totals (not stored: they are the sums) must not go down
-      for (let i = 0; i < from && !down; i++) if (cur.counters[r * cur.per + i]! < prev!.counters[pr * prev!.per + i]!) down = true;
+      const rb = 2 * r * cur.per;
+      const pb = 2 * pr * prev!.per;
+      for (let i = 0; i < from && !down; i++) {
+        const ch = c32[rb + 2 * i + 1]!;
+        const ph = p32![pb + 2 * i + 1]!;
+        if (ch < ph || (ch === ph && c32[rb + 2 * i]! < p32![pb + 2 * i]!)) down = true;
+      }
       if (down) {
         anomalies++;
         any = false;
-        for (let i = 0; i < n; i++) any = (d[i] = cur.counters[base + i]!) !== 0n || any;
+        for (let i = 0; i < 2 * n; i++) if ((d[i] = c32[base + i]!) !== 0) any = true;
       }
     }
     if (!any) continue;
-    let v = acc.get(key);
-    if (!v) acc.set(key, (v = new Array<bigint>(width).fill(0n)));
-    for (let i = 0; i < n; i++) v[to + i] = v[to + i]! + d[i]!;
+    const sl = acc.slot(key);
+    if (acc.mark[sl] !== mark) {
+      acc.mark[sl] = mark;
+      touched.n++;
+    }
+    const o = sl * acc.stride + 2 * to;
+    const v = acc.data;
+    for (let i = 0; i < 2 * n; i++) v[o + i] = v[o + i]! + d[i]!;
   }
   // a key that disappeared within a generation: against the contract too
-  if (prev) anomalies += idx.size;
+  if (prev) anomalies += prev.rows - seen;
   return anomalies;
+}
+
+/** A key column of an upsert: one value for every row, or one per row. */
+type KeyCol = number | string | ArrayLike<number>;
+
+/**
+ * Batched upserts: 64 rows per statement (fewer calls into SQLite), and for rows whose high
+ * parts are all zero (nearly all) a statement that binds only the low parts.
+ */
+class Upserter {
+  private readonly keys: readonly string[];
+  private readonly cols: readonly string[];
+  private readonly stmts = new Map<string, { st: Statement<unknown[]>; p: unknown[] }>();
+  constructor(private readonly db: DB, private readonly table: RollupName, private readonly batch = 64) {
+    this.keys = ROLLUPS[table];
+    this.cols = colsOf(table);
+  }
+
+  private stmt(lowOnly: boolean, rows: number): { st: Statement<unknown[]>; p: unknown[] } {
+    const k = `${lowOnly ? 'l' : 'f'}${rows}`;
+    let st = this.stmts.get(k);
+    if (!st) {
+      const cols = lowOnly ? this.cols : this.cols.flatMap((c) => [c, `${c}_hi`]);
+      const names = [...this.keys, ...cols];
+      const one = `(${names.map(() => '?').join(', ')})`;
+      st = {
+        st: this.db.prepare<unknown[]>(`INSERT INTO ${this.table} (${names.join(', ')}) VALUES ${new Array(rows).fill(one).join(', ')}
+          ON CONFLICT (${this.keys.join(', ')}) DO UPDATE SET ${cols.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`),
+        p: new Array(rows * names.length),
+      };
+      this.stmts.set(k, st);
+    }
+    return st;
+  }
+
+  /** Upserts n rows: row i has the key columns `keys` and the vector at data[off[i] ...]. */
+  run(n: number, keys: readonly KeyCol[], data: Float64Array, off: ArrayLike<number>): void {
+    const w = 2 * this.cols.length;
+    const low: number[] = [];
+    const full: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const o = off[i]!;
+      let hi = false;
+      for (let j = 1; j < w; j += 2) if (data[o + j] !== 0) { hi = true; break; }
+      (hi ? full : low).push(i);
+    }
+    this.write(low, true, keys, data, off);
+    this.write(full, false, keys, data, off);
+  }
+
+  private write(rows: number[], lowOnly: boolean, keys: readonly KeyCol[], data: Float64Array, off: ArrayLike<number>): void {
+    const w = 2 * this.cols.length;
+    let i = 0;
+    const flush = (count: number) => {
+      const { st, p } = this.stmt(lowOnly, count);
+      let k = 0;
+      for (let r = 0; r < count; r++) {
+        const row = rows[i + r]!;
+        for (const kc of keys) p[k++] = typeof kc === 'object' ? kc[row]! : kc;
+        const o = off[row]!;
+        if (lowOnly) for (let j = 0; j < w; j += 2) p[k++] = data[o + j]!;
+        else for (let j = 0; j < w; j++) p[k++] = data[o + j]!;
+      }
+      st.run(p);
+      i += count;
+    };
+    while (rows.length - i >= this.batch) flush(this.batch);
+    if (rows.length > i) flush(rows.length - i);
+  }
 }
 
 export class Ledger {
   readonly db: DB;
-  private readonly hostIds = new Map<string, number>();
+  /** IPv4 host (as a number) -> hosts.id */
+  private readonly hostIds = new Map<number, number>();
   private hostsLoaded = false;
   private readonly stmts = new Map<string, Statement<unknown[]>>();
+  private readonly upserters = new Map<RollupName, Upserter>();
 
   constructor(db: DB) {
     this.db = db;
@@ -172,20 +311,26 @@ export class Ledger {
     return s;
   }
 
+  private up(t: RollupName): Upserter {
+    let u = this.upserters.get(t);
+    if (!u) this.upserters.set(t, (u = new Upserter(this.db, t)));
+    return u;
+  }
+
   settings(): Settings {
     return getSettings(this.db);
   }
 
   private loadHosts(): void {
     if (this.hostsLoaded) return;
-    for (const r of this.db.prepare(`SELECT id, key FROM hosts`).all() as Array<{ id: bigint; key: string }>) this.hostIds.set(r.key, Number(r.id));
+    for (const r of this.db.prepare(`SELECT id, key FROM hosts WHERE family = 4`).all() as Array<{ id: bigint; key: string }>) this.hostIds.set(ipValue(r.key), Number(r.id));
     this.hostsLoaded = true;
   }
 
   /** Ingests one collection (every table read at one tick) in one transaction. */
   ingest(input: IngestInput): IngestResult {
     const at = input.at ?? input.readMs;
-    const pending = new Map<string, number>();
+    const pending = new Map<number, number>();
     const result = this.db.transaction((): IngestResult => {
       this.loadHosts();
       const settings = this.settings();
@@ -199,10 +344,10 @@ export class Ledger {
       const b5 = floorTo(tick, BUCKET_5M);
       const bh = floorTo(tick, BUCKET_HOUR);
       const bd = floorTo(tick, BUCKET_DAY);
-      const hostPeriod = periodAt(tick, { billingDay: settings.billingDay, tz: settings.tz }).start;
 
-      const hostAcc = new Map<number, bigint[]>();
-      const portAcc = new Map<string, Map<number, bigint[]>>();
+      const W = 2 * HOST_COLS.length;
+      const hostAcc = new Acc(W, 4096);
+      const portAcc = new Map<string, Acc>();
       const intervals: IntervalSummary[] = [];
       const getLast = this.stmt(`SELECT generation, read_ms, at_ms, overflow, gone, traffic, ipconn, portconn FROM last_reading WHERE table_name = ?`);
       const putLast = this.stmt(`INSERT INTO last_reading (table_name, generation, read_ms, at_ms, overflow, gone, traffic, ipconn, portconn)
@@ -211,6 +356,7 @@ export class Ledger {
       const putInterval = this.stmt(`INSERT INTO intervals (table_name, generation, start_ms, end_ms, at_ms, mono_ms, flags, overflow_delta, hosts, anomalies)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
 
+      let mark = 0;
       for (const r of input.readings) {
         const last = getLast.get(r.name) as LastRow | undefined;
         const flags: IntervalFlag[] = [];
@@ -226,27 +372,21 @@ export class Ledger {
           overflowDelta = r.overflow;
         }
         const prev = (b: Buffer | null | undefined) => (same && b ? decodeSection(b) : undefined);
-        const keysTouched = new Set<number>();
-        const tmp = new Map<number, bigint[]>();
-        if (r.traffic) anomalies += addDeltas(r.traffic, prev(last?.traffic), 2, 6, 0, HOST_COLS.length, tmp);
-        if (r.ipconn) anomalies += addDeltas(r.ipconn, prev(last?.ipconn), 2, 8, 6, HOST_COLS.length, tmp);
-        for (const [k, v] of tmp) {
-          keysTouched.add(k);
-          const a = hostAcc.get(k);
-          if (!a) hostAcc.set(k, v);
-          else for (let i = 0; i < v.length; i++) a[i] = a[i]! + v[i]!;
-        }
+        const touched = { n: 0 };
+        mark++;
+        if (r.traffic) anomalies += addDeltas(r.traffic, prev(last?.traffic), 2, 6, 0, hostAcc, mark, touched);
+        if (r.ipconn) anomalies += addDeltas(r.ipconn, prev(last?.ipconn), 2, 8, 6, hostAcc, mark, touched);
         if (r.portconn) {
-          const pm = new Map<number, bigint[]>();
-          anomalies += addDeltas(r.portconn, prev(last?.portconn), 2, 8, 0, PORT_COLS.length, pm);
+          const pm = new Acc(2 * PORT_COLS.length, 256);
+          anomalies += addDeltas(r.portconn, prev(last?.portconn), 2, 8, 0, pm, -1, { n: 0 });
           if (pm.size > 0) portAcc.set(r.name, pm);
         }
         if (anomalies > 0) flags.push('anomaly');
         const start = last ? Number(last.read_ms) : null;
-        putInterval.run(r.name, r.generation, start, input.readMs, at, input.monoMs ?? null, flags.join(' '), toSigned(overflowDelta), keysTouched.size, anomalies);
+        putInterval.run(r.name, r.generation, start, input.readMs, at, input.monoMs ?? null, flags.join(' '), toSigned(overflowDelta), touched.n, anomalies);
         putLast.run(r.name, r.generation, input.readMs, at, toSigned(r.overflow),
           r.traffic ? encodeSection(r.traffic) : null, r.ipconn ? encodeSection(r.ipconn) : null, r.portconn ? encodeSection(r.portconn) : null);
-        intervals.push({ table: r.name, generation: r.generation, start, end: input.readMs, flags, hosts: keysTouched.size, anomalies, overflowDelta });
+        intervals.push({ table: r.name, generation: r.generation, start, end: input.readMs, flags, hosts: touched.n, anomalies, overflowDelta });
       }
       for (const name of input.missing ?? []) {
         const last = getLast.get(name) as LastRow | undefined;
@@ -256,47 +396,54 @@ export class Ledger {
         intervals.push({ table: name, generation: last.generation, start: Number(last.read_ms), end: input.readMs, flags: ['gone'], hosts: 0, anomalies: 0, overflowDelta: 0n });
       }
 
-      // rollups
-      const up = (t: RollupName) => this.stmt(upsertSql(t));
-      const u5 = up('host_5m');
-      const uh = up('host_hour');
-      const ud = up('host_day');
-      const up_ = up('host_period');
-      const ugp = up('group_period');
+      // rollups: the host's 5-minute bucket now; hour, day and period by fold() once the
+      // bucket is closed (or now, for a bucket already folded: a clock that went back)
       const insHost = this.stmt(`INSERT INTO hosts (family, key) VALUES (4, ?) RETURNING id`);
-      const groupAcc = new Map<number, bigint[]>();
+      const n = hostAcc.size;
+      const ids = new Float64Array(n);
+      const offs = new Float64Array(n);
+      const groupAcc = new Acc(W, 16);
+      const gpGid: number[] = [];
+      const gpStart: number[] = [];
+      const gpId: number[] = [];
+      const gpOff: number[] = [];
       const groupPeriod = new Map<number, number>();
-      for (const [ip, v] of hostAcc) {
-        const key = numberToIp(ip);
-        let id = this.hostIds.get(key) ?? pending.get(key);
+      for (let i = 0; i < n; i++) {
+        const ip = hostAcc.keys[i]!;
+        let id = this.hostIds.get(ip) ?? pending.get(ip);
         if (id === undefined) {
-          id = Number((insHost.get(key) as { id: bigint }).id);
-          pending.set(key, id);
+          id = Number((insHost.get(numberToIp(ip)) as { id: bigint }).id);
+          pending.set(ip, id);
         }
-        const p = params(v);
-        u5.run(b5, id, ...p);
-        uh.run(bh, id, ...p);
-        ud.run(bd, id, ...p);
-        up_.run(hostPeriod, id, ...p);
+        ids[i] = id;
+        offs[i] = i * W;
         if (!groupIdx.empty) {
           const gid = groupIdx.groupOf(ip);
           if (gid !== undefined) {
-            let ga = groupAcc.get(gid);
-            if (!ga) groupAcc.set(gid, (ga = new Array<bigint>(HOST_COLS.length).fill(0n)));
-            for (let i = 0; i < v.length; i++) ga[i] = ga[i]! + v[i]!;
+            const go = groupAcc.slot(gid) * W;
+            for (let j = 0; j < W; j++) groupAcc.data[go + j] = groupAcc.data[go + j]! + hostAcc.data[i * W + j]!;
             let ps = groupPeriod.get(gid);
             if (ps === undefined) groupPeriod.set(gid, (ps = periodAt(tick, profileOf(groups.get(gid)!)).start));
-            ugp.run(gid, ps, id, ...p);
+            gpGid.push(gid);
+            gpStart.push(ps);
+            gpId.push(id);
+            gpOff.push(i * W);
           }
         }
       }
-      for (const [gid, v] of groupAcc) {
-        const p = params(v);
-        up('group_5m').run(b5, gid, ...p);
-        up('group_hour').run(bh, gid, ...p);
-        up('group_day').run(bd, gid, ...p);
+      this.up('host_5m').run(n, [b5, ids], hostAcc.data, offs);
+      if (b5 < this.foldedUntil()) {
+        const hostPeriod = periodAt(tick, { billingDay: settings.billingDay, tz: settings.tz }).start;
+        this.up('host_hour').run(n, [bh, ids], hostAcc.data, offs);
+        this.up('host_day').run(n, [bd, ids], hostAcc.data, offs);
+        this.up('host_period').run(n, [hostPeriod, ids], hostAcc.data, offs);
       }
-      for (const [table, pm] of portAcc) for (const [port, v] of pm) up('port_day').run(bd, table, port, ...params(v));
+      this.up('group_period').run(gpId.length, [gpGid, gpStart, gpId], hostAcc.data, gpOff);
+      const gOffs = groupAcc.keys.map((_, i) => i * W);
+      this.up('group_5m').run(groupAcc.size, [b5, groupAcc.keys], groupAcc.data, gOffs);
+      this.up('group_hour').run(groupAcc.size, [bh, groupAcc.keys], groupAcc.data, gOffs);
+      this.up('group_day').run(groupAcc.size, [bd, groupAcc.keys], groupAcc.data, gOffs);
+      for (const [table, pm] of portAcc) this.up('port_day').run(pm.size, [bd, table, pm.keys], pm.data, pm.keys.map((_, i) => i * pm.stride));
 
       const pruned = this.maybePrune(at, settings);
       input.beforeCommit?.();
@@ -304,6 +451,56 @@ export class Ledger {
     }).immediate();
     for (const [k, id] of pending) this.hostIds.set(k, id);
     return result;
+  }
+
+  /** Host 5-minute buckets before this instant are folded into hour, day and period. */
+  foldedUntil(): number {
+    return foldedUntil(this.db);
+  }
+
+  /**
+   * Folds the host 5-minute buckets that are closed at `at` (those before the bucket of
+   * at - 1) into host_hour, host_day and host_period (the default profile's periods), in one
+   * transaction with the new `folded_until`: exactly once. The collector calls it after each
+   * commit, outside the ingest's transaction (an ingest then writes one rollup level per host,
+   * not four); readers add the unfolded 5-minute buckets (query.ts), so nothing is missing in
+   * between. Returns the number of 5-minute rows folded.
+   */
+  fold(at: number): number {
+    const upTo = floorTo(at - 1, BUCKET_5M);
+    return this.db.transaction((): number => {
+      let from = this.foldedUntil();
+      if (from === 0) {
+        const m = this.stmt(`SELECT MIN(bucket) AS b FROM host_5m`).get() as { b: bigint | null };
+        if (m.b === null) return 0;
+        from = Number(m.b);
+      }
+      if (from >= upTo) return 0;
+      const s = this.settings();
+      const prof = { billingDay: s.billingDay, tz: s.tz };
+      const cols = HOST_COLS.flatMap((c) => [c, `${c}_hi`]);
+      const sums = cols.map((c) => `SUM(${c})`).join(', ');
+      const set = cols.map((c) => `${c} = ${c} + excluded.${c}`).join(', ');
+      let n = 0;
+      const into = (table: string, key: string, width: number | undefined, lo: number, hi: number, value?: number) => {
+        const k = width !== undefined ? `(bucket / ${width}) * ${width}` : '?';
+        const r = this.stmt(`INSERT INTO ${table} (${key}, host_id, ${cols.join(', ')}) SELECT ${k} AS k, host_id, ${sums} FROM host_5m
+          WHERE bucket >= ? AND bucket < ? GROUP BY k, host_id ON CONFLICT (${key}, host_id) DO UPDATE SET ${set}`)
+          .run(...(value !== undefined ? [value] : []), lo, hi);
+        return r.changes;
+      };
+      n = into('host_hour', 'bucket', BUCKET_HOUR, from, upTo);
+      into('host_day', 'bucket', BUCKET_DAY, from, upTo);
+      // the period rollup, cut at the default profile's period boundaries
+      for (let t = from; t < upTo;) {
+        const p = periodAt(t, prof);
+        const end = Math.min(upTo, Math.ceil(p.end / BUCKET_5M) * BUCKET_5M);
+        into('host_period', 'period_start', undefined, t, end, p.start);
+        t = end;
+      }
+      setFoldedUntil(this.db, upTo);
+      return n;
+    }).immediate();
   }
 
   /** Drops rows past their retention, at most once per hour of ledger time. */

@@ -5,12 +5,14 @@
  */
 import { UsageError } from '../core/errors.js';
 import {
-  BUCKET_5M, BUCKET_DAY, BUCKET_HOUR, HOST_COLS, getSettings, type DB, type Settings,
+  BUCKET_5M, BUCKET_DAY, BUCKET_HOUR, HOST_COLS, foldedUntil, getSettings, type DB, type Settings,
 } from './db.js';
 import { ipValue as ipNum } from '../core/ip.js';
 import { cidrContains, getGroup, listGroups, parseCidr, profileOf, type Group } from './groups.js';
 import { iso, periodAt, periodOfLabel, type Period, type Profile } from './periods.js';
 import { join2 } from './u64.js';
+
+const TWO32N = 1n << 32n;
 
 export type Vec = bigint[];
 
@@ -126,7 +128,7 @@ export function hostsInRange(db: DB, from: number, to: number, ip?: string): Map
   checkAligned(from, to);
   const s = getSettings(db);
   const out = new Map<string, Vec>();
-  for (const p of decompose(from, to)) {
+  for (const p of hostPieces(db, from, to)) {
     const kept = keptFrom(db, s, p.table, false);
     if (p.lo < kept) throw new UsageError(`the range needs host ${p.table === '5m' ? '5-minute' : p.table === 'hour' ? 'hourly' : 'daily'} data from ${iso(p.lo)}, kept only from ${iso(kept)}`, { hint: 'choose whole hours or days inside the retention, or --period (billing periods are kept forever)' });
     const rows = db.prepare(`SELECT h.key AS key, ${SUMS} FROM host_${p.table} r JOIN hosts h ON h.id = r.host_id WHERE r.bucket >= ? AND r.bucket < ? ${ip ? 'AND h.key = ?' : ''} GROUP BY h.key`)
@@ -135,6 +137,23 @@ export function hostsInRange(db: DB, from: number, to: number, ip?: string): Map
       const v = out.get(r.key);
       if (v) addVec(v, vecOf(r));
       else out.set(r.key, vecOf(r));
+    }
+  }
+  return out;
+}
+
+/**
+ * decompose() for host rollups: hour and day pieces after `folded_until` come from the
+ * 5-minute buckets (not folded yet, see Ledger.fold).
+ */
+function hostPieces(db: DB, from: number, to: number): Array<{ table: '5m' | 'hour' | 'day'; lo: number; hi: number }> {
+  const fu = foldedUntil(db);
+  const out: Array<{ table: '5m' | 'hour' | 'day'; lo: number; hi: number }> = [];
+  for (const p of decompose(from, to)) {
+    if (p.table === '5m' || p.hi <= fu) out.push(p);
+    else {
+      if (p.lo < fu) out.push({ ...p, hi: fu });
+      out.push({ table: '5m', lo: Math.max(p.lo, fu), hi: p.hi });
     }
   }
   return out;
@@ -156,9 +175,52 @@ export function groupInRange(db: DB, gid: number, from: number, to: number): Vec
 
 /** Host lines of the default profile's billing period starting at `start`. */
 export function hostsInPeriod(db: DB, start: number, ip?: string): Map<string, Vec> {
-  const rows = db.prepare(`SELECT h.key AS key, ${SUMS} FROM host_period r JOIN hosts h ON h.id = r.host_id WHERE r.period_start = ? ${ip ? 'AND h.key = ?' : ''} GROUP BY h.key`)
-    .all(...(ip ? [start, ip] : [start])) as Array<Record<string, bigint> & { key: string }>;
-  return new Map(rows.map((r) => [r.key, vecOf(r)]));
+  const s = getSettings(db);
+  const end = periodAt(start, { billingDay: s.billingDay, tz: s.tz }).end;
+  const fu = foldedUntil(db);
+  const byId = new Map<number, Vec>();
+  const hostId = ip ? (db.prepare(`SELECT id FROM hosts WHERE key = ?`).raw(true).safeIntegers(false).get(ip) as [number] | undefined)?.[0] : undefined;
+  if (ip && hostId === undefined) return new Map();
+  // One row per host with the 14 values as plain numbers where exact (a BigInt per part
+  // costs ~1 s for a /16): value = SUM(c) when SUM(c_hi) = 0 and below 2^53; otherwise NULL and
+  // the host's row is read again as BigInt parts.
+  const P = ip ? ' AND host_id = ?' : '';
+  const cols = HOST_COLS.map((c) => `CASE WHEN SUM(${c}_hi) = 0 THEN SUM(${c}) END`).join(', ');
+  const parts = HOST_COLS.map((c) => `${c}, ${c}_hi`).join(', ');
+  const union = `SELECT host_id, ${parts} FROM host_period WHERE period_start = ?${P}`
+    + (end > fu ? ` UNION ALL SELECT host_id, ${parts} FROM host_5m WHERE bucket >= ? AND bucket < ?${P}` : '');
+  const params: unknown[] = ip ? [start, hostId] : [start];
+  if (end > fu) params.push(Math.max(start, fu), end, ...(ip ? [hostId] : []));
+  const rows = db.prepare(`SELECT host_id, ${cols} FROM (${union}) GROUP BY host_id`).raw(true).safeIntegers(false).all(...params) as Array<Array<number | null>>;
+  let exactSt: { get(...a: unknown[]): unknown } | undefined;
+  for (const r of rows) {
+    const id = r[0]!;
+    const v = new Array<bigint>(HOST_COLS.length);
+    let exact = true;
+    for (let i = 0; i < HOST_COLS.length; i++) {
+      const x = r[1 + i]!;
+      if (x === null || !Number.isSafeInteger(x)) {
+        exact = false;
+        break;
+      }
+      v[i] = BigInt(x);
+    }
+    if (!exact) {
+      exactSt ??= db.prepare(`SELECT ${SUMS} FROM (${union}) WHERE host_id = ?`).raw(true).safeIntegers(true);
+      const big = exactSt.get(...params, id) as bigint[];
+      for (let i = 0; i < HOST_COLS.length; i++) v[i] = join2(big[2 * i], big[2 * i + 1]);
+    }
+    byId.set(id, v);
+  }
+  const out = new Map<string, Vec>();
+  if (ip) {
+    for (const v of byId.values()) out.set(ip, v);
+    return out;
+  }
+  const keys = new Map<number, string>();
+  for (const r of db.prepare(`SELECT id, key FROM hosts`).raw(true).safeIntegers(false).all() as Array<[number, string]>) keys.set(r[0], r[1]);
+  for (const [id, v] of byId) out.set(keys.get(id)!, v);
+  return out;
 }
 
 /** Per-host lines of a group's billing period as billed (the membership used at ingest). */
@@ -415,12 +477,28 @@ export function history(db: DB, who: string, step: Step, from?: number, to?: num
       ? db.prepare(`SELECT bucket AS t, ${SUMS} FROM group_${step} WHERE group_id = ? AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket`).all(gid, lo, hi)
       : db.prepare(`SELECT bucket AS t, ${SUMS} FROM host_${step} WHERE host_id = ? AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket`).all(hostId, lo, hi)) as Array<Record<string, bigint>>;
   }
+  const series = new Map<number, Vec>(rows.map((r) => [Number(r['t']), vecOf(r)]));
+  if (hostId !== undefined) {
+    // the host's 5-minute buckets not folded into hour/day/period yet (Ledger.fold)
+    const fu = foldedUntil(db);
+    if (hi > fu) {
+      const unfolded = db.prepare(`SELECT bucket AS t, ${SUMS} FROM host_5m WHERE host_id = ? AND bucket >= ? AND bucket < ? GROUP BY bucket`).safeIntegers(true)
+        .all(hostId, Math.max(lo, fu), hi) as Array<Record<string, bigint>>;
+      for (const r of unfolded) {
+        const b = Number(r['t']);
+        const t = step === 'month' ? periodAt(b, profile).start : Math.floor(b / width) * width;
+        if (t < lo) continue;
+        const v = series.get(t);
+        if (v) addVec(v, vecOf(r));
+        else series.set(t, vecOf(r));
+      }
+    }
+  }
   return {
     kind, name: who, tz: step === 'month' ? profile.tz : 'UTC',
-    points: rows.map((r) => {
-      const t = Number(r['t']);
+    points: [...series].sort((a, b) => a[0] - b[0]).map(([t, v]) => {
       const end = step === 'month' ? periodAt(t, profile).end : t + width;
-      return { from: t, to: end, totals: totalsOf(vecOf(r)) };
+      return { from: t, to: end, totals: totalsOf(v) };
     }),
   };
 }

@@ -16,6 +16,7 @@ import { getSettings, type DB } from './db.js';
 import { checkGroupName, getGroup, profileOf } from './groups.js';
 import { periodAt, type Period, type Profile } from './periods.js';
 import { join2 } from './u64.js';
+import { hostsInPeriod } from './query.js';
 
 export type QuotaDir = 'in' | 'out' | 'sum';
 export type QuotaAction = 'log' | 'block' | 'exec';
@@ -154,8 +155,12 @@ const hiOf = (s: string) => s.replace(/SUM\((\w+)\)/g, 'SUM($1_hi)');
 export function quotaUse(db: DB, q: Quota, period: Period): { used: bigint; hosts: string[] } {
   const sql = `SELECT ${DIR_SQL[q.dir]} AS lo, ${hiOf(DIR_SQL[q.dir])} AS hi`;
   if (q.kind === 'host') {
-    const r = db.prepare(`${sql} FROM host_period r JOIN hosts h ON h.id = r.host_id WHERE h.key = ? AND r.period_start = ?`).safeIntegers(true).get(q.target, period.start) as { lo: bigint | null; hi: bigint | null };
-    return { used: join2(r.lo, r.hi), hosts: [q.target] };
+    // the period rollup and the 5-minute buckets not folded into it yet
+    const v = hostsInPeriod(db, period.start, q.target).get(q.target);
+    if (!v) return { used: 0n, hosts: [q.target] };
+    const inB = v[0]! + v[2]! + v[4]!;
+    const outB = v[1]! + v[3]! + v[5]!;
+    return { used: q.dir === 'in' ? inB : q.dir === 'out' ? outB : inB + outB, hosts: [q.target] };
   }
   const g = db.prepare(`SELECT id FROM groups WHERE name = ?`).get(q.target) as { id: bigint } | undefined;
   if (!g) return { used: 0n, hosts: [] };

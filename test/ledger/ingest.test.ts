@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BUCKET_5M } from '../../src/ledger/db.js';
 import { addMembers } from '../../src/ledger/groups.js';
 import { buildReport, hostsInPeriod, hostsInRange } from '../../src/ledger/query.js';
-import { periodOfLabel } from '../../src/ledger/periods.js';
+import { periodAt, periodOfLabel } from '../../src/ledger/periods.js';
 import { randBig, reading, rng, tmpLedger, tr, type Rows } from './helpers.js';
 
 const T0 = Date.UTC(2026, 1, 10, 12, 0); // 2026-02-10T12:00Z
@@ -149,5 +149,63 @@ describe('ingest: deltas against the last committed reading', () => {
     // a later change of membership (a moved to b's range etc.) does not move billed counts
     l.db.prepare(`DELETE FROM members`).run();
     expect(buildReport(l.db, { period: '2026-02', group: 'a', now }).totals.bytes.tcp.in).toBe(250n);
+  });
+});
+
+describe('fold: host hour/day/period rollups from the closed 5-minute buckets, after the commit', () => {
+  it('a ledger folded at random moments answers every query exactly as one never folded, and as the truth', async () => {
+    const { history } = await import('../../src/ledger/query.js');
+    const a = ledger(); // folds at random moments
+    const b = ledger(); // never folds: every answer from the 5-minute buckets
+    const r = rng(11);
+    const ips = ['10.0.0.1', '10.0.0.2', '10.9.0.3'];
+    const cur = new Map(ips.map((ip) => [ip, new Array<bigint>(8).fill(0n)]));
+    const perPeriod = new Map<string, bigint>(); // "ip period" -> tcp in
+    let t = Date.UTC(2026, 1, 26, 22, 0);
+    const folds: number[] = [];
+    for (let i = 1; i <= 150; i++) {
+      // mostly forward by 1..40 minutes; once the clock goes back into a folded bucket
+      const back = i === 120;
+      const at = back ? t - 3 * 60 * MIN : (t += (1 + Math.floor(r() * 40)) * MIN);
+      const rows: Rows = new Map();
+      for (const ip of ips) {
+        const v = cur.get(ip)!;
+        const inc = r() < 0.1 ? (1n << 53n) + randBig(r, 1000n) : randBig(r, 1n << 30n);
+        v[2] = v[2]! + inc;
+        v[0] = v[0]! + inc;
+        rows.set(ip, [...v]);
+        const p = periodAt(at - 1, { billingDay: 1, tz: 'UTC' }).label;
+        perPeriod.set(`${ip} ${p}`, (perPeriod.get(`${ip} ${p}`) ?? 0n) + inc);
+      }
+      const rd = reading({ name: 'f', generation: GEN_A, traffic: rows });
+      a.ingest({ readings: [rd], readMs: at, at });
+      b.ingest({ readings: [rd], readMs: at, at });
+      if (r() < 0.5) folds.push(a.fold(at));
+    }
+    expect(folds.some((n) => n > 0)).toBe(true);
+    const check = () => {
+      for (const label of ['2026-02', '2026-03']) {
+        const p = periodOfLabel(label, { billingDay: 1, tz: 'UTC' });
+        const ha = hostsInPeriod(a.db, p.start);
+        const hb = hostsInPeriod(b.db, p.start);
+        for (const ip of ips) {
+          expect(ha.get(ip)?.[0] ?? 0n).toBe(perPeriod.get(`${ip} ${label}`) ?? 0n);
+          expect(hb.get(ip)?.[0] ?? 0n).toBe(perPeriod.get(`${ip} ${label}`) ?? 0n);
+        }
+        expect(hostsInPeriod(a.db, p.start, '10.0.0.2').get('10.0.0.2')?.[0] ?? 0n).toBe(perPeriod.get(`10.0.0.2 ${label}`) ?? 0n);
+      }
+      for (const [from, to] of [[Date.UTC(2026, 1, 26), Date.UTC(2026, 2, 8)], [Date.UTC(2026, 1, 27, 3, 5), Date.UTC(2026, 2, 1, 7, 35)], [Date.UTC(2026, 2, 1), Date.UTC(2026, 2, 2)]] as const) {
+        expect(hostsInRange(a.db, from, to)).toEqual(hostsInRange(b.db, from, to));
+      }
+      for (const step of ['hour', 'day', 'month'] as const) expect(history(a.db, '10.0.0.1', step)).toEqual(history(b.db, '10.0.0.1', step));
+    };
+    check();
+    // everything folded: host_period alone holds the truth
+    a.fold(t + 10 * MIN);
+    check();
+    const p = periodOfLabel('2026-02', { billingDay: 1, tz: 'UTC' });
+    const row = a.db.prepare(`SELECT tcp_in, tcp_in_hi FROM host_period r JOIN hosts h ON h.id = r.host_id WHERE h.key = '10.0.0.1' AND period_start = ?`).get(p.start) as { tcp_in: bigint; tcp_in_hi: bigint };
+    expect(row.tcp_in_hi * (1n << 32n) + row.tcp_in).toBe(perPeriod.get('10.0.0.1 2026-02'));
+    expect(a.fold(t + 10 * MIN)).toBe(0);
   });
 });
