@@ -3,7 +3,8 @@
 // checks of its report), the harness self-tests (which boot VMs), then the kernel suites
 // inside the VM on every kernel of XTT_TEST_KERNELS (default "6.1 6.12").
 // Ends with one line "N passed, N failed"; exits non-zero on any failure.
-//   XTT_TEST_ONLY=host,bench,harness,vm   run a subset
+//   XTT_TEST_ONLY=host,operator,bench,harness,vm   run a subset (operator: README's install in
+//   Debian 13/12 chroots, test/operator/)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -16,7 +17,7 @@ rmSync(outDir, { recursive: true, force: true });
 mkdirSync(outDir, { recursive: true });
 
 const kernels = (process.env.XTT_TEST_KERNELS ?? '6.1 6.12').split(/[\s,]+/).filter(Boolean);
-const only = (process.env.XTT_TEST_ONLY ?? 'host,bench,harness,vm').split(',');
+const only = (process.env.XTT_TEST_ONLY ?? 'host,operator,bench,harness,vm').split(',');
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
 
@@ -80,6 +81,17 @@ if (only.includes('host')) {
   step('host suites (unit, CLI, C logic)');
   const rep = path.join(outDir, 'host.json');
   account('host', rep, run('node', vitest('vitest.config.ts', rep)));
+}
+
+if (only.includes('operator')) {
+  // README's install on stock Debian (scripts/operator-chroot.sh): root, debootstrap, Debian's
+  // archive and the npm registry. The chroots are cached in /var/cache/xttraffic (made once
+  // per machine, by `npm run setup` or here); each run installs into a fresh overlay.
+  step('operator install in Debian chroots (13 trixie: README install; 12 bookworm: Node 18)');
+  const rep = path.join(outDir, 'operator.json');
+  const t0 = Date.now();
+  account('operator', rep, run('node', vitest('vitest.operator.config.ts', rep)));
+  process.stderr.write(`operator suite: ${Math.round((Date.now() - t0) / 1000)} s\n`);
 }
 
 if (only.includes('bench')) {
