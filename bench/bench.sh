@@ -6,7 +6,9 @@
 #      sections;
 #   2. wall pass: boots a plain TCG VM (-smp 1, no icount) and measures the main contenders
 #      again in wall-clock time, BENCH_ROUNDS rounds interleaved (median and spread);
-#   3. native read on the host (bench/native-read.mjs: addon vs plain node).
+#   3. native read on the host (bench/native-read.mjs: addon vs plain node);
+#   4. the ledger on the host (bench/ledger.mjs: one collection of 65,536 active hosts, the
+#      fold, a month's report, bytes per active host per day).
 # The guests write raw TSV files into a work folder (.cache/bench/run.*) shared with them;
 # bench/report.mjs prints the tables and writes OUTDIR/latest.md and latest.json
 # (OUTDIR = XTT_VM_OUTDIR, default bench/results). A quick run writes quick.* (default
@@ -14,9 +16,9 @@
 # run writes latest.*.
 #
 #   BENCH_QUICK=1  CI smoke test: one icount VM runs small versions of both passes, native
-#                  read of 16,384 rows; asserts nothing about speed (~2.5 minutes on a busy
+#                  read of 16,384 rows, ledger of 4,096 hosts; asserts nothing about speed (~2.5 minutes on a busy
 #                  2-core host, one of them booting)
-#   BENCH_WALL=0, BENCH_NATIVE=0  skip part 2 or 3; other BENCH_* knobs: see bench/run.sh
+#   BENCH_WALL=0, BENCH_NATIVE=0, BENCH_LEDGER=0  skip part 2, 3 or 4; other BENCH_* knobs: see bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -46,7 +48,7 @@ meta=$WORK/meta.tsv
 	printf 'date\t%s\n' "$XTT_BENCH_DATE"
 	printf 'host\t%s, %s CPUs, load average %s\n' "$(uname -r)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$meta"
-for v in BENCH_PACKETS BENCH_READ BENCH_BIG BENCH_MEM BENCH_WALL BENCH_NATIVE; do
+for v in BENCH_PACKETS BENCH_READ BENCH_BIG BENCH_MEM BENCH_WALL BENCH_NATIVE BENCH_LEDGER; do
 	[ "${!v:-1}" = 0 ] && partial+=("$v=0")
 done
 
@@ -80,6 +82,15 @@ if [ "${BENCH_NATIVE:-1}" != 0 ]; then
 	[ -n "$QUICK" ] && rows=(--rows "${BENCH_NATIVE_ROWS:-16384}")
 	node bench/native-read.mjs "${rows[@]}" --tsv "$WORK/native.tsv" || failed+=("native read")
 	printf 'seconds_native\t%s\n' "$(secs "$t")" >>"$meta"
+fi
+
+# 4. the ledger on the host (dist/ built by the first VM part)
+if [ "${BENCH_LEDGER:-1}" != 0 ]; then
+	t=$(now)
+	largs=()
+	[ -n "$QUICK" ] && largs=(--hosts "${BENCH_LEDGER_HOSTS:-4096}" --growth-hosts "${BENCH_LEDGER_GROWTH_HOSTS:-128}")
+	node bench/ledger.mjs "${largs[@]}" --tsv "$WORK/ledger.tsv" || failed+=("ledger")
+	printf 'seconds_ledger\t%s\n' "$(secs "$t")" >>"$meta"
 fi
 
 printf 'seconds_total\t%s\n' "$(secs "$T0")" >>"$meta"

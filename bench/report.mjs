@@ -9,6 +9,7 @@
 //   icount/extra.tsv            key value unit note (memory)
 //   wall/meta.tsv, wall/wall.tsv  contender sources sent usec pps ns_per_pkt round
 //   native.tsv                  step addon_ms fs_ms note (bench/native-read.mjs)
+//   ledger.tsv                  step value unit note (bench/ledger.mjs)
 // Pure functions are exported for test/unit/bench-report.test.ts.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,6 +45,26 @@ export function parseReads(text) {
 /** native read steps: {step, addonMs, fsMs, note} */
 export function parseNative(text) {
   return tsv(text).map(([step, a, f, note]) => ({ step, addonMs: num(a), fsMs: num(f), note: note ?? '' }));
+}
+
+/** ledger figures: {key, value, unit, note} (bench/ledger.mjs) */
+export function parseLedger(text) {
+  return parseExtra(text);
+}
+
+/** The ledger's targets (issue 11), from bench/ledger.mjs's figures (host wall/CPU ms, load beside). */
+export function ledgerTargets(ledger) {
+  const t = [];
+  // only a run of a whole /16 is measured against them (BENCH_LEDGER_HOSTS may make it smaller)
+  const v = (k) => {
+    const f = ledger.find((a) => a.key === k);
+    return f && /^65536 /.test(f.note) ? f.value : null;
+  };
+  const add = (target, limit, value, ok) => t.push({ target, limit, value, met: value === null ? null : ok(value) });
+  add('ledger: one collection of 65,536 active hosts, wall ms (host; see the load in the note)', '<= 1000', v('ledger_ingest_wall'), (x) => x <= 1000);
+  add('ledger: one collection of 65,536 active hosts, CPU ms', '<= 500', v('ledger_ingest_cpu'), (x) => x <= 500);
+  add('ledger: report of a month for 65,536 hosts, wall ms', '< 2000', v('ledger_report_month'), (x) => x < 2000);
+  return t;
 }
 
 /** Adds `added` = ns/packet(config) - ns/packet(no rule, same sources; else the nearest). */
@@ -144,7 +165,7 @@ export function wallMethod(meta) {
 }
 
 /** The whole report from the parsed inputs: what latest.json holds. */
-export function report({ meta = {}, icountMeta = {}, results = [], reads = [], extra = [], wallMeta = {}, wall = [], native = [] }) {
+export function report({ meta = {}, icountMeta = {}, results = [], reads = [], extra = [], wallMeta = {}, wall = [], native = [], ledger = [] }) {
   const r = withAdded(results);
   const mode = meta.mode ?? (icountMeta.quick === '1' ? 'quick' : 'full');
   const seconds = Object.fromEntries(Object.entries(meta).filter(([k]) => k.startsWith('seconds_')).map(([k, v]) => [k.slice(8), Number(v)]));
@@ -158,7 +179,8 @@ export function report({ meta = {}, icountMeta = {}, results = [], reads = [], e
     figures: extra,
     wall: wall.length ? { method: wallMethod(wallMeta), results: wallSummary(wall), rounds: wall } : null,
     native: native.length ? { method: 'host wall ms, best of 3: a table file in the kernel\'s format read through the addon and through node fs + the TypeScript parser (bench/native-read.mjs)', steps: native } : null,
-    targets: mode === 'full' ? targets(r, extra, reads, stepTimeout) : [],
+    ledger: ledger.length ? { method: 'host, bench/ledger.mjs: one collection (read + parse + deltas + 5-minute rollup + commit; median of 10) and the fold of a closed 5-minute bucket into hour/day/period (its own transaction after the commit, once per 5 minutes): wall and CPU ms; report --period --json as a new process (median of 3); file growth per active host per day of 5-minute collections. A shared machine: the load average is in each note', figures: ledger } : null,
+    targets: mode === 'full' ? [...targets(r, extra, reads, stepTimeout), ...(ledger.length ? ledgerTargets(ledger) : [])] : [],
   };
   return rep;
 }
@@ -203,6 +225,10 @@ export function markdown(rep) {
     L.push('| step | addon ms | fs + TypeScript parser ms |', '| --- | ---: | ---: |');
     for (const x of rep.native.steps) if (x.step !== 'table_rows') L.push(`| ${x.note || x.step} | ${fmt(x.addonMs)} | ${fmt(x.fsMs)} |`);
   }
+  if (rep.ledger) {
+    L.push('', '## Ledger on the host', '', `Method: ${rep.ledger.method}`, '', '| figure | value | unit | note |', '| --- | ---: | --- | --- |');
+    for (const e of rep.ledger.figures) L.push(`| ${e.key} | ${fmt(e.value)} | ${e.unit} | ${e.note} |`);
+  }
   if (rep.targets?.length) {
     L.push('', '## Targets', '', '| target | limit | measured | met |', '| --- | --- | ---: | --- |');
     for (const t of rep.targets) L.push(`| ${t.target} | ${t.limit} | ${fmt(t.value)} | ${t.met === null ? 'not measured' : t.met ? 'yes' : 'NO'} |`);
@@ -217,7 +243,7 @@ export function load(dir) {
     meta: parseMeta(rd('meta.tsv')), icountMeta: parseMeta(rd('icount/meta.tsv')),
     results: parseResults(rd('icount/results.tsv')), reads: parseReads(rd('icount/reads.tsv')),
     extra: parseExtra(rd('icount/extra.tsv')), wallMeta: parseMeta(rd('wall/meta.tsv')),
-    wall: parseResults(rd('wall/wall.tsv')), native: parseNative(rd('native.tsv')),
+    wall: parseResults(rd('wall/wall.tsv')), native: parseNative(rd('native.tsv')), ledger: parseLedger(rd('ledger.tsv')),
   };
 }
 

@@ -517,7 +517,8 @@ export class Ledger {
     const del = (t: string, col: string, days: number) => {
       if (days > 0) this.stmt(`DELETE FROM ${t} WHERE ${col} < ?`).run(cut(days));
     };
-    del('host_5m', 'bucket', s.keep5mDays);
+    // never a 5-minute bucket not folded yet into hour/day/period
+    if (s.keep5mDays > 0) this.stmt(`DELETE FROM host_5m WHERE bucket < ?`).run(Math.min(cut(s.keep5mDays), Math.max(this.foldedUntil(), 0)));
     del('host_hour', 'bucket', s.keepHourDays);
     del('host_day', 'bucket', s.keepDayDays);
     del('port_day', 'bucket', s.keepDayDays);

@@ -15,6 +15,7 @@ interface Report {
   date: string; kernel: string; mode: string; method: string; results: Row[];
   wall: { method: string; results: WallRow[] } | null; reads: Read[];
   figures: { key: string; value: number }[]; native: { steps: { step: string; addonMs: number | null; fsMs: number | null }[] } | null;
+  ledger: { method: string; figures: { key: string; value: number; unit: string; note: string }[] } | null;
 }
 
 const load = (): Report => {
@@ -86,10 +87,21 @@ describe('bench smoke run (BENCH_QUICK=1)', () => {
     }
   });
 
+  it('has the ledger figures (bench/ledger.mjs, 4,096 hosts in quick mode)', () => {
+    const r = load();
+    expect(r.ledger?.method).toContain('bench/ledger.mjs');
+    for (const k of ['ledger_ingest_wall', 'ledger_ingest_cpu', 'ledger_read_parse', 'ledger_fold_wall', 'ledger_fold_cpu', 'ledger_report_month', 'ledger_bytes_host_day']) {
+      const f = r.ledger!.figures.find((a) => a.key === k);
+      expect(f, k).toBeDefined();
+      expect(positive(f!.value), k).toBe(true);
+    }
+    expect(r.ledger!.figures.find((a) => a.key === 'ledger_ingest_wall')!.note).toMatch(/^4096 active hosts .*load \d/);
+  });
+
   it('wrote the Markdown with every section', () => {
     load();
     const md = readFileSync(join(dir, 'quick.md'), 'utf8');
-    for (const h of ['## Packet cost: added guest instructions', '## Packet cost: wall clock under TCG', '## Reading', '## Memory', '## Native read on the host']) {
+    for (const h of ['## Packet cost: added guest instructions', '## Packet cost: wall clock under TCG', '## Reading', '## Memory', '## Native read on the host', '## Ledger on the host']) {
       expect(md).toContain(h);
     }
   });
