@@ -17,6 +17,34 @@ export { VERSION } from './core/version.js';
 
 type Register = (program: Command, deps: Deps) => void;
 
+/**
+ * Every environment variable xttraffic reads (test/cli/program.test.ts checks this list
+ * against the sources) and the exit codes (src/core/errors.ts): the end of `--help`, and
+ * README's "Environment and exit codes".
+ */
+export const ENVIRONMENT_HELP = `
+Environment (xttraffic's own start with XTT_; all optional):
+  XTT_PROC_DIR=DIR       table files from DIR instead of /proc/net/xt_traffic (read, watch, status)
+  XTT_COUNTERS_DIR=DIR   counters files from DIR instead of /proc/net/xt_traffic_counters (collect)
+  XTT_DB=FILE            the ledger (collect, report, history, group, quota; --db wins),
+                         default /var/lib/xttraffic/ledger.db
+  XTT_CACHE=DIR          build output (build, install, load), default .cache in the package
+  XTT_BINDING=FILE       the native addon to try first (load, unload, status)
+  XTT_ETC=DIR            instead of /etc for boot persistence (install --persist, persist)
+  XTT_SYSTEMD_UNITS=DIR  instead of /etc/systemd/system for the units (install --persist)
+  XTABLES_LIBDIR=DIRS    iptables' own: where it finds libxt_traffic.so; kept when set, else
+                         the package's libxt/ comes first when it holds a built extension
+  TMPDIR=DIR             where a cleared read's snapshot is saved when its output fails
+                         (read), default /tmp
+
+Exit status:
+  0  success
+  1  runtime error: a command failed, output was lost, status found something broken
+  2  usage error: an unknown command or option, a bad value or combination
+  3  version or ABI mismatch: Node.js older than 20, a file not in this version's format
+  4  missing resource or permission: no such table, module not loaded, not root, tool missing
+`;
+
 /** The commands in help order, each loading its module on demand. */
 const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
   ['build', async () => (await import('./commands/build.js')).registerBuild],
@@ -51,7 +79,7 @@ function buildProgram(deps: Deps, registers: Register[]): Command {
       'sudo xttraffic watch lan',
       'sudo xttraffic collect --interval 60     # the ledger (or systemd/xttraffic-collect.service)',
       'xttraffic report --period 2026-02 --top 10',
-    ]))
+    ]) + ENVIRONMENT_HELP)
     .exitOverride();
   for (const register of registers) register(program, deps);
   // a command's hidden --json twin (cmdline/options.ts jsonTwin) takes the global --json's

@@ -1,5 +1,14 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ENVIRONMENT_HELP } from '../../src/program.js';
 import { Fake } from './fakes.js';
+
+const ROOT = resolve(__dirname, '../..');
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+}
 
 let f: Fake;
 beforeEach(() => (f = new Fake()));
@@ -58,6 +67,42 @@ describe('xttraffic (program)', () => {
     expect(await f.run('read', '--json')).toBe(2);
     expect(f.errorJson().error['message']).toBe("missing required argument 'name'");
     expect(f.stdout).toBe('');
+  });
+
+  it('--help ends with every environment variable the sources read and every exit code, one line each', async () => {
+    expect(await f.run('--help')).toBe(0);
+    const help = f.stdout;
+    expect(help.trimEnd().endsWith(ENVIRONMENT_HELP.trimEnd())).toBe(true);
+    const env = help.slice(help.indexOf('\nEnvironment'), help.indexOf('\nExit status:'));
+    const listed = [...env.matchAll(/^ {2}([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]!);
+    // what src/ reads: env['NAME'] (deps.env, process.env, a passed env) or env.NAME
+    const read = new Set<string>();
+    for (const file of sources(join(ROOT, 'src'))) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/\benv(?:\[['"]([A-Z][A-Z0-9_]*)['"]\]|\.([A-Z][A-Z0-9_]*)\b)/g)) read.add(m[1] ?? m[2]!);
+    }
+    expect([...listed].sort()).toEqual([...read].sort());
+    expect(listed).toHaveLength(new Set(listed).size);
+    // one prefix for xttraffic's own; the others belong to iptables and the system
+    expect(listed.filter((n) => !n.startsWith('XTT_'))).toEqual(['XTABLES_LIBDIR', 'TMPDIR']);
+    // 0 and each EXIT_* of src/core/errors.ts, in order
+    const codes = [...readFileSync(join(ROOT, 'src/core/errors.ts'), 'utf8').matchAll(/^export const EXIT_[A-Z]+ = (\d+);/gm)].map((m) => Number(m[1]));
+    expect(codes).toEqual([1, 2, 3, 4]);
+    const exit = help.slice(help.indexOf('\nExit status:'));
+    expect([...exit.matchAll(/^ {2}(\d) {2}\S/gm)].map((m) => Number(m[1]))).toEqual([0, ...codes]);
+    // and what they say is what happens: a usage error is 2, a missing table 4
+    expect(exit).toMatch(/^ {2}2 {2}usage error/m);
+    expect(await f.run('read', '--bogus')).toBe(2);
+    expect(exit).toMatch(/^ {2}4 {2}missing resource or permission: no such table/m);
+    expect(await f.run('read', 'nosuch')).toBe(4);
+  });
+
+  it('README\'s "Environment and exit codes" is the same text, right after the installation section', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const sections = [...readme.matchAll(/^## (.*)$/gm)].map((m) => m[1]);
+    expect(sections[sections.indexOf('Installing on a router or monitor box') + 1]).toBe('Environment and exit codes');
+    const start = readme.indexOf('## Environment and exit codes');
+    const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+    expect(section).toContain(`\`\`\`text${ENVIRONMENT_HELP}\`\`\``);
   });
 
   it('an unexpected failure is a runtime error (exit 1) with its code', async () => {
