@@ -4,8 +4,9 @@ import type { Deps, RunResult } from '../core/deps.js';
 import { ResourceError, RuntimeError, UsageError, type XtError } from '../core/errors.js';
 import { renderTable } from '../output/format.js';
 import {
-  CHAIN, FILTERS, disablePlan, enablePlan, forwardingKey, hasClsact, parseFilters, parseLink, parseRawSave, validIfname,
-  type FilterStats, type Observed, type Previous, type Step,
+  CHAIN, EGRESS_PREF, FILTERS, IPV6_KEYS, disablePlan, enablePlan, forwardingKey, hasClsact, ipv6Key, ipv6Silent, parseEgress, parseFilters, parseIpv6Conf,
+  parseLink, parseLinkLocal, parseRawSave, validIfname,
+  type Counters, type FilterStats, type Ipv6Conf, type Observed, type Previous, type Step,
 } from '../system/mirror.js';
 import { netString, optionWords, parseSave } from '../system/rule.js';
 import { checkBackend, iptablesCmd, iptablesError, iptablesSaveCmd, runIptables, type Backend } from '../system/xtables.js';
@@ -43,15 +44,36 @@ async function rawSave(deps: Deps, backend: Backend | undefined): Promise<string
 }
 
 /** Everything enable/disable/status need to know about one interface. */
-async function observe(deps: Deps, iface: string, save: string): Promise<Observed & { filterStats: FilterStats[] }> {
-  const l = await deps.run('ip', ['-j', 'link', 'show', 'dev', iface]);
+type Observation = Observed & { filterStats: FilterStats[]; egressStats: Counters | undefined };
+
+/** net/ipv6/conf/IF/*; null when the kernel has no IPv6 for IF (no such directory). */
+async function ipv6Conf(deps: Deps, iface: string): Promise<Ipv6Conf | null> {
+  const args = ['-n', ...IPV6_KEYS.map((k) => ipv6Key(iface, k))];
+  const r = await deps.run('sysctl', args);
+  if (r.code !== 0 && !r.notFound && /cannot stat .*No such file/.test(r.stderr)) return null;
+  if (r.code !== 0 || r.notFound) throw toolError('sysctl', args, r);
+  try {
+    return parseIpv6Conf(r.stdout);
+  } catch (e) {
+    throw new RuntimeError('EMIRROR', (e as Error).message);
+  }
+}
+
+async function observe(deps: Deps, iface: string, save: string): Promise<Observation> {
+  const l = await deps.run('ip', ['-s', '-j', 'link', 'show', 'dev', iface]);
   if (l.notFound) throw toolError('ip', [], l);
   if (l.code !== 0) throw new ResourceError('ENODEV', `no interface ${iface} in this network namespace`, { hint: '`ip link` lists them' });
   const link = parseLink(l.stdout);
   const forwarding = (await tool(deps, 'sysctl', ['-n', forwardingKey(iface)])).trim();
+  const ipv6 = await ipv6Conf(deps, iface);
+  const linkLocal = ipv6 ? parseLinkLocal(await tool(deps, 'ip', ['-j', '-6', 'addr', 'show', 'dev', iface, 'scope', 'link'])) : [];
   const clsact = hasClsact(await tool(deps, 'tc', ['-j', 'qdisc', 'show', 'dev', iface]));
   const filterStats = clsact ? parseFilters(await tool(deps, 'tc', ['-s', '-j', 'filter', 'show', 'dev', iface, 'ingress'])) : [];
-  return { iface, link, forwarding, clsact, filters: filterStats.map((f) => f.pref), filterStats, raw: parseRawSave(save) };
+  const egressStats = clsact ? parseEgress(await tool(deps, 'tc', ['-s', '-j', 'filter', 'show', 'dev', iface, 'egress'])) : undefined;
+  return {
+    iface, link, forwarding, clsact, filters: filterStats.map((f) => f.pref), filterStats, egress: egressStats !== undefined, egressStats,
+    ipv6, linkLocal, raw: parseRawSave(save),
+  };
 }
 
 async function runSteps(deps: Deps, steps: Step[], iface: string, verb: string): Promise<void> {
@@ -81,11 +103,23 @@ export interface MirrorStatus {
   filters: { present: number; expected: number; frames: bigint; byKind: Record<string, bigint> };
   toChain: { packets: bigint; bytes: bigint };
   dropped: { packets: bigint; bytes: bigint };
+  /** Whether the port is silent, and what it tried to send and sent. */
+  silence: {
+    /** Egress guard present, IPv6 settings at their silent values (or no IPv6), no link-local address. */
+    silent: boolean;
+    ipv6: Ipv6Conf | null;
+    linkLocal: string[];
+    guard: boolean;
+    /** Frames the port tried to send: dropped by the egress guard. */
+    triedToSend: Counters;
+    /** Frames that left the port (its tx counters). */
+    sent: Counters;
+  };
 }
 
 const zero = () => ({ packets: 0n, bytes: 0n });
 
-function statusOf(o: Observed & { filterStats: FilterStats[] }): MirrorStatus {
+function statusOf(o: Observation): MirrorStatus {
   const m = o.raw.mirrors.get(o.iface);
   const byKind: Record<string, bigint> = {};
   for (const f of o.filterStats) byKind[f.kind] = f.packets;
@@ -99,6 +133,14 @@ function statusOf(o: Observed & { filterStats: FilterStats[] }): MirrorStatus {
     filters: { present: o.filterStats.length, expected: FILTERS.length, frames: o.filterStats.reduce((a, f) => a + f.packets, 0n), byKind },
     toChain: m?.jumpCounters ?? zero(),
     dropped: m?.dropCounters ?? zero(),
+    silence: {
+      silent: o.egress && (o.ipv6 === null || ipv6Silent(o.ipv6)) && o.linkLocal.length === 0,
+      ipv6: o.ipv6,
+      linkLocal: o.linkLocal,
+      guard: o.egress,
+      triedToSend: o.egressStats ?? zero(),
+      sent: o.link.tx,
+    },
   };
 }
 
@@ -111,6 +153,11 @@ function renderMirrorStatus(list: MirrorStatus[], rules: ReturnType<typeof parse
     lines.push(`  frames seen:  ${s.filters.frames} (ipv4 ${k['ipv4'] ?? 0n}, 802.1Q ${k['vlan'] ?? 0n}, QinQ ${k['qinq'] ?? 0n}, 802.1Q+802.1Q ${k['vlan-vlan'] ?? 0n}, other ${k['other'] ?? 0n})`);
     lines.push(`  to ${CHAIN}:   ${s.toChain.packets} packets, ${s.toChain.bytes} bytes`);
     lines.push(`  dropped:      ${s.dropped.packets} packets, ${s.dropped.bytes} bytes`);
+    const q = s.silence;
+    const v6 = q.ipv6 === null ? 'no IPv6' : `IPv6 ${IPV6_KEYS.map((k) => `${k} ${q.ipv6![k]}`).join(', ')}`;
+    lines.push(`  silence:      ${q.silent ? 'silent' : 'NOT silent'} (egress guard ${q.guard ? `${EGRESS_PREF}` : 'absent'}, ${v6}, link-local ${q.linkLocal.length ? q.linkLocal.join(' ') : 'none'})`);
+    lines.push(`  tried to send: ${q.triedToSend.packets} frames, ${q.triedToSend.bytes} bytes (dropped by the egress guard)`);
+    lines.push(`  sent:         ${q.sent.packets} frames, ${q.sent.bytes} bytes`);
   }
   if (rules.length === 0) {
     lines.push(`traffic rules in ${CHAIN}: none (add one: xttraffic rule add --table raw --chain ${CHAIN} ...)`);
@@ -138,7 +185,8 @@ export function registerMirror(program: Command, deps: Deps): void {
 
   mirror
     .command('enable')
-    .description(`promiscuous mode, no ARP, no forwarding, tc ingress filters, raw PREROUTING -i IF -j ${CHAIN} then DROP`)
+    .description(`promiscuous mode, no ARP, no forwarding, tc ingress filters, raw PREROUTING -i IF -j ${CHAIN} then DROP; ` +
+      `a silent port: tc egress guard (drop), IPv6 on but with no address, RA, SLAAC, DAD or router solicitation`)
     .argument('<iface>', 'the interface on the mirror port')
     .option('--backend <nft|legacy>', 'iptables-nft or iptables-legacy instead of `iptables`')
     .addHelpText('after', examples(['sudo xttraffic mirror enable eth1', 'sudo xttraffic mirror enable eth1 --backend legacy --json']))
@@ -179,7 +227,8 @@ export function registerMirror(program: Command, deps: Deps): void {
 
   mirror
     .command('status')
-    .description(`per interface: enabled, promiscuous, frames seen by the tc filters, packets through ${CHAIN}; and the traffic rules in ${CHAIN}`)
+    .description(`per interface: enabled, promiscuous, frames seen by the tc filters, packets through ${CHAIN}, silence (IPv6 settings, ` +
+      `frames the port tried to send and sent); and the traffic rules in ${CHAIN}`)
     .argument('[iface...]', 'interfaces (default: every one with the mirror enabled)')
     .option('--backend <nft|legacy>', 'iptables-nft-save or iptables-legacy-save instead of `iptables-save`')
     .addHelpText('after', examples(['sudo xttraffic mirror status', 'sudo xttraffic mirror status eth1 --json']))

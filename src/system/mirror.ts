@@ -16,8 +16,19 @@
  *    and would be dropped in ip_rcv before PREROUTING; tagged frames of a VLAN without a VLAN
  *    device are marked PACKET_OTHERHOST after tc ingress, hence the pop. Non-IPv4 frames (ARP,
  *    IPv6) are left alone (passed and counted by the last filter) and the kernel drops them.
+ *  - silence (a SPAN port must transmit nothing): a tc egress guard (`matchall action drop` at
+ *    EGRESS_PREF, its counter = frames the port tried to send), added right after the clsact
+ *    qdisc so it already catches what the next steps make the kernel send; then the IPv6
+ *    sysctls of IF that make the kernel transmit (IPV6_SILENT: no RA processing, no SLAAC, no
+ *    router solicitations, no DAD probes, no forwarding, addr_gen_mode none so no link-local
+ *    address is made again), then `ip -6 addr flush dev IF scope link` if it has one (the
+ *    kernel's "done" MLD report for it goes to the guard). IPv6 itself stays enabled, so
+ *    mirrored IPv6 can reach ip6tables.
  * The state before enable is recorded in the comment of the PROMISC jump rule (per network
- * namespace, no state file), and `disable IF` restores exactly that.
+ * namespace, no state file), and `disable IF` restores exactly that. Comments of an older
+ * xttraffic have no `ipv6=` field: disable then leaves the IPv6 settings alone (that enable did
+ * not touch them), and enable records them by replacing the comment in place (-R, counters
+ * kept) before it silences the port.
  */
 import { tokenize } from './rule.js';
 
@@ -25,6 +36,27 @@ export const CHAIN = 'PROMISC';
 export const COMMENT_PREFIX = 'xttraffic mirror';
 /** First tc filter preference used (high numbers: the user's own filters come first). */
 export const PREF_BASE = 49001;
+/**
+ * Preference of the egress guard (`tc filter add dev IF egress pref 49000 matchall action
+ * drop`). Lower than the preferences tc picks by itself (49152 and down), so it comes before
+ * filters added without one.
+ */
+export const EGRESS_PREF = 49000;
+export const EGRESS_ARGS = ['protocol', 'all', 'matchall', 'action', 'drop'];
+
+/**
+ * The IPv6 settings of IF (net/ipv6/conf/IF/KEY) that make the kernel transmit on its own, in
+ * the order enable writes them and disable restores them (addr_gen_mode last: restoring it
+ * makes the kernel generate the link-local address again, with DAD and router solicitations
+ * as the other settings then say).
+ */
+export const IPV6_KEYS = ['accept_ra', 'autoconf', 'router_solicitations', 'dad_transmits', 'forwarding', 'addr_gen_mode'] as const;
+export type Ipv6Key = (typeof IPV6_KEYS)[number];
+export type Ipv6Conf = Record<Ipv6Key, string>;
+/** What enable sets them to. */
+export const IPV6_SILENT: Ipv6Conf = { accept_ra: '0', autoconf: '0', router_solicitations: '0', dad_transmits: '0', forwarding: '0', addr_gen_mode: '1' };
+/** Their short names in the rule comment (256 characters at most). */
+const IPV6_ABBREV: Record<Ipv6Key, string> = { accept_ra: 'ra', autoconf: 'auto', router_solicitations: 'rs', dad_transmits: 'dad', forwarding: 'fwd', addr_gen_mode: 'agm' };
 
 export type FilterKind = 'ipv4' | 'vlan' | 'qinq' | 'vlan-vlan' | 'other';
 
@@ -72,10 +104,20 @@ export interface Previous {
   clsactAdded: boolean;
   /** Whether enable created the PROMISC chain. */
   chainCreated: boolean;
+  /**
+   * net/ipv6/conf/IF/* before enable silenced the port; null: IF had no IPv6 (a kernel without
+   * it); undefined: recorded by an older xttraffic that did not change them.
+   */
+  ipv6?: Ipv6Conf | null | undefined;
+}
+
+function encodeIpv6(c: Ipv6Conf | null): string {
+  return c === null ? 'none' : IPV6_KEYS.map((k) => `${IPV6_ABBREV[k]}:${c[k]}`).join(',');
 }
 
 export function encodeComment(iface: string, p: Previous): string {
-  return `${COMMENT_PREFIX} ${iface}: promisc=${p.promisc ? 'on' : 'off'} arp=${p.arp ? 'on' : 'off'} forwarding=${p.forwarding} clsact=${p.clsactAdded ? 'added' : 'kept'} chain=${p.chainCreated ? 'created' : 'kept'}`;
+  const base = `${COMMENT_PREFIX} ${iface}: promisc=${p.promisc ? 'on' : 'off'} arp=${p.arp ? 'on' : 'off'} forwarding=${p.forwarding} clsact=${p.clsactAdded ? 'added' : 'kept'} chain=${p.chainCreated ? 'created' : 'kept'}`;
+  return p.ipv6 === undefined ? base : `${base} ipv6=${encodeIpv6(p.ipv6)}`;
 }
 
 export function dropComment(iface: string): string {
@@ -84,12 +126,14 @@ export function dropComment(iface: string): string {
 
 /** The previous state from a jump rule's comment; undefined if it is not one of ours. */
 export function decodeComment(comment: string): { iface: string; previous: Previous } | undefined {
-  const m = /^xttraffic mirror (\S+): promisc=(on|off) arp=(on|off) forwarding=(\d+) clsact=(added|kept) chain=(created|kept)$/.exec(comment);
+  const v6 = IPV6_KEYS.map((k) => `${IPV6_ABBREV[k]}:(-?\\d+)`).join(',');
+  const re = new RegExp(`^xttraffic mirror (\\S+): promisc=(on|off) arp=(on|off) forwarding=(\\d+) clsact=(added|kept) chain=(created|kept)(?: ipv6=(?:(none)|${v6}))?$`);
+  const m = re.exec(comment);
   if (!m) return undefined;
-  return {
-    iface: m[1]!,
-    previous: { promisc: m[2] === 'on', arp: m[3] === 'on', forwarding: m[4]!, clsactAdded: m[5] === 'added', chainCreated: m[6] === 'created' },
-  };
+  const previous: Previous = { promisc: m[2] === 'on', arp: m[3] === 'on', forwarding: m[4]!, clsactAdded: m[5] === 'added', chainCreated: m[6] === 'created' };
+  if (m[7] === 'none') previous.ipv6 = null;
+  else if (m[8] !== undefined) previous.ipv6 = Object.fromEntries(IPV6_KEYS.map((k, i) => [k, m[8 + i]!])) as Ipv6Conf;
+  return { iface: m[1]!, previous };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -108,6 +152,8 @@ export interface MirrorRules {
   drop: string[] | undefined;
   jumpCounters: Counters | undefined;
   dropCounters: Counters | undefined;
+  /** Position of the jump rule in PREROUTING (1 = first), for `-R`. */
+  jumpIndex: number;
 }
 
 export interface RawState {
@@ -130,6 +176,7 @@ export function parseRawSave(text: string): RawState {
   const st: RawState = { chainExists: false, mirrors: new Map(), chainRules: [], otherReferences: 0 };
   let inRaw = false;
   const drops = new Map<string, { args: string[]; counters: Counters | undefined }>();
+  let prerouting = 0;
   for (const raw of text.split('\n')) {
     if (raw.startsWith('*')) {
       inRaw = raw.slice(1).trim() === 'raw';
@@ -152,12 +199,13 @@ export function parseRawSave(text: string): RawState {
       st.chainRules.push(args);
       continue;
     }
+    if (chain === 'PREROUTING') prerouting++;
     const comment = commentOf(args);
     const target = args[args.indexOf('-j') + 1];
     if (chain === 'PREROUTING' && comment !== undefined) {
       const d = decodeComment(comment);
       if (d && target === CHAIN) {
-        st.mirrors.set(d.iface, { iface: d.iface, previous: d.previous, jump: args, drop: undefined, jumpCounters: counters, dropCounters: undefined });
+        st.mirrors.set(d.iface, { iface: d.iface, previous: d.previous, jump: args, drop: undefined, jumpCounters: counters, dropCounters: undefined, jumpIndex: prerouting });
         continue;
       }
       const dm = /^xttraffic mirror (\S+): drop$/.exec(comment);
@@ -185,13 +233,43 @@ export interface LinkState {
   promisc: boolean;
   arp: boolean;
   up: boolean;
+  /** What the interface transmitted (its tx counters; zero when `ip` printed no statistics). */
+  tx: Counters;
 }
 
-/** Parses `ip -j link show dev IF`. */
+/** Parses `ip -s -j link show dev IF` (or without -s). */
 export function parseLink(json: string): LinkState {
-  const a = JSON.parse(json) as Array<{ flags?: string[] }>;
+  const a = JSON.parse(json) as Array<{ flags?: string[]; stats64?: { tx?: { packets?: number; bytes?: number } } }>;
   const flags = a[0]?.flags ?? [];
-  return { promisc: flags.includes('PROMISC'), arp: !flags.includes('NOARP'), up: flags.includes('UP') };
+  const tx = a[0]?.stats64?.tx;
+  return {
+    promisc: flags.includes('PROMISC'), arp: !flags.includes('NOARP'), up: flags.includes('UP'),
+    tx: { packets: BigInt(tx?.packets ?? 0), bytes: BigInt(tx?.bytes ?? 0) },
+  };
+}
+
+/** The IPv6 link-local addresses in `ip -j -6 addr show dev IF scope link`. */
+export function parseLinkLocal(json: string): string[] {
+  const a = (json.trim() === '' ? [] : JSON.parse(json)) as Array<{ addr_info?: Array<{ family?: string; local?: string; prefixlen?: number; scope?: string }> }>;
+  return a.flatMap((l) => (l.addr_info ?? []).filter((x) => x.family === 'inet6' && x.scope === 'link').map((x) => `${x.local}/${x.prefixlen}`));
+}
+
+/** The values of `sysctl -n` for IPV6_KEYS of IF, one per line in that order. */
+export function parseIpv6Conf(text: string): Ipv6Conf {
+  const v = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  if (v.length !== IPV6_KEYS.length || !v.every((x) => /^-?\d+$/.test(x))) {
+    throw new Error(`unexpected sysctl output for ${IPV6_KEYS.join(', ')}: ${JSON.stringify(text)}`);
+  }
+  return Object.fromEntries(IPV6_KEYS.map((k, i) => [k, v[i]!])) as Ipv6Conf;
+}
+
+export function ipv6Key(iface: string, k: Ipv6Key): string {
+  return `net/ipv6/conf/${iface}/${k}`;
+}
+
+/** Whether every IPv6 setting is at its silent value. */
+export function ipv6Silent(c: Ipv6Conf): boolean {
+  return IPV6_KEYS.every((k) => c[k] === IPV6_SILENT[k]);
 }
 
 /** Whether `tc -j qdisc show dev IF` lists a clsact qdisc. */
@@ -231,6 +309,19 @@ export function parseFilters(json: string): FilterStats[] {
   return out;
 }
 
+/**
+ * The egress guard in `tc -s -j filter show dev IF egress` (a matchall at EGRESS_PREF whose
+ * first action drops): undefined when absent, else what it dropped.
+ */
+export function parseEgress(json: string): Counters | undefined {
+  const a = (json.trim() === '' ? [] : JSON.parse(json)) as Array<TcFilterJson & { options?: { actions?: Array<{ kind?: string; control_action?: { type?: string } }> } }>;
+  const e = a.find((f) => f.pref === EGRESS_PREF && f.kind === 'matchall' && f.options?.actions !== undefined);
+  const act = e?.options?.actions?.[0];
+  if (!e || act?.kind !== 'gact' || act.control_action?.type !== 'drop') return undefined;
+  const s = (act as { stats?: { packets?: number; bytes?: number } }).stats;
+  return { packets: BigInt(s?.packets ?? 0), bytes: BigInt(s?.bytes ?? 0) };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Plans
 
@@ -247,6 +338,12 @@ export interface Observed {
   clsact: boolean;
   /** Prefs of our filters present. */
   filters: number[];
+  /** Whether the egress guard is present. */
+  egress: boolean;
+  /** net/ipv6/conf/IF/* now; null when IF has no IPv6 (no net/ipv6/conf/IF). */
+  ipv6: Ipv6Conf | null;
+  /** IPv6 link-local addresses of IF (ADDR/LEN). */
+  linkLocal: string[];
   raw: RawState;
 }
 
@@ -260,13 +357,19 @@ export function enablePlan(o: Observed, ipt: string): { steps: Step[]; previous:
   const existing = o.raw.mirrors.get(iface);
   // The chain counts as created by xttraffic if a mirror rule of another interface says so.
   const chainCreatedBefore = [...o.raw.mirrors.values()].some((m) => m.previous.chainCreated);
-  const previous: Previous = existing?.previous ?? {
-    promisc: o.link.promisc,
-    arp: o.link.arp,
-    forwarding: o.forwarding,
-    clsactAdded: !o.clsact,
-    chainCreated: !o.raw.chainExists || chainCreatedBefore,
-  };
+  // A comment of an older xttraffic has no IPv6 settings: they are still the operator's (it did
+  // not change them), so they are recorded now, and the comment is replaced below.
+  const upgrade = existing !== undefined && existing.previous.ipv6 === undefined;
+  const previous: Previous = existing
+    ? upgrade ? { ...existing.previous, ipv6: o.ipv6 } : existing.previous
+    : {
+      promisc: o.link.promisc,
+      arp: o.link.arp,
+      forwarding: o.forwarding,
+      clsactAdded: !o.clsact,
+      chainCreated: !o.raw.chainExists || chainCreatedBefore,
+      ipv6: o.ipv6,
+    };
   const steps: Step[] = [];
   if (!o.raw.chainExists) steps.push({ cmd: ipt, args: ['-t', 'raw', '-N', CHAIN], what: `create chain ${CHAIN} in table raw` });
   // The drop first, then the jump above it: no mirrored packet gets past before it is dropped.
@@ -284,10 +387,35 @@ export function enablePlan(o: Observed, ipt: string): { steps: Step[]; previous:
       what: `send what comes in on ${iface} through ${CHAIN}`,
     });
   }
+  if (existing && upgrade) {
+    // In place (-R), with its counters: no moment without the jump, and never two of them.
+    const args = [...existing.jump];
+    args[args.indexOf('--comment') + 1] = encodeComment(iface, previous);
+    const counters = existing.jumpCounters ? ['-c', String(existing.jumpCounters.packets), String(existing.jumpCounters.bytes)] : [];
+    steps.push({
+      cmd: ipt,
+      args: ['-t', 'raw', '-R', 'PREROUTING', String(existing.jumpIndex), ...counters, ...args],
+      what: `record the IPv6 settings of ${iface} in the comment of its ${CHAIN} rule (made by an older xttraffic)`,
+    });
+  }
   if (o.forwarding !== '0') steps.push({ cmd: 'sysctl', args: ['-qw', `${forwardingKey(iface)}=0`], what: `no forwarding on ${iface}` });
   if (o.link.arp) steps.push({ cmd: 'ip', args: ['link', 'set', 'dev', iface, 'arp', 'off'], what: `no ARP on ${iface}` });
   if (!o.link.promisc) steps.push({ cmd: 'ip', args: ['link', 'set', 'dev', iface, 'promisc', 'on'], what: `promiscuous mode on ${iface}` });
   if (!o.clsact) steps.push({ cmd: 'tc', args: ['qdisc', 'add', 'dev', iface, 'clsact'], what: `add a clsact qdisc to ${iface}` });
+  // Silence. The guard first: it also drops what the next steps make the kernel send (the MLD
+  // report that leaves the link-local address's group when the address goes).
+  if (!o.egress) {
+    steps.push({ cmd: 'tc', args: ['filter', 'add', 'dev', iface, 'egress', 'pref', String(EGRESS_PREF), ...EGRESS_ARGS], what: `tc egress guard ${EGRESS_PREF}: drop anything ${iface} would send` });
+  }
+  if (o.ipv6) {
+    for (const k of IPV6_KEYS) {
+      if (o.ipv6[k] === IPV6_SILENT[k]) continue;
+      steps.push({ cmd: 'sysctl', args: ['-qw', `${ipv6Key(iface, k)}=${IPV6_SILENT[k]}`], what: `IPv6 ${k} ${IPV6_SILENT[k]} on ${iface}` });
+    }
+  }
+  if (o.linkLocal.length > 0) {
+    steps.push({ cmd: 'ip', args: ['-6', 'addr', 'flush', 'dev', iface, 'scope', 'link'], what: `remove the IPv6 link-local address of ${iface} (${o.linkLocal.join(', ')})` });
+  }
   for (const f of FILTERS) {
     if (o.filters.includes(f.pref)) continue;
     steps.push({ cmd: 'tc', args: ['filter', 'add', 'dev', iface, 'ingress', 'pref', String(f.pref), ...f.args], what: `tc ingress filter ${f.pref}: ${f.description}` });
@@ -309,11 +437,20 @@ export function disablePlan(o: Observed, ipt: string): { steps: Step[]; previous
       if (!o.filters.includes(f.pref)) continue;
       steps.push({ cmd: 'tc', args: ['filter', 'del', 'dev', iface, 'ingress', 'pref', String(f.pref)], what: `remove tc ingress filter ${f.pref}` });
     }
+    if (o.egress) steps.push({ cmd: 'tc', args: ['filter', 'del', 'dev', iface, 'egress', 'pref', String(EGRESS_PREF)], what: `remove the tc egress guard ${EGRESS_PREF}` });
   }
   if (!p.promisc && o.link.promisc) steps.push({ cmd: 'ip', args: ['link', 'set', 'dev', iface, 'promisc', 'off'], what: `promiscuous mode off on ${iface}` });
   if (p.arp && !o.link.arp) steps.push({ cmd: 'ip', args: ['link', 'set', 'dev', iface, 'arp', 'on'], what: `ARP on again on ${iface}` });
   if (o.forwarding !== p.forwarding) {
     steps.push({ cmd: 'sysctl', args: ['-qw', `${forwardingKey(iface)}=${p.forwarding}`], what: `forwarding on ${iface} back to ${p.forwarding}` });
+  }
+  // addr_gen_mode last: going back to a mode that makes a link-local address makes the kernel
+  // add it again (with DAD and router solicitations as the settings restored before say).
+  if (p.ipv6 && o.ipv6) {
+    for (const k of IPV6_KEYS) {
+      if (o.ipv6[k] === p.ipv6[k]) continue;
+      steps.push({ cmd: 'sysctl', args: ['-qw', `${ipv6Key(iface, k)}=${p.ipv6[k]}`], what: `IPv6 ${k} on ${iface} back to ${p.ipv6[k]}` });
+    }
   }
   steps.push({ cmd: ipt, args: ['-t', 'raw', '-D', 'PREROUTING', ...m.jump], what: `stop sending ${iface} through ${CHAIN}` });
   if (m.drop) steps.push({ cmd: ipt, args: ['-t', 'raw', '-D', 'PREROUTING', ...m.drop], what: `remove the drop rule of ${iface}` });
