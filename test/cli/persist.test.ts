@@ -282,6 +282,22 @@ describe('install --persist / uninstall', () => {
     expect(s.stdout).toBe('nothing was installed\n');
   });
 
+  it('the collector\'s unit, when the package has it, is installed (marker line added) and enabled too, and uninstalled', async () => {
+    s.file(join(s.root, 'systemd/xttraffic-collect.service'), '[Unit]\nDescription=collector\n[Service]\nExecStart=/usr/bin/env xttraffic collect\n[Install]\nWantedBy=multi-user.target\n');
+    await installPersist();
+    const unit = join(s.units, 'xttraffic-collect.service');
+    expect(readFileSync(unit, 'utf8')).toBe('# xttraffic: installed by `xttraffic install --persist`\n[Unit]\nDescription=collector\n[Service]\nExecStart=/usr/bin/env xttraffic collect\n[Install]\nWantedBy=multi-user.target\n');
+    expect(readlinkSync(join(s.units, 'multi-user.target.wants/xttraffic-collect.service'))).toBe(unit);
+    expect(await s.run('persist', 'status', '--json')).toBe(0);
+    expect((JSON.parse(s.stdout) as { units: unknown[] }).units).toEqual([
+      { unit: 'xttraffic-restore.service', installed: true, enabled: ['multi-user.target'] },
+      { unit: 'xttraffic-collect.service', installed: true, enabled: ['multi-user.target'] },
+    ]);
+    expect(await s.run('uninstall', '--json')).toBe(0);
+    expect((JSON.parse(s.stdout) as { removed: string[] }).removed).toContain(unit);
+    expect(existsSync(unit) || existsSync(join(s.units, 'multi-user.target.wants'))).toBe(false);
+  });
+
   it('install without --persist writes no boot file', async () => {
     s.file(join(s.root, 'libxt/libxt_traffic.so'), 'so');
     s.file(join(s.root, '.cache/build', RELEASE, 'xt_traffic.ko'), 'ko');
