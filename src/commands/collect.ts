@@ -4,8 +4,8 @@ import type { Deps } from '../core/deps.js';
 import { UsageError, toXtError } from '../core/errors.js';
 import { checkTableName } from '../proc/names.js';
 import { countersLocation } from '../proc/counters.js';
-import { collectOnce, lockCollector, nextTick, type CollectResult } from '../ledger/collector.js';
-import { dbPathFromEnv, openLedgerDb } from '../ledger/db.js';
+import { collectOnce, lockCollector, nextTick, removeCollectorInfo, writeCollectorInfo, type CollectResult } from '../ledger/collector.js';
+import { dbPathFromEnv, getSettings, openLedgerDb, setSetting, type Settings } from '../ledger/db.js';
 import { Ledger } from '../ledger/ingest.js';
 import { iso } from '../ledger/periods.js';
 import type { QuotaEvent } from '../ledger/quota.js';
@@ -19,6 +19,25 @@ interface CollectOpts {
   db?: string;
   interval?: string;
   once?: boolean;
+  keep5min?: string;
+  keepHour?: string;
+  keepDay?: string;
+  keepGroup5min?: string;
+  keepIntervals?: string;
+}
+
+/** The retention options: flag -> setting (days; 0 = forever). */
+const KEEP: ReadonlyArray<readonly [keyof CollectOpts, string, keyof Settings]> = [
+  ['keep5min', '--keep-5min', 'keep5mDays'],
+  ['keepHour', '--keep-hour', 'keepHourDays'],
+  ['keepDay', '--keep-day', 'keepDayDays'],
+  ['keepGroup5min', '--keep-group-5min', 'keepGroup5mDays'],
+  ['keepIntervals', '--keep-intervals', 'keepIntervalsDays'],
+];
+
+function checkDays(flag: string, v: string): number {
+  if (!/^\d{1,5}$/.test(v) || Number(v) > 36500) throw new UsageError(`${flag} ${v}: must be a whole number of days, 0 (forever) .. 36500`);
+  return Number(v);
 }
 
 function doc(r: CollectResult) {
@@ -92,10 +111,16 @@ export function registerCollect(program: Command, deps: Deps): void {
     .option('--db <file>', 'the ledger (default $XTT_DB or /var/lib/xttraffic/ledger.db)')
     .option('--interval <seconds>', 'seconds between collections, aligned to the wall clock (>= 1)', '60')
     .option('--once', 'collect once and exit')
+    .option('--keep-5min <days>', 'keep host 5-minute rows this many days (default 35; 0 = forever); stored in the ledger')
+    .option('--keep-hour <days>', 'keep host and group hourly rows (default 400)')
+    .option('--keep-day <days>', 'keep daily rows (default 0 = forever)')
+    .option('--keep-group-5min <days>', 'keep group 5-minute rows, the 95th\'s samples (default 400)')
+    .option('--keep-intervals <days>', 'keep the intervals (gaps, resets) (default 400)')
     .addHelpText('after', examples([
       'sudo xttraffic collect                      # every 60 s, every table, until SIGTERM',
       'sudo xttraffic collect --interval 10 lan',
       'sudo xttraffic collect --once --json',
+      'sudo xttraffic collect --keep-5min 62 --keep-hour 800   # retention, kept in the ledger',
     ]))
     .action(async (tables: string[], _o: CollectOpts, cmd: Command) => {
       const o = optsOf<CollectOpts>(cmd);
@@ -103,10 +128,16 @@ export function registerCollect(program: Command, deps: Deps): void {
       if (!/^\d+$/.test(iv) || Number(iv) < 1 || Number(iv) > 86400) throw new UsageError(`--interval ${iv}: must be a whole number of seconds, 1..86400`);
       const intervalMs = Number(iv) * 1000;
       for (const t of tables) checkTableName(t);
+      const keep = KEEP.flatMap(([o2, flag, key]) => (o[o2] !== undefined ? [[key, checkDays(flag, o[o2] as string)] as const] : []));
       const dbPath = dbPathFromEnv(deps.env, o.db);
       const loc = countersLocation(deps.env);
       const lock = lockCollector(dbPath);
       const ledger = new Ledger(openLedgerDb(dbPath, { create: true }));
+      if (keep.length > 0) {
+        for (const [key, days] of keep) setSetting(ledger.db, key, days);
+        const st = getSettings(ledger.db);
+        deps.stderr.write(`xttraffic collect: retention (days, 0 = forever): host 5-minute ${st.keep5mDays}, hourly ${st.keepHourDays}, daily ${st.keepDayDays}, group 5-minute ${st.keepGroup5mDays}, intervals ${st.keepIntervalsDays}\n`);
+      }
       const onQuota = quotaActor(deps);
       const clock = () => Math.round(deps.now());
       try {
@@ -117,17 +148,25 @@ export function registerCollect(program: Command, deps: Deps): void {
           return;
         }
         let stop = false;
+        let now1 = false;
         let wake: (() => void) | undefined;
         const onStop = () => {
           stop = true;
           wake?.();
         };
-        const offs = [deps.onSignal('SIGTERM', onStop), deps.onSignal('SIGINT', onStop)];
+        // SIGUSR1: collect now (`unload` and `rule del` ask for it before a table goes away)
+        const onNow = () => {
+          now1 = true;
+          wake?.();
+        };
+        const offs = [deps.onSignal('SIGTERM', onStop), deps.onSignal('SIGINT', onStop), deps.onSignal('SIGUSR1' as 'SIGTERM', onNow)];
         let lastMono: number | undefined;
+        const info = { pid: deps.pid ?? process.pid, since: new Date(deps.now()).toISOString(), collections: 0 };
+        writeCollectorInfo(dbPath, info);
         try {
           for (;;) {
             const tick = nextTick(deps.now(), intervalMs);
-            if (!stop) {
+            if (!stop && !now1) {
               await new Promise<void>((res) => {
                 const t = setTimeout(res, Math.max(0, tick - deps.now()));
                 wake = () => {
@@ -136,13 +175,17 @@ export function registerCollect(program: Command, deps: Deps): void {
                 };
               });
             }
+            const asked = now1;
+            now1 = false;
             const now = Math.round(deps.now());
             const mono = performance.now();
-            // the last collection on a signal: its counts belong to the instant of the read
-            const at = stop ? now : tick;
+            // the last collection on a signal, one asked for: its counts belong to the instant of the read
+            const at = stop || (asked && now < tick) ? now : tick;
             try {
               const r = await collectOnce(ledger, { loc, tables, readMs: now, at, intervalMs, onQuota, now: clock, ...(lastMono !== undefined ? { monoMs: Math.round(mono - lastMono) } : {}) });
               lastMono = mono;
+              info.collections++;
+              writeCollectorInfo(dbPath, info);
               deps.stdout.write(o.json ? `${toJson(doc(r), 0)}\n` : line(r));
             } catch (e) {
               // SQLITE_FULL, I/O errors, an unreadable directory: nothing was cleared, so nothing
@@ -154,6 +197,7 @@ export function registerCollect(program: Command, deps: Deps): void {
           }
         } finally {
           for (const off of offs) off();
+          removeCollectorInfo(dbPath);
         }
       } finally {
         ledger.db.close();

@@ -8,6 +8,19 @@ import { checkTableName } from '../proc/names.js';
 import { deleteArgs, matchFromOptions, netString, optionWords, parseSave, ruleArgs, type RuleOptions, type SavedRule } from '../system/rule.js';
 import { checkBackend, iptablesCmd, iptablesError, iptablesSaveCmd, runIptables, type Backend } from '../system/xtables.js';
 import { emit, examples, optsOf } from '../cmdline/options.js';
+import { collectFirst } from '../ledger/collector.js';
+import { dbPathFromEnv } from '../ledger/db.js';
+import { countersLocation } from '../proc/counters.js';
+
+/** Makes the ledger (XTT_DB or the default), when there is one, collect now; says so on stderr. */
+async function collectBefore(deps: Deps, why: string): Promise<void> {
+  const r = await collectFirst({
+    dbPath: dbPathFromEnv(deps.env), loc: countersLocation(deps.env), why,
+    signal: (pid) => process.kill(pid, 'SIGUSR1'), sleep: (ms) => deps.sleep(ms), now: () => deps.now(),
+  });
+  if (r.how === 'collector') deps.stderr.write(`xttraffic: the collector (pid ${r.pid}) collected before ${why} (${r.ms} ms)\n`);
+  if (r.how === 'once') deps.stderr.write(`xttraffic: collected into ${dbPathFromEnv(deps.env)} before ${why} (no collector running)\n`);
+}
 
 interface AddOptions extends RuleOptions {
   table: string;
@@ -144,6 +157,8 @@ export function registerRule(program: Command, deps: Deps): void {
           hint: '`xttraffic rule list` shows the rules',
         });
       }
+      // the ledger takes the table's counts before its last rule (and so the table) goes away
+      await collectBefore(deps, `rule del --name ${o.name}`);
       for (const r of rules) await iptables(deps, backend, deleteArgs(r), 'del');
       emit(deps, o.json, { deleted: rules.map(ruleJson) }, () => rules.map((r) => `deleted: ${r.table} ${r.line}\n`).join(''));
     });

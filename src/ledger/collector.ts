@@ -6,7 +6,9 @@
  * LEDGER.lock, held by the process and released by the kernel when it dies (also kill -9).
  */
 import Database from 'better-sqlite3';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { ResourceError, toXtError } from '../core/errors.js';
+import { openLedgerDb } from './db.js';
 import { listCounterTables, readCounters, type CountersLocation, type CountersReading } from '../proc/counters.js';
 import { Ledger, type IngestResult } from './ingest.js';
 import { markQuota, quotaEvents, type QuotaEvent } from './quota.js';
@@ -100,6 +102,112 @@ export async function collectOnce(ledger: Ledger, o: CollectOptions): Promise<Co
     }
   }
   return { result, errors, quotas };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collect first: `unload` and `rule del` make the ledger take the counts of a table before it
+// goes away. The running collector (it holds LEDGER.lock) announces itself in LEDGER.collector
+// ({pid, since, collections}: rewritten after each commit); SIGUSR1 makes it collect at once.
+// Without a running collector, one collection is made under the lock by the caller itself.
+
+export interface CollectorInfo {
+  pid: number;
+  since: string;
+  /** Collections committed by this process. */
+  collections: number;
+}
+
+export const infoPath = (dbPath: string) => `${dbPath}.collector`;
+
+/** Written by the collector: at start (collections 0) and after each commit. */
+export function writeCollectorInfo(dbPath: string, info: CollectorInfo): void {
+  const p = infoPath(dbPath);
+  try {
+    writeFileSync(`${p}.tmp`, `${JSON.stringify(info)}\n`);
+    renameSync(`${p}.tmp`, p);
+  } catch {
+    // informational: a read-only folder only disables collect-first signalling
+  }
+}
+
+export function removeCollectorInfo(dbPath: string): void {
+  rmSync(infoPath(dbPath), { force: true });
+}
+
+export function readCollectorInfo(dbPath: string): CollectorInfo | undefined {
+  try {
+    const j = JSON.parse(readFileSync(infoPath(dbPath), 'utf8')) as CollectorInfo;
+    return Number.isInteger(j.pid) && Number.isInteger(j.collections) ? j : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface CollectFirstOptions {
+  dbPath: string;
+  loc: CountersLocation;
+  /** Sends SIGUSR1 to the collector. */
+  signal(pid: number): void;
+  sleep(ms: number): Promise<void>;
+  now(): number;
+  /** How long to wait for the collector's commit (default 30 s). */
+  timeoutMs?: number;
+  /** Why (for messages): "rule del --name lan". */
+  why: string;
+}
+
+export type CollectFirstResult =
+  | { how: 'no-ledger' }
+  | { how: 'collector'; pid: number; ms: number }
+  | { how: 'once'; result: CollectResult };
+
+/**
+ * Makes the ledger at `dbPath` (when there is one) commit a collection now: through the
+ * running collector (SIGUSR1, then waits for its commit), or, with none running, one
+ * collection of every table under the collector lock. Throws a ResourceError (the caller
+ * then does not go on) when the collector does not commit in time or cannot be signalled.
+ */
+export async function collectFirst(o: CollectFirstOptions): Promise<CollectFirstResult> {
+  if (!existsSync(o.dbPath)) return { how: 'no-ledger' };
+  let lock: { release(): void } | undefined;
+  try {
+    lock = lockCollector(o.dbPath);
+  } catch (e) {
+    if (toXtError(e).code !== 'ECOLLECTOR') throw e;
+  }
+  if (lock) {
+    try {
+      const ledger = new Ledger(openLedgerDb(o.dbPath));
+      try {
+        const now = Math.round(o.now());
+        const result = await collectOnce(ledger, { loc: o.loc, tables: [], readMs: now, at: now });
+        return { how: 'once', result };
+      } finally {
+        ledger.db.close();
+      }
+    } finally {
+      lock.release();
+    }
+  }
+  const hint = `stop the collector first (systemctl stop xttraffic-collect: it collects once more), then ${o.why}`;
+  const info = readCollectorInfo(o.dbPath);
+  if (!info) throw new ResourceError('ECOLLECTOR', `a collector holds ${o.dbPath}.lock but ${infoPath(o.dbPath)} does not say its pid: cannot make it collect before ${o.why}`, { path: o.dbPath, hint });
+  const t0 = o.now();
+  try {
+    o.signal(info.pid);
+  } catch (e) {
+    throw new ResourceError('ECOLLECTOR', `cannot signal the collector (pid ${info.pid}) to collect before ${o.why}: ${(e as Error).message}`, { path: o.dbPath, hint });
+  }
+  const timeout = o.timeoutMs ?? 30_000;
+  let polls = 0;
+  for (;;) {
+    const cur = readCollectorInfo(o.dbPath);
+    if (cur && (cur.pid !== info.pid || cur.collections > info.collections)) return { how: 'collector', pid: info.pid, ms: Math.round(o.now() - t0) };
+    if (o.now() - t0 > timeout || ++polls > timeout / 50) {
+      throw new ResourceError('ETIMEDOUT', `the collector (pid ${info.pid}) did not commit a collection within ${timeout / 1000} s: not going on with ${o.why} (its counts since the last collection would be lost)`, { path: o.dbPath, hint });
+    }
+    await o.sleep(50);
+  }
 }
 
 /** The next tick strictly after `now` on a grid of `intervalMs` from the epoch. */
