@@ -252,35 +252,6 @@ export function readJsonBytes(rep: ReadReport): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // watch
 
-export interface RateRow {
-  key: string;
-  order: number;
-  /** bytes (or connections) per second since the previous sample */
-  inRate: number;
-  outRate: number;
-  total: InOut;
-}
-
-/**
- * Per-second rates between two samples of row objects. Not used by `watch` any more (it works
- * on columns: watchRates); kept while test/unit/format.test.ts imports it.
- * Per-second rates between two samples. With `cumulative` false (a --clearonread table, where
- * every read returns only what came since the previous one) the values are already deltas.
- * A counter that went down (the table was cleared in between) counts from zero.
- */
-export function ratesOf(prev: Map<string, InOut> | undefined, rows: Row[], seconds: number, cumulative: boolean): RateRow[] {
-  const out: RateRow[] = [];
-  for (const r of rows) {
-    const key = keyOf(r);
-    const t = group(r, 'total');
-    const p = cumulative ? prev?.get(key) : undefined;
-    const din = p && t.in >= p.in ? t.in - p.in : prev || !cumulative ? t.in : 0n;
-    const dout = p && t.out >= p.out ? t.out - p.out : prev || !cumulative ? t.out : 0n;
-    out.push({ key, order: keyOrder(r), inRate: Number(din) / seconds, outRate: Number(dout) / seconds, total: t });
-  }
-  return out.sort((a, b) => b.inRate + b.outRate - (a.inRate + a.outRate) || a.order - b.order);
-}
-
 /** Units of `watch`'s rates: bytes (IEC, 1 KiB = 1024 B) by default, bits (--bits), SI (--si: 1 kB = 1000 B). */
 export interface WatchUnits {
   bits: boolean;

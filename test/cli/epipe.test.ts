@@ -45,7 +45,7 @@ async function cli(args: string[], stdout: 'close-early' | number): Promise<{ co
     stdio: ['ignore', stdout === 'close-early' ? 'pipe' : stdout, 'pipe'],
   });
   let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   let first = '';
   child.stdout?.once('data', (d: Buffer) => {
     first = d.toString('utf8', 0, 40);

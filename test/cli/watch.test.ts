@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TRAFFIC_HEADER } from '../../src/proc/parse.js';
 import { Fake } from './fakes.js';
 
-const row = (...f: (string | number)[]) => `${f.join('\t')}\n`;
+const row = (...f: (string | number | bigint)[]) => `${f.join('\t')}\n`;
 const table = (a: number, b: number) => `${TRAFFIC_HEADER}\n` + row('10.0.0.1', a, b, a, b, 0, 0, 0, 0) + row('10.0.0.2', b, 0, b, 0, 0, 0, 0, 0);
 
 let f: Fake;

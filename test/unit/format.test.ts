@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { humanBytes, humanCount, humanRate, renderCsv, renderTable, toJson } from '../../src/output/format.js';
-import { readJsonBytes, ratesOf, selectOrder, sortKeys, totalsOfColumns, type ReadReport } from '../../src/output/report.js';
+import { readJsonBytes, selectOrder, sortKeys, totalsOfColumns, type ReadReport } from '../../src/output/report.js';
 import { PORTCONN_HEADER, parseTable, type TrafficRow } from '../../src/proc/parse.js';
 import { parsePortConn } from '../lib/proc-oracle.js';
 import { columnsFromRows, readJson, selectRows, sortValue, totalsOf } from '../lib/report-oracle.js';
@@ -61,17 +61,7 @@ describe('report oracle', () => {
     expect(t['total']).toEqual({ in: 18446744073709551628n, out: 28n });
   });
 
-  it('rates: first sample zero, then deltas per second; a cleared counter starts again from zero', () => {
-    const s1 = [r('10.0.0.1', 1000, 0)];
-    expect(ratesOf(undefined, s1, 1, true)[0]).toMatchObject({ inRate: 0, outRate: 0 });
-    const prev = new Map([['10.0.0.1', s1[0]!.total]]);
-    expect(ratesOf(prev, [r('10.0.0.1', 3000, 500), r('10.0.0.2', 100, 0)], 2, true).map((x) => [x.key, x.inRate, x.outRate])).toEqual([
-      ['10.0.0.1', 1000, 250],
-      ['10.0.0.2', 50, 0],
-    ]);
-    expect(ratesOf(prev, [r('10.0.0.1', 400, 0)], 1, true)[0]).toMatchObject({ inRate: 400 });
-    expect(ratesOf(undefined, s1, 4, false)[0]).toMatchObject({ inRate: 250 });
-  });
+
 });
 
 describe('renderTable of many rows', () => {
