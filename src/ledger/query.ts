@@ -346,14 +346,18 @@ export interface Report {
 }
 
 function sortLines(m: Map<string, Vec>, top?: number): Array<[string, Vec]> {
-  const arr = [...m.entries()];
-  const tot = (v: Vec) => v[0]! + v[1]! + v[2]! + v[3]! + v[4]! + v[5]!;
-  arr.sort((a, b) => {
-    const x = tot(a[1]);
-    const y = tot(b[1]);
-    return x > y ? -1 : x < y ? 1 : a[0] < b[0] ? -1 : 1;
+  // the total bytes once per host (not per comparison), compared as numbers when exact
+  const arr = [...m.entries()].map(([k, v]) => {
+    const t = v[0]! + v[1]! + v[2]! + v[3]! + v[4]! + v[5]!;
+    const n = Number(t);
+    return { k, v, t, n, safe: Number.isSafeInteger(n) };
   });
-  return top === undefined ? arr : arr.slice(0, top);
+  arr.sort((a, b) => {
+    const c = a.safe && b.safe ? b.n - a.n : a.t > b.t ? -1 : a.t < b.t ? 1 : 0;
+    return c !== 0 ? c : a.k < b.k ? -1 : 1;
+  });
+  const out = arr.map((x): [string, Vec] => [x.k, x.v]);
+  return top === undefined ? out : out.slice(0, top);
 }
 
 export function buildReport(db: DB, q: ReportQuery): Report {
