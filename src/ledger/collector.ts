@@ -148,6 +148,8 @@ export interface CollectFirstOptions {
   loc: CountersLocation;
   /** Sends SIGUSR1 to the collector. */
   signal(pid: number): void;
+  /** Whether a process runs (default: kill(pid, 0)). */
+  alive?(pid: number): boolean;
   sleep(ms: number): Promise<void>;
   now(): number;
   /** How long to wait for the collector's commit (default 30 s). */
@@ -169,42 +171,65 @@ export type CollectFirstResult =
  */
 export async function collectFirst(o: CollectFirstOptions): Promise<CollectFirstResult> {
   if (!existsSync(o.dbPath)) return { how: 'no-ledger' };
-  let lock: { release(): void } | undefined;
-  try {
-    lock = lockCollector(o.dbPath);
-  } catch (e) {
-    if (toXtError(e).code !== 'ECOLLECTOR') throw e;
-  }
-  if (lock) {
-    try {
-      const ledger = new Ledger(openLedgerDb(o.dbPath));
-      try {
-        const now = Math.round(o.now());
-        const result = await collectOnce(ledger, { loc: o.loc, tables: [], readMs: now, at: now });
-        return { how: 'once', result };
-      } finally {
-        ledger.db.close();
-      }
-    } finally {
-      lock.release();
-    }
-  }
   const hint = `stop the collector first (systemctl stop xttraffic-collect: it collects once more), then ${o.why}`;
-  const info = readCollectorInfo(o.dbPath);
-  if (!info) throw new ResourceError('ECOLLECTOR', `a collector holds ${o.dbPath}.lock but ${infoPath(o.dbPath)} does not say its pid: cannot make it collect before ${o.why}`, { path: o.dbPath, hint });
-  const t0 = o.now();
-  try {
-    o.signal(info.pid);
-  } catch (e) {
-    throw new ResourceError('ECOLLECTOR', `cannot signal the collector (pid ${info.pid}) to collect before ${o.why}: ${(e as Error).message}`, { path: o.dbPath, hint });
-  }
+  const alive = o.alive ?? ((pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  });
   const timeout = o.timeoutMs ?? 30_000;
+  const t0 = o.now();
   let polls = 0;
+  let signalled: CollectorInfo | undefined;
+  let problem = '';
   for (;;) {
-    const cur = readCollectorInfo(o.dbPath);
-    if (cur && (cur.pid !== info.pid || cur.collections > info.collections)) return { how: 'collector', pid: info.pid, ms: Math.round(o.now() - t0) };
+    if (!signalled) {
+      // no collector (any more)? then one collection of our own, under the lock
+      let lock: { release(): void } | undefined;
+      try {
+        lock = lockCollector(o.dbPath);
+      } catch (e) {
+        if (toXtError(e).code !== 'ECOLLECTOR') throw e;
+      }
+      if (lock) {
+        try {
+          const ledger = new Ledger(openLedgerDb(o.dbPath));
+          try {
+            const now = Math.round(o.now());
+            const result = await collectOnce(ledger, { loc: o.loc, tables: [], readMs: now, at: now });
+            return { how: 'once', result };
+          } finally {
+            ledger.db.close();
+          }
+        } finally {
+          lock.release();
+        }
+      }
+      // a collector holds the lock; a starting one has not written its pid yet: wait for it
+      const info = readCollectorInfo(o.dbPath);
+      if (!info) problem = `a collector holds ${o.dbPath}.lock but ${infoPath(o.dbPath)} does not say its pid`;
+      else if (!alive(info.pid)) problem = `a collector holds ${o.dbPath}.lock but the pid in ${infoPath(o.dbPath)} (${info.pid}) is not running`;
+      else {
+        try {
+          o.signal(info.pid);
+          signalled = info;
+        } catch (e) {
+          problem = `cannot signal the collector (pid ${info.pid}): ${(e as Error).message}`;
+        }
+      }
+    } else {
+      const cur = readCollectorInfo(o.dbPath);
+      if (cur && cur.pid === signalled.pid && cur.collections > signalled.collections) return { how: 'collector', pid: signalled.pid, ms: Math.round(o.now() - t0) };
+      if (!alive(signalled.pid) || (cur && cur.pid !== signalled.pid)) {
+        signalled = undefined; // it died before its commit: start over
+        problem = 'the collector exited before it committed';
+      } else problem = `the collector (pid ${signalled.pid}) did not commit a collection`;
+    }
     if (o.now() - t0 > timeout || ++polls > timeout / 50) {
-      throw new ResourceError('ETIMEDOUT', `the collector (pid ${info.pid}) did not commit a collection within ${timeout / 1000} s: not going on with ${o.why} (its counts since the last collection would be lost)`, { path: o.dbPath, hint });
+      throw new ResourceError(signalled ? 'ETIMEDOUT' : 'ECOLLECTOR', `${problem} within ${timeout / 1000} s: not going on with ${o.why} (the counts since the last collection would be lost)`, { path: o.dbPath, hint });
     }
     await o.sleep(50);
   }

@@ -80,7 +80,7 @@ describe('collect first', () => {
     expect(readCollectorInfo(join(dir, 'ledger.db'))).toEqual({ pid: 4242, since: '2026-04-07T09:30:10.000Z', collections: 0 });
     write(1500n);
     let signalled = 0;
-    const r = await collectFirst(opts({ signal: (pid: number) => { expect(pid).toBe(4242); signalled++; handlers.get('SIGUSR1')!(); } }));
+    const r = await collectFirst(opts({ alive: (pid: number) => pid === 4242, signal: (pid: number) => { expect(pid).toBe(4242); signalled++; handlers.get('SIGUSR1')!(); } }));
     expect(r.how).toBe('collector');
     expect(signalled).toBe(1);
     expect(readCollectorInfo(join(dir, 'ledger.db'))!.collections).toBe(1);
@@ -99,9 +99,19 @@ describe('collect first', () => {
     expect((await cli(['collect', '--once'])).code).toBe(0);
     const lock = lockCollector(join(dir, 'ledger.db'));
     try {
-      await expect(collectFirst(opts({ timeoutMs: 200 }))).rejects.toThrow(/holds .*ledger\.db\.lock but .*ledger\.db\.collector does not say its pid/);
+      await expect(collectFirst(opts({ timeoutMs: 200 }))).rejects.toThrow(/holds .*ledger\.db\.lock but .*ledger\.db\.collector does not say its pid within 0\.2 s: not going on with rule del --name lan/);
+      // a stale pid (a collector killed, the next one not announced yet)
       writeCollectorInfo(join(dir, 'ledger.db'), { pid: 999999, since: 'x', collections: 3 });
-      await expect(collectFirst(opts({ timeoutMs: 200 }))).rejects.toThrow('the collector (pid 999999) did not commit a collection within 0.2 s: not going on with rule del --name lan');
+      await expect(collectFirst(opts({ timeoutMs: 200, alive: () => false }))).rejects.toThrow('the pid in');
+      // alive, signalled, never commits
+      let n = 0;
+      await expect(collectFirst(opts({ timeoutMs: 200, alive: () => true, signal: () => { n++; } }))).rejects.toThrow('the collector (pid 999999) did not commit a collection within 0.2 s: not going on with rule del --name lan');
+      expect(n).toBe(1);
+      // announced late (a starting collector): signalled once it is, then its commit
+      rmSync(infoPath(join(dir, 'ledger.db')));
+      setTimeout(() => writeCollectorInfo(join(dir, 'ledger.db'), { pid: 777, since: 'y', collections: 0 }), 100);
+      const r = await collectFirst(opts({ alive: () => true, signal: (pid: number) => { expect(pid).toBe(777); setTimeout(() => writeCollectorInfo(join(dir, 'ledger.db'), { pid: 777, since: 'y', collections: 1 }), 50); } }));
+      expect(r.how).toBe('collector');
     } finally {
       lock.release();
     }
