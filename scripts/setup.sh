@@ -7,6 +7,8 @@
 #  - builds the debug kernel (KASAN, lockdep, kmemleak, UBSAN; Debian's linux-source-6.1
 #    with the PROMISC patches) once per machine, cached in /var/cache/xttraffic/
 #    (scripts/debug-kernel.sh: ~12-20 min the first time, a second afterwards);
+#  - prepares the newest Debian 13 kernel (trixie-backports headers in a cached trixie chroot
+#    with gcc-14, its image in .cache/kernels/; scripts/newest-kernel.sh);
 #  - installs the npm dependencies from package-lock.json.
 # When everything is present it finishes in a few seconds.
 set -euo pipefail
@@ -71,6 +73,12 @@ done
 # Debian 13 and 12 chroots for the operator tests (scripts/operator-chroot.sh), cached in
 # /var/cache/xttraffic: 4-7 minutes the first time (7 on a busy 2-core host), nothing after.
 bash scripts/operator-chroot.sh base trixie bookworm >/dev/null
+
+# The newest Debian kernel (trixie-backports): its headers in a cached trixie chroot with
+# gcc-14, its image unpacked into .cache/kernels/ (scripts/newest-kernel.sh): ~4 minutes
+# the first time, a second afterwards.
+rel=$(bash scripts/newest-kernel.sh) || { log "newest kernel failed"; exit 1; }
+log "newest kernel: $rel"
 
 # checkpatch.pl from Debian's linux-source-6.1 (kernel coding style is a test)
 bash scripts/checkpatch.sh --prepare

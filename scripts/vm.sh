@@ -6,8 +6,10 @@
 # logs a BUG/WARNING/Oops/..., when the guest does not finish in time, or does not boot.
 #
 # Environment:
-#   XTT_KERNEL=6.1|6.12|debug|RELEASE  kernel to boot (default 6.1); debug = the KASAN/
-#                                lockdep/kmemleak/UBSAN build of scripts/debug-kernel.sh
+#   XTT_KERNEL=6.1|6.12|debug|newest|RELEASE  kernel to boot (default 6.1); debug = the
+#                                KASAN/lockdep/kmemleak/UBSAN build of scripts/debug-kernel.sh;
+#                                newest = the newest Debian 13 kernel (trixie-backports) of
+#                                scripts/newest-kernel.sh, also by its series (e.g. 7.3)
 #   XTT_VM_TIMEOUT=SECONDS       wall-clock limit for the whole run (default 600)
 #   XTT_KVM=1                    use KVM instead of TCG (broken on some hosts)
 #   XTT_VM_ICOUNT=1              deterministic -icount shift=0,sleep=off, one vCPU (benchmarks)

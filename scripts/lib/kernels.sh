@@ -36,9 +36,18 @@ kernel_resolve_release() {
 }
 
 # Newest release of a series already unpacked in the cache (prints nothing if none).
+# "newest" = the newest Debian kernel of trixie(-backports) that scripts/newest-kernel.sh
+# prepared (its folder has a .newest marker); its series name (e.g. 7.3) works too.
 kernel_cached_release() {
 	local series=$1 d
 	[ -d "$KERNEL_CACHE" ] || return 1
+	if [ "$series" = newest ]; then
+		for d in "$KERNEL_CACHE"/*/.newest; do
+			d=$(dirname "$d")
+			[ -e "$d/.ready" ] && basename "$d"
+		done | sort -V | tail -n1 | grep .
+		return
+	fi
 	if [ "$series" = debug ]; then
 		# the build of the current config/patch key if there is one, else the newest link
 		d=$(bash "$ROOT/scripts/debug-kernel.sh" --release 2>/dev/null) &&
@@ -63,9 +72,12 @@ kernel_cached_release() {
 
 kernel_dir() { echo "$KERNEL_CACHE/$1"; }
 kernel_image() { echo "$KERNEL_CACHE/$1/root/boot/vmlinuz-$1"; }
-# KDIR for out-of-tree modules: Debian's headers package, or the debug kernel's own tree.
+# KDIR for out-of-tree modules: Debian's headers package, or the debug kernel's own tree,
+# or (newest) a Makefile that runs Kbuild in the trixie chroot holding the headers.
 kernel_headers() {
-	if [ -e "$KERNEL_CACHE/$1/src/Makefile" ]; then
+	if [ -e "$KERNEL_CACHE/$1/kdir/Makefile" ]; then
+		echo "$KERNEL_CACHE/$1/kdir"
+	elif [ -e "$KERNEL_CACHE/$1/src/Makefile" ]; then
 		echo "$KERNEL_CACHE/$1/src"
 	else
 		echo "/usr/src/linux-headers-$1"
