@@ -6,7 +6,7 @@ import { RuntimeError, UsageError } from '../core/errors.js';
 import { checkTableName } from '../proc/names.js';
 import { readJsonBytes, renderReadCsv, renderReadTable, selectOrder, sortKeys, totalsOfColumns, type ReadConfig, type ReadReport } from '../output/report.js';
 import type { TableInfo, TableOptions } from '../proc/parse.js';
-import { readColumns, readInfo } from '../proc/tables.js';
+import { keysOfInfo, readColumns, readInfo } from '../proc/tables.js';
 import { connOption, examples, jsonTwin, kindOf, optsOf, positiveInt, type Conn } from '../cmdline/options.js';
 
 interface ReadOptions {
@@ -23,7 +23,10 @@ const OPTION_ORDER: Array<keyof TableOptions> = ['traffic', 'portconn', 'ipconn'
 
 function configOf(info: TableInfo | undefined): ReadConfig | null {
   if (info === undefined) return null;
-  return { netbase: info.netbase, netmask: info.netmask, options: OPTION_ORDER.filter((w) => info.options[w]) };
+  const c: ReadConfig = { netbase: info.netbase, netmask: info.netmask, options: OPTION_ORDER.filter((w) => info.options[w]) };
+  // IPv6 or IPv4 per prefix: say so (IPv4 per address keeps revision 0's output)
+  if (info.family !== 'ipv4' || info.hostPrefix !== 32) Object.assign(c, { family: info.family, hostprefix: info.hostPrefix });
+  return c;
 }
 
 
@@ -42,7 +45,7 @@ async function readReport(deps: Deps, name: string, o: ReadOptions): Promise<Rea
     // no or unreadable info file: the table read reports the real problem; config is null
   }
   const time = new Date(deps.now()).toISOString();
-  const columns = await readColumns(name, kind, { clear: o.clear ?? false, proc: deps.paths.proc, readFile: deps.readProcFile });
+  const columns = await readColumns(name, kind, { clear: o.clear ?? false, proc: deps.paths.proc, readFile: deps.readProcFile, ...keysOfInfo(info) });
   return {
     table: name,
     kind,

@@ -2,9 +2,8 @@
  * What `read` and `watch` show: sorting, top N, totals and the three output forms. Pure.
  */
 import { UsageError } from '../core/errors.js';
-import { ipToNumber, numberToIp } from '../core/ip.js';
 import type { TableKind } from '../proc/names.js';
-import { LITTLE_ENDIAN, groupsOf, rowFromColumns, type Columns, type InOut, type IpConnRow, type PortConnRow, type TrafficRow } from '../proc/parse.js';
+import { LITTLE_ENDIAN, compareKeys, groupsOf, keyText, rowFromColumns, type Columns, type InOut, type IpConnRow, type KeyColumn, type PortConnRow, type TrafficRow } from '../proc/parse.js';
 import { humanBytes, humanCount, renderTable, toJson, type Align } from './format.js';
 import { rowFormatter as fmt } from './rows.js';
 
@@ -16,14 +15,6 @@ export function keyName(kind: TableKind): 'ip' | 'port' {
 
 function keyOf(r: Row): string {
   return 'port' in r ? String(r.port) : r.ip;
-}
-
-function keyOrder(r: Row): number {
-  return 'port' in r ? r.port : ipToNumber(r.ip);
-}
-
-function group(r: Row, g: string): InOut {
-  return (r as unknown as Record<string, InOut>)[g]!;
 }
 
 /** Sort keys `read --sort` accepts for a kind. */
@@ -46,9 +37,9 @@ function sortColumns(kind: TableKind, key: string): number[] {
   return [2 * g, 2 * g + 1];
 }
 
-/** True when the keys strictly ascend (the kernel's order; the lenient parser keeps any order). */
-function ascending(keys: Uint32Array): boolean {
-  for (let r = 1; r < keys.length; r++) if (keys[r]! <= keys[r - 1]!) return false;
+/** True when the keys strictly ascend (the kernel's order, which the parser checks; columns made otherwise may have any). */
+function ascending(cols: Columns): boolean {
+  for (let r = 1; r < cols.rows; r++) if (compareKeys(cols, r - 1, r) >= 0) return false;
   return true;
 }
 
@@ -68,10 +59,9 @@ export function selectOrder(kind: TableKind, cols: Columns, sort?: string, top?:
     throw new UsageError(`--sort ${key}: not a column of ${kind} tables`, { hint: `use one of: ${sortKeys(kind).join(', ')}` });
   }
   const n = cols.rows;
-  const keys = cols.keys;
   const limit = Math.min(top ?? n, n);
-  if (key === undefined || (key === keyName(kind) && ascending(keys))) return limit === n ? undefined : firstN(limit);
-  if (key === keyName(kind)) return firstN(n).sort((a, b) => keys[a]! - keys[b]!).subarray(0, limit);
+  if (key === undefined || (key === keyName(kind) && ascending(cols))) return limit === n ? undefined : firstN(limit);
+  if (key === keyName(kind)) return firstN(n).sort((a, b) => compareKeys(cols, a, b)).subarray(0, limit);
   const idx = sortColumns(kind, key);
   const per = cols.countersPerRow;
   const c = cols.counters;
@@ -95,7 +85,10 @@ export function selectOrder(kind: TableKind, cols: Columns, sort?: string, top?:
     return i1 < 0 ? c[a]! : c[a]! + c[r * per + i1]!;
   };
   // "a before b": larger value first, then smaller key
-  const before = (va: number | bigint, a: number, vb: number | bigint, b: number) => va > vb || (va == vb && keys[a]! < keys[b]!);
+  const keys = cols.keys;
+  const before = cols.keyWords === 1
+    ? (va: number | bigint, a: number, vb: number | bigint, b: number) => va > vb || (va == vb && keys[a]! < keys[b]!)
+    : (va: number | bigint, a: number, vb: number | bigint, b: number) => va > vb || (va == vb && compareKeys(cols, a, b) < 0);
   if (limit === n) {
     const vals = Array.from({ length: n }, (_, r) => value(r));
     return firstN(n).sort((a, b) => (before(vals[a]!, a, vals[b]!, b) ? -1 : 1));
@@ -150,6 +143,12 @@ export interface ReadConfig {
   netmask: string;
   /** The enabled options, in NAME_info's order (traffic portconn ipconn nointernal onlyinternal clearonread). */
   options: string[];
+  /**
+   * Only for tables that are not IPv4 counted per address (IPv6, or an IPv4 host prefix below
+   * 32): the family and the key length. Left out otherwise, so revision-0 output is unchanged.
+   */
+  family?: 'ipv4' | 'ipv6' | undefined;
+  hostprefix?: number | undefined;
 }
 
 export interface ReadReport {
@@ -212,7 +211,8 @@ export function renderReadTable(rep: ReadReport, human: boolean): Uint8Array {
     return Buffer.from(renderTable({ headers, rows, footer, align }), 'latin1');
   }
   // renderTable()'s layout, with the rows formatted from the columns
-  const { keys, counters } = rep.columns;
+  const { counters } = rep.columns;
+  const keys = rep.columns;
   const cw = fmt.cellWidths(rep.kind, keys, counters, rep.order);
   const widths = headers.map((h, c) => Math.max(h.length, footer[c]!.length, cw[c] ?? 0));
   const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
@@ -226,7 +226,7 @@ export function renderReadTable(rep: ReadReport, human: boolean): Uint8Array {
 
 /** CSV: a header line, then one line per row (no totals). */
 export function renderReadCsv(rep: ReadReport): Uint8Array {
-  return fmt.formatRows(rep.kind, rep.columns.keys, rep.columns.counters, 'csv', {
+  return fmt.formatRows(rep.kind, rep.columns, rep.columns.counters, 'csv', {
     order: rep.order,
     prefix: `${columnNames(rep.kind).join(',')}\n`,
   });
@@ -242,11 +242,11 @@ export function readJsonBytes(rep: ReadReport): Uint8Array {
   const c = rep.config;
   const config = c === null
     ? 'null'
-    : `{\n    "netbase": ${JSON.stringify(c.netbase)},\n    "netmask": ${JSON.stringify(c.netmask)},\n    "options": ${c.options.length === 0 ? '[]' : `[\n${c.options.map((w) => `      ${JSON.stringify(w)}`).join(',\n')}\n    ]`}\n  }`;
+    : `{\n${c.family !== undefined ? `    "family": "${c.family}",\n` : ''}    "netbase": ${JSON.stringify(c.netbase)},\n    "netmask": ${JSON.stringify(c.netmask)},\n${c.hostprefix !== undefined ? `    "hostprefix": ${c.hostprefix},\n` : ''}    "options": ${c.options.length === 0 ? '[]' : `[\n${c.options.map((w) => `      ${JSON.stringify(w)}`).join(',\n')}\n    ]`}\n  }`;
   const head = `{\n  "table": ${JSON.stringify(rep.table)},\n  "kind": "${rep.kind}",\n  "time": ${JSON.stringify(rep.time)},\n  "host": ${JSON.stringify(rep.host)},\n  "config": ${config},\n  "cleared": ${rep.cleared},\n  "count": ${rep.count},\n  "rows": `;
   const tail = `,\n  "totals": {\n${counters(rep.totals, '    ')}\n  }\n}\n`;
   if (printedCount(rep) === 0) return Buffer.from(`${head}[]${tail}`, 'utf8');
-  return fmt.formatRows(rep.kind, rep.columns.keys, rep.columns.counters, 'json', { order: rep.order, prefix: `${head}[\n`, suffix: `\n  ]${tail}` });
+  return fmt.formatRows(rep.kind, rep.columns, rep.columns.counters, 'json', { order: rep.order, prefix: `${head}[\n`, suffix: `\n  ]${tail}` });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -298,12 +298,30 @@ export function rateUnit(kind: TableKind, u: WatchUnits): string {
  * in and out counters as 32-bit words (in low, in high, out low, out high): 20 bytes a row.
  */
 export interface WatchSample {
+  /** As in Columns: `keyWords` words per key; keys of another length or family never match. */
   keys: Uint32Array;
+  keyWords?: 1 | 4 | undefined;
+  keyPrefix?: number | undefined;
   totals: Uint32Array;
 }
 
 /** The sample before the first one of a table that came back: every counter counts from zero. */
 export const EMPTY_SAMPLE: WatchSample = { keys: new Uint32Array(0), totals: new Uint32Array(0) };
+
+/** -1, 0, 1: key j of a sample against key r of columns (same key length). */
+function compareSampleKey(pk: Uint32Array, j: number, cols: KeyColumn, r: number): number {
+  if (cols.keyWords === 1) {
+    const a = pk[j]!;
+    const b = cols.keys[r]!;
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+  for (let i = 0; i < 4; i++) {
+    const a = pk[4 * j + i]!;
+    const b = cols.keys[4 * r + i]!;
+    if (a !== b) return a < b ? -1 : 1;
+  }
+  return 0;
+}
 
 /** A sample's per-second rates, per row (indexes into `cols`). */
 export interface WatchRates {
@@ -360,9 +378,12 @@ export function watchRates(kind: TableKind, prev: WatchSample | undefined, cols:
   const cur = totalWords(cols);
   const inRate = new Float64Array(n);
   const outRate = new Float64Array(n);
-  const pk = prev?.keys;
-  const pt = prev?.totals;
-  const pn = pk ? pk.length : 0;
+  // a sample of keys of another family or length (a table re-created): nothing matches
+  const same = prev !== undefined && (prev.keyWords ?? 1) === cols.keyWords && (prev.keyPrefix ?? cols.keyPrefix) === cols.keyPrefix;
+  const pk = prev === undefined ? undefined : same ? prev.keys : EMPTY_SAMPLE.keys;
+  const pt = prev === undefined ? undefined : same ? prev.totals : EMPTY_SAMPLE.totals;
+  const pn = pk ? pk.length / cols.keyWords : 0;
+  const w1 = cols.keyWords === 1;
   let sumIn = 0;
   let sumOut = 0;
   let j = 0;
@@ -380,9 +401,15 @@ export function watchRates(kind: TableKind, prev: WatchSample | undefined, cols:
       din = 0;
       dout = 0;
     } else {
-      const k = keys[r]!;
-      while (j < pn && pk[j]! < k) j++;
-      if (j < pn && pk[j] === k) {
+      let c = 1;
+      if (w1) {
+        const k = keys[r]!;
+        while (j < pn && pk[j]! < k) j++;
+        if (j < pn) c = pk[j] === k ? 0 : 1;
+      } else {
+        while (j < pn && (c = compareSampleKey(pk, j, cols, r)) < 0) j++;
+      }
+      if (j < pn && c === 0) {
         const pil = pt[4 * j]!;
         const pih = pt[4 * j + 1]!;
         const pol = pt[4 * j + 2]!;
@@ -399,7 +426,7 @@ export function watchRates(kind: TableKind, prev: WatchSample | undefined, cols:
     sumIn += din;
     sumOut += dout;
   }
-  return { kind, cols, inRate, outRate, sumIn: sumIn / seconds, sumOut: sumOut / seconds, sample: { keys: keys.slice(0, n), totals: cur } };
+  return { kind, cols, inRate, outRate, sumIn: sumIn / seconds, sumOut: sumOut / seconds, sample: { keys: keys.slice(0, n * cols.keyWords), keyWords: cols.keyWords, keyPrefix: cols.keyPrefix, totals: cur } };
 }
 
 /**
@@ -463,10 +490,6 @@ function bestOf(cand: Uint32Array, limit: number, before: (a: number, b: number)
   return h.subarray(0, size).sort((a, b) => (before(a, b) ? -1 : 1));
 }
 
-function keyText(kind: TableKind, k: number): string {
-  return kind === 'portconn' ? String(k) : numberToIp(k);
-}
-
 /**
  * A rate in JSON: rounded to 0.001 (a sample's time is not known better), written from
  * integers: a million rows' shortest-round-trip doubles took longer than the rest of a sample.
@@ -495,7 +518,7 @@ export function renderWatchFrame(rates: WatchRates, order: Uint32Array, title: s
   const siBytes = (v: bigint) => scaledNumber(Number(v), 1000, RATE_UNITS.si.bytes);
   const total = kind === 'traffic' ? (u.si ? siBytes : humanBytes) : humanCount;
   const rows = Array.from(order, (r) => [
-    keyText(kind, cols.keys[r]!), rate(rates.inRate[r]!), rate(rates.outRate[r]!), total(cols.counters[r * per]!), total(cols.counters[r * per + 1]!),
+    keyText(cols, r), rate(rates.inRate[r]!), rate(rates.outRate[r]!), total(cols.counters[r * per]!), total(cols.counters[r * per + 1]!),
   ]);
   return `${title}\n\n${renderTable({
     headers: [keyName(kind).toUpperCase(), 'IN/s', 'OUT/s', 'TOTAL IN', 'TOTAL OUT'],
@@ -516,10 +539,10 @@ export function* watchJsonLine(meta: Record<string, unknown>, rates: WatchRates,
   const mult = kind === 'traffic' && u.bits ? 8 : 1;
   const head = toJson({ ...meta, unit: rateUnit(kind, u), count: cols.rows, omitted: cols.rows - order.length }, 0);
   let piece = `${head.slice(0, -1)},"rows":[`;
-  const key = kind === 'portconn' ? (k: number) => `{"port":${k}` : (k: number) => `{"ip":"${numberToIp(k)}"`;
+  const key = kind === 'portconn' ? (r: number) => `{"port":${cols.keys[r]!}` : (r: number) => `{"ip":"${keyText(cols, r)}"`;
   for (let j = 0; j < order.length; j++) {
     const r = order[j]!;
-    piece += `${j === 0 ? '' : ','}${key(cols.keys[r]!)},"inRate":${rateJson(rates.inRate[r]! * mult)},"outRate":${rateJson(rates.outRate[r]! * mult)},"total":{"in":${totalText(rates, r, 0)},"out":${totalText(rates, r, 1)}}}`;
+    piece += `${j === 0 ? '' : ','}${key(r)},"inRate":${rateJson(rates.inRate[r]! * mult)},"outRate":${rateJson(rates.outRate[r]! * mult)},"total":{"in":${totalText(rates, r, 0)},"out":${totalText(rates, r, 1)}}}`;
     if ((j + 1) % chunkRows === 0) {
       yield piece;
       piece = '';

@@ -4,7 +4,7 @@
  * bigints, so the output stays exact. Pure.
  */
 import type { TableKind } from '../proc/names.js';
-import { LITTLE_ENDIAN, countersPerRow } from '../proc/parse.js';
+import { LITTLE_ENDIAN, countersPerRow, keyText, type KeyColumn } from '../proc/parse.js';
 
 export type RowStyle = 'json' | 'csv' | 'table';
 
@@ -25,9 +25,25 @@ export interface FormatRowsOptions {
  */
 export interface RowFormatter {
   /** The widest cell of each column (key, then each counter) over the rows; 0 without rows. */
-  cellWidths(kind: TableKind, keys: Uint32Array, counters: BigUint64Array, order?: Uint32Array): number[];
+  cellWidths(kind: TableKind, keys: Keys, counters: BigUint64Array, order?: Uint32Array): number[];
   /** prefix + the rows + suffix. */
-  formatRows(kind: TableKind, keys: Uint32Array, counters: BigUint64Array, style: RowStyle, opts?: FormatRowsOptions): Uint8Array;
+  formatRows(kind: TableKind, keys: Keys, counters: BigUint64Array, style: RowStyle, opts?: FormatRowsOptions): Uint8Array;
+}
+
+/**
+ * The keys: a KeyColumn (Columns is one), or a bare Uint32Array of IPv4 addresses (traffic,
+ * ipconn) or ports (portconn), one per row.
+ */
+export type Keys = Uint32Array | KeyColumn;
+
+function keyColumn(kind: TableKind, keys: Keys): KeyColumn {
+  if (!(keys instanceof Uint32Array)) return keys;
+  return kind === 'portconn' ? { family: 'port', keyWords: 1, keyPrefix: 16, keys } : { family: 'ipv4', keyWords: 1, keyPrefix: 32, keys };
+}
+
+/** True when keys print straight from their number (IPv4 without /LEN, ports): no string per row. */
+function plainKeys(k: KeyColumn): boolean {
+  return k.family === 'port' || (k.family === 'ipv4' && k.keyPrefix === 32);
 }
 
 const TWO32 = 4294967296;
@@ -132,14 +148,17 @@ function counterValue(counters: BigUint64Array, words: Uint32Array | undefined, 
 }
 
 export const rowFormatter: RowFormatter = {
-  cellWidths(kind, keys, counters, order) {
+  cellWidths(kind, keyArg, counters, order) {
     const per = countersPerRow(kind);
     const words = wordsOf(counters);
     const w = new Array<number>(per + 1).fill(0);
-    const n = order ? order.length : keys.length;
+    const kc = keyColumn(kind, keyArg);
+    const keys = kc.keys;
+    const plain = plainKeys(kc);
+    const n = order ? order.length : keys.length / kc.keyWords;
     for (let j = 0; j < n; j++) {
       const r = order ? order[j]! : j;
-      w[0] = Math.max(w[0]!, keyLength(kind, keys[r]!));
+      w[0] = Math.max(w[0]!, plain ? keyLength(kind, keys[r]!) : keyText(kc, r).length);
       for (let i = 0; i < per; i++) {
         const v = counterValue(counters, words, r * per + i);
         w[i + 1] = Math.max(w[i + 1]!, typeof v === 'number' ? digitCount(v) : v.length);
@@ -147,18 +166,22 @@ export const rowFormatter: RowFormatter = {
     }
     return w;
   },
-  formatRows(kind, keys, counters, style, opts = {}) {
+  formatRows(kind, keyArg, counters, style, opts = {}) {
     const per = countersPerRow(kind);
-    if (counters.length !== keys.length * per) throw new RangeError(`counters must hold ${per} values per key`);
+    const kc = keyColumn(kind, keyArg);
+    const keys = kc.keys;
+    const plain = plainKeys(kc);
+    const rows = keys.length / kc.keyWords;
+    if (counters.length !== rows * per) throw new RangeError(`counters must hold ${per} values per key`);
     const { order, widths } = opts;
-    const n = order ? order.length : keys.length;
-    for (let j = 0; j < n && order; j++) if (order[j]! >= keys.length) throw new RangeError('order: row index out of range');
+    const n = order ? order.length : rows;
+    for (let j = 0; j < n && order; j++) if (order[j]! >= rows) throw new RangeError('order: row index out of range');
     if (style === 'table' && widths?.length !== per + 1) throw new TypeError(`widths must be an array of ${per + 1} numbers`);
     const prefix = Buffer.from(opts.prefix ?? '', 'utf8');
     const suffix = Buffer.from(opts.suffix ?? '', 'utf8');
     const json = style === 'json' ? jsonPieces(kind) : undefined;
-    // An upper bound of a row: its fixed text, a 15-character key and 20-digit counters.
-    let row = 16 + per * 21;
+    // An upper bound of a row: its fixed text, a key (15 characters; 18 with /LEN; IPv6: 43) and 20-digit counters.
+    let row = (kc.family === 'ipv6' ? 44 : 19) + per * 21;
     if (json) row += json.open.length + json.close.length + 2 + json.before.reduce((a, x) => a + x.length, 0);
     if (style === 'table') row = widths!.reduce((a, w) => a + w + 2, 0);
     const out = new Bytes(Buffer.allocUnsafe(prefix.length + suffix.length + row * n));
@@ -171,7 +194,8 @@ export const rowFormatter: RowFormatter = {
       if (json) {
         if (j) out.text(',\n');
         out.bytes(json.open);
-        out.key(kind, keys[r]!);
+        if (plain) out.key(kind, keys[r]!);
+        else out.text(keyText(kc, r));
         for (let i = 0; i < per; i++) {
           out.bytes(json.before[i]!);
           const v = counterValue(counters, words, b + i);
@@ -180,7 +204,8 @@ export const rowFormatter: RowFormatter = {
         }
         out.bytes(json.close);
       } else if (style === 'csv') {
-        out.key(kind, keys[r]!);
+        if (plain) out.key(kind, keys[r]!);
+        else out.text(keyText(kc, r));
         for (let i = 0; i < per; i++) {
           out.buf[out.pos++] = 44;
           const v = counterValue(counters, words, b + i);
@@ -189,9 +214,11 @@ export const rowFormatter: RowFormatter = {
         }
         out.buf[out.pos++] = 10;
       } else {
-        const kl = keyLength(kind, keys[r]!);
+        const kt = plain ? undefined : keyText(kc, r);
+        const kl = kt === undefined ? keyLength(kind, keys[r]!) : kt.length;
         if (kl > widths![0]!) throw new RangeError('widths: narrower than a cell, or not a number');
-        out.key(kind, keys[r]!);
+        if (kt === undefined) out.key(kind, keys[r]!);
+        else out.text(kt);
         out.spaces(widths![0]! - kl);
         for (let i = 0; i < per; i++) {
           const v = counterValue(counters, words, b + i);

@@ -15,6 +15,11 @@ import { ResourceError, RuntimeError, XtError } from '../core/errors.js';
 import { XT_TRAFFIC_SUFFIX_INFO, checkTableName, procDirFromEnv, tableFile, type TableKind } from './names.js';
 import { parseInfo, parseTable, rowsFromColumns, type Columns, type RowOf, type TableInfo } from './parse.js';
 
+/** What NAME_info says of the keys of the table's IP files (parseTable checks them against it). */
+export function keysOfInfo(info: TableInfo | undefined): { family?: 'ipv4' | 'ipv6'; hostPrefix?: number } {
+  return info === undefined ? {} : { family: info.family, hostPrefix: info.hostPrefix };
+}
+
 export { procDirFromEnv } from './names.js';
 
 export type { ProcLocation } from '../core/deps.js';
@@ -128,6 +133,10 @@ export interface ReadTableOptions<K extends TableKind = TableKind> {
   proc?: ProcLocation;
   /** How a file is read (default readTableFile; the CLI passes deps.readProcFile). */
   readFile?: (path: string, clear: boolean) => Promise<string>;
+  /** The family of the IP keys, when known (NAME_info's): keys of the other one are an error. */
+  family?: 'ipv4' | 'ipv6' | undefined;
+  /** The length of every IP key, when known (NAME_info's hostprefix). */
+  hostPrefix?: number | undefined;
 }
 
 /** Reads and parses one table file in one atomic snapshot, as columns. */
@@ -142,7 +151,7 @@ export async function readColumns(name: string, kind: TableKind, opts: Omit<Read
   } catch (err) {
     throw tableReadError(err, name, kind, clear, loc, await exists(loc.dir));
   }
-  return parseTable(kind, text, parseSource(path, loc));
+  return parseTable(kind, text, parseSource(path, loc), { family: opts.family, hostPrefix: opts.hostPrefix });
 }
 
 /**

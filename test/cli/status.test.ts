@@ -99,7 +99,7 @@ describe('xttraffic status', () => {
       extension: { found: false, error: "iptables v1.8.9 (legacy): Couldn't load match `traffic':No such file or directory" },
       tables: [
         { name: 'RSN', info: {
-          name: 'RSN', family: 'ipv4', netbase: '193.11.176.0', netmask: '255.255.240.0', prefixLength: 20,
+          name: 'RSN', family: 'ipv4', netbase: '193.11.176.0', netmask: '255.255.240.0', prefixLength: 20, hostPrefix: 32,
           options: { traffic: true, portconn: true, ipconn: true, nointernal: true, onlyinternal: false, clearonread: false },
           hashsize: 4096, flowSlots: 16384, rules: 2, maxEntries: 1048576, trafficEntries: 12, ipconnEntries: 11, portconnEntries: 5,
           overflow: 18446744073709552000, extra: {},

@@ -81,16 +81,25 @@ export function totalsOf(kind: TableKind, rows: Row[]): Totals {
 }
 
 
-/** Columns of already parsed rows (in their order). */
+/**
+ * Columns of already parsed rows (in their order). IP keys: "a.b.c.d" or "a.b.c.d/LEN", or IPv6
+ * (RFC 5952, with or without /LEN), one family and one length for all rows.
+ */
 export function columnsFromRows(kind: TableKind, rows: readonly AnyRow[]): Columns {
   const groups = kind === 'traffic' ? TRAFFIC_GROUPS : CONN_GROUPS;
   const per = countersPerRow(kind);
-  const keys = new Uint32Array(rows.length);
+  const first = rows[0] as unknown as Record<string, unknown> | undefined;
+  const firstIp = kind === 'portconn' || first === undefined ? '' : String(first['ip']);
+  const v6 = firstIp.includes(':');
+  const slash = firstIp.indexOf('/');
+  const keyPrefix = kind === 'portconn' ? 16 : slash >= 0 ? Number(firstIp.slice(slash + 1)) : v6 ? 128 : 32;
+  const keys = new Uint32Array(rows.length * (v6 ? 4 : 1));
   const counters = new BigUint64Array(rows.length * per);
   const sums = new Array<bigint>(per).fill(0n);
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i]! as unknown as Record<string, unknown>;
-    keys[i] = 'port' in r ? (r['port'] as number) : ipNumber(r['ip'] as string);
+    if (v6) keys.set(ip6Words((r['ip'] as string).split('/')[0]!), 4 * i);
+    else keys[i] = 'port' in r ? (r['port'] as number) : ipNumber((r['ip'] as string).split('/')[0]!);
     for (let j = 0; j < groups.length; j++) {
       const v = r[groups[j]!] as InOut;
       counters[i * per + 2 * j] = v.in;
@@ -99,7 +108,26 @@ export function columnsFromRows(kind: TableKind, rows: readonly AnyRow[]): Colum
       sums[2 * j + 1] = sums[2 * j + 1]! + v.out;
     }
   }
-  return { rows: rows.length, countersPerRow: per, keys, counters, sums };
+  return {
+    rows: rows.length, countersPerRow: per, family: kind === 'portconn' ? 'port' : v6 ? 'ipv6' : 'ipv4', keyWords: v6 ? 4 : 1, keyPrefix, keys, counters, sums,
+  };
+}
+
+/** An IPv6 address's 4 words, by BigInt (independent of src/core/ip.ts). */
+function ip6Words(s: string): number[] {
+  let [head, tail] = s.includes('::') ? s.split('::') as [string, string] : [s, undefined];
+  let groups: string[] = head === '' ? [] : head.split(':');
+  if (tail !== undefined) {
+    const t = tail === '' ? [] : tail.split(':');
+    const last = t[t.length - 1];
+    if (last !== undefined && last.includes('.')) {
+      const q = ipNumber(last);
+      t.splice(t.length - 1, 1, (q >>> 16).toString(16), (q & 0xffff).toString(16));
+    }
+    groups = [...groups, ...Array<string>(8 - groups.length - t.length).fill('0'), ...t];
+  }
+  const v = groups.reduce((a, g) => (a << 16n) | BigInt(`0x${g}`), 0n);
+  return [0, 1, 2, 3].map((i) => Number((v >> BigInt(96 - 32 * i)) & 0xffffffffn));
 }
 
 function ipNumber(ip: string): number {

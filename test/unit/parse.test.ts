@@ -255,6 +255,7 @@ describe('parseInfo', () => {
       netbase: '193.11.176.0',
       netmask: '255.255.240.0',
       prefixLength: 20,
+      hostPrefix: 32,
       options: { traffic: true, portconn: true, ipconn: true, nointernal: true, onlyinternal: false, clearonread: true },
       hashsize: 4096,
       flowSlots: 16384,
