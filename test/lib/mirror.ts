@@ -1,7 +1,8 @@
 /*
  * Helpers for the VM suites that use `xttraffic mirror` (test/vm/mirror.test.ts,
  * test/vm/replay.test.ts):
- *  - mirrorSnapshot(): the state `disable` must restore (interface, tc, raw table, forwarding);
+ *  - mirrorSnapshot(): the state `disable` must restore (interface, its addresses, tc ingress
+ *    and egress, the raw table, every net/ipv4 and net/ipv6 conf setting of the interface);
  *  - mirrorIngress() / mirrorPrerouting(): an independent model of what the mirror's tc
  *    ingress filters do to a captured frame (README "Monitor box on a mirror port"), written
  *    from the documented behaviour, not from src/lib/mirror.ts, so the kernel's own counters
@@ -12,26 +13,38 @@ import { preroutingPackets, type Pcap, type PcapFrame, type PreroutingOptions, t
 
 /**
  * Waits until `iface` in `ns` has carrier (a veth's peer came up): its `ip link` line, part
- * of the snapshot, changes from NO-CARRIER/DOWN to UP a moment after both ends are set up.
+ * of the snapshot, changes from NO-CARRIER/DOWN to UP a moment after both ends are set up;
+ * and until no IPv6 address of it is still tentative (its DAD done: `ip -6 addr`, part of the
+ * snapshot too, shows the flag for a second or so after the link, or `disable`, made one).
  */
 export async function waitCarrier(ns: Netns, iface: string, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const line = await ns.run('ip', ['-o', 'link', 'show', 'dev', iface]);
-    if (!line.includes('NO-CARRIER') && line.includes('state UP')) return;
-    if (Date.now() > end) throw new Error(`${iface} in ${ns.name} has no carrier after ${timeoutMs} ms: ${line}`);
+    const v6 = await ns.run('ip', ['-6', '-o', 'addr', 'show', 'dev', iface]);
+    if (!line.includes('NO-CARRIER') && line.includes('state UP') && !v6.includes('tentative')) return;
+    if (Date.now() > end) throw new Error(`${iface} in ${ns.name} has no carrier or a tentative address after ${timeoutMs} ms: ${line}${v6}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
-/** What `disable IF` must restore: the interface, its tc set-up, the raw table, forwarding. */
+/**
+ * What `disable IF` must restore: the interface (`ip -d link` shows addrgenmode too), its
+ * IPv6 addresses (the link-local one enable removes), its tc set-up (ingress and egress),
+ * the raw table, every net/ipv4/conf/IF and net/ipv6/conf/IF setting. Waits for DAD of an
+ * address restored by disable first (see waitCarrier).
+ */
 export async function mirrorSnapshot(ns: Netns, iface: string, ipt: string): Promise<string> {
+  await waitCarrier(ns, iface);
+  const conf = `for d in /proc/sys/net/ipv4/conf/${iface} /proc/sys/net/ipv6/conf/${iface}; do for f in "$d"/*; do v=$(cat "$f" 2>/dev/null) && echo "$f=$v"; done; done`;
   const parts = await Promise.all([
     ns.run('ip', ['-d', 'link', 'show', 'dev', iface]),
+    ns.run('ip', ['-6', 'addr', 'show', 'dev', iface]),
     ns.run('tc', ['qdisc', 'show', 'dev', iface]),
     ns.run('tc', ['filter', 'show', 'dev', iface, 'ingress']),
+    ns.run('tc', ['filter', 'show', 'dev', iface, 'egress']),
     ns.run(`${ipt}-save`, ['-t', 'raw']),
-    ns.run('sysctl', ['-n', `net/ipv4/conf/${iface}/forwarding`]),
+    ns.run('sh', ['-c', conf]),
   ]);
   return parts.map((p) => p.split('\n').filter((l) => !l.startsWith('#')).join('\n')).join('\n----\n');
 }
@@ -47,6 +60,14 @@ export interface MirrorStatusJson {
     filters: { present: number; expected: number; frames: number; byKind: Record<string, number> };
     toChain: { packets: number; bytes: number };
     dropped: { packets: number; bytes: number };
+    silence: {
+      silent: boolean;
+      ipv6: Record<string, string> | null;
+      linkLocal: string[];
+      guard: boolean;
+      triedToSend: { packets: number; bytes: number };
+      sent: { packets: number; bytes: number };
+    };
   }>;
   rules: Array<{ name: string; net: string }>;
 }

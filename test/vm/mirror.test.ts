@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTraffic } from '../lib/proc-oracle.js';
 import { loadModule } from '../lib/module.js';
@@ -18,12 +18,30 @@ import { PKT, link, tcpServe } from '../lib/topo.js';
 // B's address (on lo) and a UDP socket on the port A sends to, and conntrack is in use in M.
 // Then the same with the mirrored copies tagged (802.1Q, and 802.1ad + 802.1Q), and
 // `disable` must leave IF, tc and the raw table exactly as before `enable`.
+// Silence (issue 12, defect 6): every namespace keeps the kernel's defaults (IPv6 on, as a
+// new operator's box has it), so before enable IF has a link-local address and does DAD, MLD
+// and router solicitations. From the moment `enable` returns until `disable`, every frame IF
+// transmits is counted where it arrives, on the peer MON (its rx counter, and tcpdump on it to
+// name them), while IPv4 and IPv6 pings between A and B (unicast, and to ff02::1) are mirrored
+// for 30 s: MON must receive exactly 0 frames, and the egress guard (frames IF tried to send,
+// read from tc) must not count any after the first 5 s (the sysctls alone keep the kernel
+// quiet; what it may count before is the MLD report for the link-local address enable
+// removed). `disable` must bring back every net/ipv4 and net/ipv6 setting of IF and its
+// link-local address.
 
 const A = '10.30.0.1';
 const B = '10.30.0.2';
 const NET = parseNet('10.30.0.0/24');
+const A6 = '2001:db8:30::1';
+const B6 = '2001:db8:30::2';
 const UDP_PORT = 7000;
 const TCP_PORT = 5001;
+/** How long the port's silence is watched under mirrored traffic. */
+const SILENCE_MS = 30_000;
+/** The IPv6 settings enable silences, as recorded in the rule comment. */
+const V6_KEYS = ['accept_ra', 'autoconf', 'router_solicitations', 'dad_transmits', 'forwarding', 'addr_gen_mode'] as const;
+const V6_ABBREV = ['ra', 'auto', 'rs', 'dad', 'fwd', 'agm'];
+const V6_SILENT: Record<string, string> = { accept_ra: '0', autoconf: '0', router_solicitations: '0', dad_transmits: '0', forwarding: '0', addr_gen_mode: '1' };
 
 const cli = (ns: Netns, args: string[]): Promise<CliResult> => runCli(args, ns.name);
 
@@ -67,6 +85,43 @@ async function udpListener(ns: Netns, port: number): Promise<{ count: () => Prom
   };
 }
 
+/** Frames received by `dev` in `ns`: on a veth, exactly what its peer transmitted. */
+async function rxPackets(ns: Netns, dev: string): Promise<number> {
+  const j = JSON.parse(await ns.run('ip', ['-s', '-j', 'link', 'show', 'dev', dev])) as Array<{ stats64: { rx: { packets: number } } }>;
+  return j[0]!.stats64.rx.packets;
+}
+
+/** Frames the egress guard (a matchall at pref 49000 on `dev`'s egress) dropped; 0 without one. */
+async function guardDrops(ns: Netns, dev: string): Promise<number> {
+  const out = await ns.run('tc', ['-s', '-j', 'filter', 'show', 'dev', dev, 'egress']).catch(() => '[]');
+  const a = (out.trim() === '' ? [] : JSON.parse(out)) as Array<{ pref?: number; options?: { actions?: Array<{ stats?: { packets?: number } }> } }>;
+  return a.find((f) => f.pref === 49000 && f.options?.actions)?.options?.actions?.[0]?.stats?.packets ?? 0;
+}
+
+/** tcpdump on `dev` in `ns`, frames it receives, one line each (to name what was sent). */
+async function capture(ns: Netns, dev: string): Promise<{ proc: ChildProcess; lines: () => string[] }> {
+  const proc = spawn('ip', ['netns', 'exec', ns.name, 'tcpdump', '-l', '-n', '-e', '-Q', 'in', '-i', dev], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 30_000);
+    proc.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('listening on')) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  });
+  return { proc, lines: () => out.split('\n').filter((l) => l !== '') };
+}
+
+async function ipv6Conf(ns: Netns, dev: string): Promise<Record<string, string>> {
+  const v = (await ns.run('sysctl', ['-n', ...V6_KEYS.map((k) => `net/ipv6/conf/${dev}/${k}`)])).trim().split('\n');
+  return Object.fromEntries(V6_KEYS.map((k, i) => [k, v[i]!.trim()]));
+}
+
 type Tagging = 'none' | '802.1Q' | 'QinQ';
 
 /** tc batch for B's end of the A-B link: mirror both directions to MON, tagged as asked. */
@@ -95,11 +150,23 @@ function suite(backend: 'iptables' | 'legacy'): void {
     let a: Netns;
     let b: Netns;
     let m: Netns;
+    let va: string;
     let vb: string;
     let mon: string;
     let mif: string;
     let before: string;
     let oracles: Oracle[];
+    /** net/ipv6/conf/IF before enable: the kernel's defaults. */
+    let v6Before: Record<string, string>;
+    /** IF's link-local address before enable. */
+    let llBefore: string;
+    /** After enable: when it returned, MON's rx counter and the guard's count then, tcpdump on MON. */
+    let enabledAt = 0;
+    let peerRx0 = 0;
+    let guard0 = 0;
+    /** IF's own tx counter when enable returned (before, with the defaults, it did send). */
+    let txAtEnable = '';
+    let tap: { proc: ChildProcess; lines: () => string[] } | undefined;
 
     /** What must be restored by disable: the interface, its tc set-up, the raw table. */
     const snapshot = (): Promise<string> => mirrorSnapshot(m, mif, ipt);
@@ -113,10 +180,8 @@ function suite(backend: 'iptables' | 'legacy'): void {
       a = new Netns('ma');
       b = new Netns('mb');
       m = new Netns('mm');
-      for (const ns of [a, b, m]) {
-        await ns.run('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
-      }
-      [, vb] = await link(a, (d) => [`addr add ${A}/24 dev ${d}`], b, (d) => [`addr add ${B}/24 dev ${d}`]);
+      // No sysctl of any namespace is touched: IPv6 is on with the kernel's defaults.
+      [va, vb] = await link(a, (d) => [`addr add ${A}/24 dev ${d}`, `addr add ${A6}/64 dev ${d} nodad`], b, (d) => [`addr add ${B}/24 dev ${d}`, `addr add ${B6}/64 dev ${d} nodad`]);
       [mon, mif] = await link(b, () => [], m, () => []);
       await shAsync('tc', ['-n', b.name, '-batch', '-'], { input: mirrorBatch(vb, mon, 'none') });
       // M has B's address (on lo, not on the mirror port) and uses conntrack: without the
@@ -130,9 +195,16 @@ function suite(backend: 'iptables' | 'legacy'): void {
       await oracles[1]!.install([B], [A]);
       await waitCarrier(m, mif); // not a snapshot of a link still coming up
       before = await snapshot();
+      v6Before = await ipv6Conf(m, mif);
+      llBefore = await m.run('ip', ['-6', '-o', 'addr', 'show', 'dev', mif, 'scope', 'link']);
+      // the defaults this test is about: a link-local address, and settings that transmit
+      expect(llBefore).toMatch(/inet6 fe80::/);
+      expect(v6Before['addr_gen_mode']).toBe('0');
+      expect(v6Before['accept_ra']).toBe('1');
     });
 
     afterAll(() => {
+      tap?.proc.kill();
       for (const ns of [a, b, m]) ns?.delete();
     });
 
@@ -140,9 +212,14 @@ function suite(backend: 'iptables' | 'legacy'): void {
       const first = JSON.parse(ok(await cli(m, ['mirror', 'enable', mif, ...bk, '--json'])).stdout) as {
         mirror: { iface: string; changed: boolean; previous: Record<string, unknown>; steps: Array<{ cmd: string; args: string[] }> };
       };
+      // From here on IF must send nothing: MON's rx counter and tcpdump on MON say what it sends.
+      enabledAt = Date.now();
+      [peerRx0, guard0, txAtEnable] = await Promise.all([rxPackets(b, mon), guardDrops(m, mif), m.run('cat', [`/sys/class/net/${mif}/statistics/tx_packets`])]);
+      tap = await capture(b, mon);
       expect(first.mirror.iface).toBe(mif);
       expect(first.mirror.changed).toBe(true);
-      expect(first.mirror.previous).toEqual({ promisc: false, arp: true, forwarding: '1', clsactAdded: true, chainCreated: true });
+      expect(first.mirror.previous).toEqual({ promisc: false, arp: true, forwarding: '1', clsactAdded: true, chainCreated: true, ipv6: v6Before });
+      const v6Steps = V6_KEYS.filter((k) => v6Before[k] !== V6_SILENT[k]).map((k) => ['sysctl', `-qw net/ipv6/conf/${mif}/${k}=${V6_SILENT[k]}`]);
       expect(first.mirror.steps.map((s) => [s.cmd, s.args.slice(0, 4).join(' ')])).toEqual([
         [ipt, '-t raw -N PROMISC'],
         [ipt, '-t raw -I PREROUTING'],
@@ -151,6 +228,9 @@ function suite(backend: 'iptables' | 'legacy'): void {
         ['ip', `link set dev ${mif}`],
         ['ip', `link set dev ${mif}`],
         ['tc', `qdisc add dev ${mif}`],
+        ['tc', `filter add dev ${mif}`], // the egress guard
+        ...v6Steps.map((s) => s.map((x) => x.split(' ').slice(0, 4).join(' '))),
+        ['ip', `-6 addr flush dev`],
         ['tc', `filter add dev ${mif}`],
         ['tc', `filter add dev ${mif}`],
         ['tc', `filter add dev ${mif}`],
@@ -166,8 +246,11 @@ function suite(backend: 'iptables' | 'legacy'): void {
       const flags = (JSON.parse(link) as Array<{ flags: string[] }>)[0]!.flags;
       expect(flags).toContain('PROMISC');
       expect(flags).toContain('NOARP');
+      expect(await ipv6Conf(m, mif)).toEqual(V6_SILENT);
+      expect(await m.run('ip', ['-6', '-o', 'addr', 'show', 'dev', mif])).toBe('');
+      const v6Comment = V6_KEYS.map((k, i) => `${V6_ABBREV[i]}:${v6Before[k]}`).join(',');
       expect(await m.run(ipt, ['-t', 'raw', '-S', 'PREROUTING'])).toBe(
-        `-P PREROUTING ACCEPT\n-A PREROUTING -i ${mif} -m comment --comment "xttraffic mirror ${mif}: promisc=off arp=on forwarding=1 clsact=added chain=created" -j PROMISC\n` +
+        `-P PREROUTING ACCEPT\n-A PREROUTING -i ${mif} -m comment --comment "xttraffic mirror ${mif}: promisc=off arp=on forwarding=1 clsact=added chain=created ipv6=${v6Comment}" -j PROMISC\n` +
         `-A PREROUTING -i ${mif} -m comment --comment "xttraffic mirror ${mif}: drop" -j DROP\n`,
       );
       await m.run(ipt, ['-t', 'raw', '-A', 'PROMISC', '-m', 'traffic', '--traffic', '--ipconn', '--portconn', '--netbase', '10.30.0.0', '--netmask', '24', '--name', 'SPAN']);
@@ -185,7 +268,7 @@ function suite(backend: 'iptables' | 'legacy'): void {
         m.run(ipt, ['-t', 'raw', '-Z']),
         m.run('cat', [`/sys/class/net/${mif}/statistics/tx_packets`]),
       ]);
-      expect(txBefore.trim()).toBe('0');
+      expect(txBefore).toBe(txAtEnable);
       const [listener, srv] = await Promise.all([udpListener(m, UDP_PORT), tcpServe(b, TCP_PORT)]);
       // all at once: the counts are exact whatever the interleaving
       await Promise.all([
@@ -204,7 +287,7 @@ function suite(backend: 'iptables' | 'legacy'): void {
       expect(pairs.every((p) => p.tcp > 0n && p.udp > 0n && p.other > 0n)).toBe(true);
       expect(rowsByIp(await m.run('cat', ['/proc/net/xt_traffic/SPAN']))).toEqual(expected);
 
-      expect((await m.run('cat', [`/sys/class/net/${mif}/statistics/tx_packets`])).trim()).toBe('0');
+      expect(await m.run('cat', [`/sys/class/net/${mif}/statistics/tx_packets`])).toBe(txAtEnable);
       const ct = await m.run('conntrack', ['-L']).catch((e: Error) => e.message);
       expect(ct).toBe('');
       const total = pairs.reduce((s, p) => s + p.tcp + p.udp + p.other, 0n);
@@ -217,7 +300,40 @@ function suite(backend: 'iptables' | 'legacy'): void {
       const kind = tagging === 'none' ? 'ipv4' : tagging === '802.1Q' ? 'vlan' : 'qinq';
       expect(s.filters.byKind[kind] ?? 0).toBeGreaterThanOrEqual(s.toChain.packets);
       expect(st.rules.map((r) => [r.name, r.net])).toEqual([['SPAN', '10.30.0.0/24']]);
+      expect([s.silence.silent, s.silence.guard, s.silence.sent.packets]).toEqual([true, true, Number(txAtEnable)]);
+      // still nothing at the peer since enable
+      expect({ framesAtPeer: (await rxPackets(b, mon)) - peerRx0, captured: tap!.lines() }).toEqual({ framesAtPeer: 0, captured: [] });
     }
+
+    it(`silence: for ${SILENCE_MS / 1000} s of mirrored IPv4 and IPv6 pings, IF sends not one frame (MON receives 0)`, async () => {
+      const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
+      const count = String(SILENCE_MS / 1000);
+      // the guard's count 5 s after enable: what the kernel sent because of enable's own steps
+      const guardAt5s = sleepUntil(enabledAt + 5000).then(() => guardDrops(m, mif));
+      // a stream of each, all at once, 30 s from now (so at least 30 s after enable)
+      const pings = await Promise.all([
+        a.run('ping', ['-q', '-c', count, '-i', '1', '-W', '2', B]),
+        a.run('ping', ['-6', '-q', '-c', count, '-i', '1', '-W', '2', B6]),
+        b.run('ping', ['-6', '-q', '-c', count, '-i', '1', '-W', '2', A6]),
+        // to all nodes: M's stack gets these (multicast) and must not answer
+        a.run('ping', ['-6', '-q', '-c', count, '-i', '1', '-W', '2', `ff02::1%${va}`]).catch((e: Error) => e.message),
+        guardAt5s,
+      ]);
+      const guard5 = pings[4] as number;
+      expect(Date.now() - enabledAt).toBeGreaterThanOrEqual(SILENCE_MS);
+      const [rx, guard] = await Promise.all([rxPackets(b, mon), guardDrops(m, mif)]);
+      await new Promise((r) => setTimeout(r, 300)); // tcpdump's last lines
+      expect({ framesAtPeer: rx - peerRx0, captured: tap!.lines() }).toEqual({ framesAtPeer: 0, captured: [] });
+      // The sysctls alone keep the kernel quiet: nothing for the guard after the first 5 s; in
+      // them at most the MLD reports (robustness 2) for the link-local address enable removed.
+      expect({ guardIn5s: guard5 - guard0, guardAfter: guard - guard5 }).toEqual({ guardIn5s: guard5 - guard0, guardAfter: 0 });
+      expect(guard5 - guard0).toBeLessThanOrEqual(2);
+      const st = JSON.parse(ok(await cli(m, ['mirror', 'status', ...bk, '--json'])).stdout) as MirrorStatusJson;
+      const q = st.mirrors[0]!.silence;
+      expect(q).toEqual({ silent: true, ipv6: V6_SILENT, linkLocal: [], guard: true, triedToSend: { packets: guard, bytes: q.triedToSend.bytes }, sent: q.sent });
+      // mirrored IPv6 reached IF: the ping requests and replies went through its last tc filter
+      expect(st.mirrors[0]!.filters.byKind['other']).toBeGreaterThanOrEqual(4 * Number(count));
+    }, SILENCE_MS + 90_000);
 
     it('untagged: M counts exactly what the oracles at B counted, sends, tracks and delivers nothing', () => driveAndCheck('none'));
     it('802.1Q-tagged mirror copies: the same exact counts', () => driveAndCheck('802.1Q'));
@@ -228,6 +344,10 @@ function suite(backend: 'iptables' | 'legacy'): void {
       const off = JSON.parse(ok(await cli(m, ['mirror', 'disable', mif, ...bk, '--json'])).stdout) as { mirror: { changed: boolean; keptChain: boolean } };
       expect(off.mirror).toMatchObject({ changed: true, keptChain: false });
       expect(await snapshot()).toBe(before);
+      expect(await ipv6Conf(m, mif)).toEqual(v6Before);
+      expect(await m.run('ip', ['-6', '-o', 'addr', 'show', 'dev', mif, 'scope', 'link'])).toBe(llBefore);
+      tap?.proc.kill();
+      tap = undefined;
     });
   });
 }
