@@ -41,7 +41,9 @@ else
 fi
 debug=
 kernel_is_debug "$rel" && debug=1
-kroot=$(kernel_dir "$rel")/root
+# the real path: the debug kernel's folder is a symlink into /var/cache, which the
+# initramfs (which sees the host root under /lower) must not follow as an absolute link
+kroot=$(readlink -f "$(kernel_dir "$rel")")/root
 img=$(kernel_image "$rel")
 
 if [ -z "${XTT_NO_BUILD:-}" ]; then
