@@ -24,6 +24,10 @@ for rel in "${kernels[@]}"; do
 	make -s -C kernel BUILD_DIR="$XTT_CACHE/build/$rel" KDIR="$kdir" module
 	# test-only module that WARNs, for the harness self-test
 	make -s -C test/fixtures/warn-module BUILD_DIR="$XTT_CACHE/build/$rel/warn" KDIR="$kdir" module
+	# debug kernel: a module that leaks and shifts out of bounds (kmemleak/UBSAN self-test)
+	if kernel_is_debug "$rel"; then
+		make -s -C test/fixtures/leak-module BUILD_DIR="$XTT_CACHE/build/$rel/leak" KDIR="$kdir" module
+	fi
 done
 
 if [ -f libxt/Makefile ]; then
