@@ -1,7 +1,7 @@
 /**
  * The tests' oracle: an independent row parser of the /proc/net/xt_traffic/ files (the product's
- * one parser is src/proc/parse.ts). Parsers of the /proc/net/xt_traffic/ files (docs/design.md, "Files under /proc"). Pure: no
- * I/O. Counters are bigint (the kernel's are 64-bit unsigned; a number would silently round
+ * one parser is src/proc/parse.ts), of the files in docs/design.md, "Files under /proc". Pure:
+ * no I/O. Counters are bigint (the kernel's are 64-bit unsigned; a number would silently round
  * above 2^53). Anything that is not exactly a header and well-formed rows throws a ParseError
  * naming the 1-based line: a parser that guesses could return a wrong number.
  *
@@ -18,46 +18,11 @@ export class ParseError extends Error {
   }
 }
 
-export interface InOut {
-  in: bigint;
-  out: bigint;
-}
+import { ipToNumber, ipValue, isIPv4 } from '../../src/core/ip.js';
+import { CONN_GROUPS, IPCONN_HEADER, PORTCONN_HEADER, TRAFFIC_GROUPS, TRAFFIC_HEADER, U64_MAX, type ConnCounters, type InOut, type IpConnRow, type PortConnRow, type TrafficRow } from '../../src/proc/parse.js';
 
-/** A row of /proc/net/xt_traffic/NAME: bytes per IP. */
-export interface TrafficRow {
-  ip: string;
-  total: InOut;
-  tcp: InOut;
-  udp: InOut;
-  other: InOut;
-}
-
-/** Connection counters (NAME_ipconn, NAME_portconn). */
-export interface ConnCounters {
-  total: InOut;
-  tcp: InOut;
-  udp: InOut;
-  icmp: InOut;
-  other: InOut;
-}
-
-export interface IpConnRow extends ConnCounters {
-  ip: string;
-}
-
-export interface PortConnRow extends ConnCounters {
-  port: number;
-}
-
-export const TRAFFIC_GROUPS = ['total', 'tcp', 'udp', 'other'] as const;
-export const CONN_GROUPS = ['total', 'tcp', 'udp', 'icmp', 'other'] as const;
-
-/** Exact header lines (without the newline). */
-export const TRAFFIC_HEADER = 'IP\t\tTOTAL\t\tTCP\t\tUDP\t\tOTHER';
-export const IPCONN_HEADER = 'IP\t\tTOTAL\t\tTCP\t\tUDP\t\tICMP\t\tOTHER';
-export const PORTCONN_HEADER = 'PORT\t\tTOTAL\t\tTCP\t\tUDP\t\tICMP\t\tOTHER';
-
-export const U64_MAX = (1n << 64n) - 1n;
+// The row types and header lines are the contract (src/proc/parse.ts); the parsing below is the oracle's own.
+export { CONN_GROUPS, IPCONN_HEADER, PORTCONN_HEADER, TRAFFIC_GROUPS, TRAFFIC_HEADER, U64_MAX, type ConnCounters, type InOut, type IpConnRow, type PortConnRow, type TrafficRow };
 
 export interface ParseOptions {
   /**
@@ -125,49 +90,7 @@ function u64Slow(kind: ProcKind, lineNo: number, line: string, s: string, column
   return v;
 }
 
-/** Value of a dotted quad (no leading zeros, octets 0..255), or -1 if it is not one. */
-function ipValue(s: string): number {
-  const len = s.length;
-  if (len < 7 || len > 15) return -1;
-  let v = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < len; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || dots === 3) return -1;
-      v = v * 256 + octet;
-      octet = 0;
-      digits = 0;
-      dots++;
-    } else {
-      const d = c - 48;
-      if (d < 0 || d > 9 || (digits === 1 && octet === 0)) return -1;
-      octet = octet * 10 + d;
-      if (octet > 255) return -1;
-      digits++;
-    }
-  }
-  if (digits === 0 || dots !== 3) return -1;
-  return v * 256 + octet;
-}
-
-/** Validates a dotted-quad IPv4 address (no leading zeros, octets 0..255). */
-export function isIPv4(s: string): boolean {
-  return ipValue(s) >= 0;
-}
-
-/** IPv4 dotted quad to its 32-bit unsigned value (assumes isIPv4). */
-export function ipToNumber(ip: string): number {
-  const p = ip.split('.');
-  return ((Number(p[0]) << 24) >>> 0) + (Number(p[1]) << 16) + (Number(p[2]) << 8) + Number(p[3]);
-}
-
-/** 32-bit unsigned value to a dotted quad. */
-export function numberToIp(n: number): string {
-  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
+export { isIPv4, ipToNumber, numberToIp } from '../../src/core/ip.js';
 
 /** Parses a row key; returns its numeric order (IP value or port), or throws. */
 type KeyParser = (kind: ProcKind, lineNo: number, line: string, s: string) => number;
