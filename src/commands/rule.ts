@@ -1,12 +1,12 @@
-/** `xttraffic rule add|del|list`: -m traffic rules through iptables (argument arrays only). */
+/** `xttraffic rule add|del|list`: -m traffic rules through iptables and ip6tables (argument arrays only). */
 import type { Command } from 'commander';
 import type { Deps, RunResult } from '../core/deps.js';
 import { ResourceError, RuntimeError, UsageError, VersionError, type XtError } from '../core/errors.js';
 import { renderTable } from '../output/format.js';
 import { moduleState } from '../system/module.js';
 import { checkTableName } from '../proc/names.js';
-import { deleteArgs, matchFromOptions, netString, optionWords, parseSave, ruleArgs, type RuleOptions, type SavedRule } from '../system/rule.js';
-import { checkBackend, iptablesCmd, iptablesError, iptablesSaveCmd, runIptables, type Backend } from '../system/xtables.js';
+import { deleteArgs, matchFromOptions, netString, optionWords, parseSave, ruleArgs, type Family, type RuleOptions, type SavedRule } from '../system/rule.js';
+import { checkBackend, iptablesCmd, iptablesEnv, iptablesError, iptablesSaveCmd, runIptables, type Backend } from '../system/xtables.js';
 import { emit, examples, optsOf } from '../cmdline/options.js';
 import { collectFirst } from '../ledger/collector.js';
 import { dbPathFromEnv } from '../ledger/db.js';
@@ -44,8 +44,8 @@ interface ListOptions {
 }
 
 
-async function iptables(deps: Deps, backend: Backend | undefined, args: string[], op: 'add' | 'del' | 'list' | 'chain'): Promise<RunResult> {
-  const cmd = iptablesCmd(backend);
+async function iptables(deps: Deps, backend: Backend | undefined, family: Family, args: string[], op: 'add' | 'del' | 'list' | 'chain'): Promise<RunResult> {
+  const cmd = iptablesCmd(backend, family);
   const r = await runIptables(deps, cmd, args);
   if (r.code !== 0) throw iptablesError(deps, cmd, args, r, op);
   return r;
@@ -55,21 +55,31 @@ async function iptables(deps: Deps, backend: Backend | undefined, args: string[]
  * `iptables -C`: exit 0 = the rule exists; exit 1 with "Bad rule (does a matching rule exist in
  * that chain?)" = it does not; anything else (no chain, no extension, not root) = the real error.
  */
-async function ruleExists(deps: Deps, backend: Backend | undefined, checkArgs: string[]): Promise<boolean> {
-  const cmd = iptablesCmd(backend);
+async function ruleExists(deps: Deps, backend: Backend | undefined, family: Family, checkArgs: string[]): Promise<boolean> {
+  const cmd = iptablesCmd(backend, family);
   const r = await runIptables(deps, cmd, checkArgs);
   if (r.code === 0) return true;
+  // iptables and ip6tables alike ("ip6tables: Bad rule (...)")
   if (r.code === 1 && /Bad rule \(does a matching rule exist in that chain\?\)/.test(r.stderr)) return false;
   throw iptablesError(deps, cmd, checkArgs, r, 'add');
 }
 
+/**
+ * The -m traffic rules of iptables-save, then of ip6tables-save. A system without ip6tables
+ * (not installed) has no IPv6 rules; any other failure of either is an error.
+ */
 export async function listRules(deps: Deps, o: ListOptions): Promise<SavedRule[]> {
   const backend = checkBackend(o.backend);
-  const cmd = iptablesSaveCmd(backend);
   const args = o.table ? ['-t', o.table] : [];
-  const r = await runIptables(deps, cmd, args);
-  if (r.code !== 0) throw iptablesError(deps, cmd, args, r, 'list');
-  return parseSave(r.stdout).filter((x) => o.name === undefined || x.match.name === o.name);
+  const out: SavedRule[] = [];
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    const cmd = iptablesSaveCmd(backend, family);
+    const r = family === 'ipv6' ? await deps.run(cmd, args, { env: await iptablesEnv(deps) }) : await runIptables(deps, cmd, args);
+    if (r.notFound) continue;
+    if (r.code !== 0) throw iptablesError(deps, cmd, args, r, 'list');
+    out.push(...parseSave(r.stdout, family).filter((x) => o.name === undefined || x.match.name === o.name));
+  }
+  return out;
 }
 
 function ruleJson(r: SavedRule) {
@@ -79,9 +89,10 @@ function ruleJson(r: SavedRule) {
 function addMatchOptions(c: Command): Command {
   return c
     .requiredOption('--name <name>', 'table name: /proc/net/xt_traffic/NAME')
-    .option('--net <cidr>', 'the monitored net, e.g. 193.11.176.0/20')
+    .option('--net <cidr>', 'the monitored net, e.g. 193.11.176.0/20 or 2001:db8::/48 (IPv6: ip6tables)')
     .option('--netbase <addr>', 'base address of the net (with --netmask)')
     .option('--netmask <mask>', 'netmask, dotted or a prefix length')
+    .option('--hostprefix <n>', 'count per prefix of this length inside the net (default: per address for IPv4, per /64 for IPv6)')
     .option('--traffic', 'count bytes per IP (the default if no counting option is given)')
     .option('--ipconn', 'count connections per IP')
     .option('--portconn', 'count connections per port')
@@ -97,19 +108,22 @@ export function registerRule(program: Command, deps: Deps): void {
     .description('add, delete and list -m traffic rules')
     .addHelpText('after', examples([
       'sudo xttraffic rule add --name lan --net 192.168.0.0/16 --traffic --ipconn --portconn',
+      'sudo xttraffic rule add --name lan6 --net 2001:db8::/48 --hostprefix 56',
       'sudo xttraffic rule add --name mirror --net 193.11.176.0/20 --nointernal --table raw --chain PROMISC --create-chain',
       'sudo xttraffic rule list',
       'sudo xttraffic rule del --name lan',
     ]));
 
-  addMatchOptions(rule.command('add').description('append a -m traffic rule (iptables -A)'))
+  addMatchOptions(rule.command('add').description('append a -m traffic rule (iptables -A; ip6tables -A for an IPv6 net)'))
     .option('--table <table>', 'iptables table', 'filter')
     .option('--chain <chain>', 'chain to add the rule to', 'FORWARD')
     .option('--create-chain', 'create the chain (iptables -N) if it does not exist')
     .option('--insert', 'insert at the top of the chain (iptables -I) instead of appending')
-    .option('--backend <nft|legacy>', 'iptables-nft or iptables-legacy instead of `iptables`')
+    .option('--backend <nft|legacy>', 'iptables-nft or iptables-legacy (ip6tables-nft, ip6tables-legacy) instead of `iptables`')
     .addHelpText('after', examples([
       'sudo xttraffic rule add --name lan --net 192.168.0.0/16',
+      'sudo xttraffic rule add --name wan24 --net 10.0.0.0/8 --hostprefix 24          # per /24',
+      'sudo xttraffic rule add --name v6 --net 2001:db8::/48 --hostprefix 56 --ipconn  # ip6tables, per /56',
       'sudo xttraffic rule add --name rsn --netbase 193.11.176.0 --netmask 255.255.240.0 --traffic --ipconn --nointernal',
       'sudo xttraffic rule add --name wan --net 10.0.0.0/8 --table mangle --chain PREROUTING --backend legacy',
     ]))
@@ -117,9 +131,11 @@ export function registerRule(program: Command, deps: Deps): void {
       const o = optsOf<AddOptions>(cmd);
       const backend = checkBackend(o.backend);
       const match = matchFromOptions(o);
+      const fam = match.family;
+      const tool = iptablesCmd(backend, fam);
       let created = false;
       if (o.createChain) {
-        const cmdName = iptablesCmd(backend);
+        const cmdName = tool;
         const args = ['-t', o.table, '-N', o.chain];
         const r = await runIptables(deps, cmdName, args);
         if (r.code === 0) created = true;
@@ -129,14 +145,14 @@ export function registerRule(program: Command, deps: Deps): void {
       // The same rule twice would count every byte twice: ask iptables -C first.
       const checkArgs = [...args];
       checkArgs[2] = '-C';
-      if (await ruleExists(deps, backend, checkArgs)) {
+      if (await ruleExists(deps, backend, fam, checkArgs)) {
         emit(deps, o.json, { added: false, exists: true, rule: { table: o.table, chain: o.chain, createdChain: created, ...match, net: netString(match), args: checkArgs } }, () =>
-          `${created ? `created chain ${o.chain} in table ${o.table}\n` : ''}exists: ${iptablesCmd(backend)} ${checkArgs.join(' ')} found the same rule; nothing added\n`);
+          `${created ? `created chain ${o.chain} in table ${o.table}\n` : ''}exists: ${tool} ${checkArgs.join(' ')} found the same rule; nothing added\n`);
         return;
       }
-      await iptables(deps, backend, args, 'add');
+      await iptables(deps, backend, fam, args, 'add');
       emit(deps, o.json, { added: { table: o.table, chain: o.chain, createdChain: created, ...match, net: netString(match), args }, exists: false }, () =>
-        `${created ? `created chain ${o.chain} in table ${o.table}\n` : ''}added: ${iptablesCmd(backend)} ${args.join(' ')}\n`);
+        `${created ? `created chain ${o.chain} in table ${o.table}\n` : ''}added: ${tool} ${args.join(' ')}\n`);
     });
 
   rule
@@ -159,13 +175,13 @@ export function registerRule(program: Command, deps: Deps): void {
       }
       // the ledger takes the table's counts before its last rule (and so the table) goes away
       await collectBefore(deps, `rule del --name ${o.name}`);
-      for (const r of rules) await iptables(deps, backend, deleteArgs(r), 'del');
-      emit(deps, o.json, { deleted: rules.map(ruleJson) }, () => rules.map((r) => `deleted: ${r.table} ${r.line}\n`).join(''));
+      for (const r of rules) await iptables(deps, backend, r.family, deleteArgs(r), 'del');
+      emit(deps, o.json, { deleted: rules.map(ruleJson) }, () => rules.map((r) => `deleted: ${r.family === 'ipv6' ? 'ip6tables ' : ''}${r.table} ${r.line}\n`).join(''));
     });
 
   rule
     .command('list')
-    .description('show the -m traffic rules (from iptables-save)')
+    .description('show the -m traffic rules (from iptables-save and ip6tables-save)')
     .option('--table <table>', 'only this iptables table')
     .option('--name <name>', 'only rules with this --name')
     .option('--backend <nft|legacy>', 'iptables-nft-save or iptables-legacy-save instead of `iptables-save`')

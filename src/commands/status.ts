@@ -73,13 +73,13 @@ export function renderStatus(s: Status): string {
   lines.push('tables:');
   const rows = s.tables.map((t) =>
     t.info
-      ? [t.name, `${t.info.netbase}/${t.info.prefixLength}`, options(t.info), String(t.info.hashsize), String(t.info.rules), entries(t.info), t.info.overflow.toString()]
-      : [t.name, `error: ${t.error?.message ?? ''}`, '', '', '', '', ''],
+      ? [t.name, t.info.family, `${t.info.netbase}/${t.info.prefixLength}`, `/${t.info.hostPrefix}`, options(t.info), String(t.info.hashsize), String(t.info.rules), entries(t.info), t.info.overflow.toString()]
+      : [t.name, '', `error: ${t.error?.message ?? ''}`, '', '', '', '', '', ''],
   );
   const table = renderTable({
-    headers: ['NAME', 'NET', 'OPTIONS', 'HASHSIZE', 'RULES', 'ENTRIES', 'OVERFLOW'],
+    headers: ['NAME', 'FAMILY', 'NET', 'PER', 'OPTIONS', 'HASHSIZE', 'RULES', 'ENTRIES', 'OVERFLOW'],
     rows,
-    align: ['left', 'left', 'left', 'right', 'right', 'left', 'right'],
+    align: ['left', 'left', 'left', 'right', 'left', 'right', 'right', 'left', 'right'],
   });
   return `${lines.join('\n')}\n${table.replace(/^(?=.)/gm, '  ')}`;
 }

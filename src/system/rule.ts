@@ -1,18 +1,35 @@
 /**
- * `-m traffic` rules: from friendly options to iptables argument arrays, and back from
- * iptables-save lines. Pure.
+ * `-m traffic` rules: from friendly options to iptables/ip6tables argument arrays, and back from
+ * iptables-save/ip6tables-save lines (docs/design.md, "IPv6 and host prefixes"). Pure.
  */
 import { UsageError } from '../core/errors.js';
 import { XT_TRAFFIC_HASHSIZE_MAX, checkTableName } from '../proc/names.js';
-import { ipToNumber, isIPv4, maskToPrefix, numberToIp } from '../core/ip.js';
+import { alignTo6, formatIPv6, ipToNumber, isIPv4, mask6ToPrefix, maskToPrefix, numberToIp, parseIPv6, prefixToMask6 } from '../core/ip.js';
 
 export type Internal = 'all' | 'no' | 'only';
+export type Family = 'ipv4' | 'ipv6';
+
+/** Address length in bits. */
+export function familyBits(f: Family): 32 | 128 {
+  return f === 'ipv6' ? 128 : 32;
+}
+
+/** --hostprefix when none is given: per address for IPv4, per /64 for IPv6. */
+export function defaultHostPrefix(f: Family): number {
+  return f === 'ipv6' ? 64 : 32;
+}
 
 export interface TrafficMatch {
   name: string;
+  /** ipv4: an iptables rule; ipv6: an ip6tables rule. */
+  family: Family;
+  /** The net's first address (IPv6 in RFC 5952 form). */
   netbase: string;
+  /** A dotted quad (IPv4), the mask in RFC 5952 form (IPv6, `ffff:ffff:ffff::`). */
   netmask: string;
   prefix: number;
+  /** Count per prefix of this length inside the net (32 / 128: per address). */
+  hostprefix: number;
   traffic: boolean;
   ipconn: boolean;
   portconn: boolean;
@@ -23,6 +40,7 @@ export interface TrafficMatch {
 }
 
 export interface Net {
+  family: Family;
   netbase: string;
   netmask: string;
   prefix: number;
@@ -32,24 +50,55 @@ function prefixToMask(prefix: number): string {
   return numberToIp(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
 }
 
-/** A netmask given as a prefix length ("20") or a dotted quad ("255.255.240.0"). */
-export function parseMask(mask: string): { netmask: string; prefix: number } {
-  if (/^\d{1,2}$/.test(mask)) {
+/**
+ * A netmask given as a prefix length ("20", "48"), a dotted quad ("255.255.240.0", IPv4) or an
+ * IPv6 mask ("ffff:ffff:ffff::", IPv6), for a net of `family`.
+ */
+export function parseMask(mask: string, family: Family = 'ipv4'): { netmask: string; prefix: number } {
+  const bits = familyBits(family);
+  if (/^\d{1,3}$/.test(mask)) {
     const prefix = Number(mask);
-    if (prefix < 1 || prefix > 32) throw new UsageError(`netmask /${mask}: the prefix length must be 1..32`);
-    return { netmask: prefixToMask(prefix), prefix };
+    if (prefix < 1 || prefix > bits) {
+      throw new UsageError(`netmask /${mask}: the prefix length of an ${family === 'ipv6' ? 'IPv6' : 'IPv4'} net must be 1..${bits}${prefix === 0 ? ' (a /0 "net" would be every address)' : ''}`);
+    }
+    return { netmask: family === 'ipv6' ? formatIPv6(prefixToMask6(prefix)) : prefixToMask(prefix), prefix };
   }
-  if (!isIPv4(mask)) throw new UsageError(`netmask "${mask}" is neither a prefix length nor a dotted quad`);
+  if (family === 'ipv6') {
+    const w = new Uint32Array(4);
+    if (!parseIPv6(mask, w)) {
+      if (isIPv4(mask)) throw new UsageError(`netmask ${mask} is an IPv4 mask, the net is IPv6`, { hint: 'give the prefix length, e.g. --netmask 48' });
+      throw new UsageError(`netmask "${mask}" is neither a prefix length nor an IPv6 mask`);
+    }
+    const prefix = mask6ToPrefix(w);
+    if (prefix < 0) throw new UsageError(`netmask ${mask} is not contiguous`);
+    if (prefix === 0) throw new UsageError(`netmask ${mask} would make every address part of the net`, { hint: 'use a prefix of 1..128' });
+    return { netmask: formatIPv6(w), prefix };
+  }
+  if (!isIPv4(mask)) {
+    if (mask.includes(':')) throw new UsageError(`netmask ${mask} is an IPv6 mask, the net is IPv4`, { hint: 'give a prefix length 1..32 or a dotted quad' });
+    throw new UsageError(`netmask "${mask}" is neither a prefix length nor a dotted quad`);
+  }
   const prefix = maskToPrefix(mask);
   if (prefix < 0) throw new UsageError(`netmask ${mask} is not contiguous`);
   if (prefix === 0) throw new UsageError('netmask 0.0.0.0 would make every address part of the net', { hint: 'use a prefix of 1..32' });
   return { netmask: mask, prefix };
 }
 
-/** netbase + netmask, checked: the base must be aligned to the mask. */
+/** netbase + netmask, checked: the base must be aligned to the mask. The family is the base's. */
 export function makeNet(netbase: string, mask: string): Net {
-  if (!isIPv4(netbase)) throw new UsageError(`netbase "${netbase}" is not a dotted-quad IPv4 address`);
-  const { netmask, prefix } = parseMask(mask);
+  if (netbase.includes(':')) {
+    const w = new Uint32Array(4);
+    if (!parseIPv6(netbase, w)) throw new UsageError(`netbase "${netbase}" is not an IPv6 address`);
+    const { netmask, prefix } = parseMask(mask, 'ipv6');
+    const canon = formatIPv6(w);
+    const aligned = formatIPv6(alignTo6(w, prefix));
+    if (aligned !== canon) {
+      throw new UsageError(`${canon}/${prefix} is not aligned to its mask (host bits are set)`, { hint: `did you mean ${aligned}/${prefix}?` });
+    }
+    return { family: 'ipv6', netbase: canon, netmask, prefix };
+  }
+  if (!isIPv4(netbase)) throw new UsageError(`netbase "${netbase}" is neither a dotted-quad IPv4 address nor an IPv6 address`);
+  const { netmask, prefix } = parseMask(mask, 'ipv4');
   const base = ipToNumber(netbase);
   const m = ipToNumber(netmask);
   if ((base & ~m) >>> 0 !== 0) {
@@ -58,14 +107,40 @@ export function makeNet(netbase: string, mask: string): Net {
       hint: `did you mean ${aligned}/${prefix}?`,
     });
   }
-  return { netbase, netmask, prefix };
+  return { family: 'ipv4', netbase, netmask, prefix };
 }
 
-/** "193.11.176.0/20" or "193.11.176.0/255.255.240.0". */
+/** "193.11.176.0/20", "193.11.176.0/255.255.240.0", "2001:db8::/48". */
 export function parseNet(cidr: string): Net {
   const slash = cidr.indexOf('/');
-  if (slash < 0) throw new UsageError(`--net ${cidr}: expected ADDRESS/PREFIX, e.g. 193.11.176.0/20`);
+  if (slash < 0) throw new UsageError(`--net ${cidr}: expected ADDRESS/PREFIX, e.g. 193.11.176.0/20 or 2001:db8::/48`);
   return makeNet(cidr.slice(0, slash), cidr.slice(slash + 1));
+}
+
+/**
+ * The host prefix of a net: `given` (decimal) checked to lie in net length..address length, or
+ * the family's default (32; 64 for IPv6, which a net longer than /64 cannot take).
+ */
+export function hostPrefixOf(net: Net, given: string | undefined): number {
+  const bits = familyBits(net.family);
+  const v = net.family === 'ipv6' ? 'IPv6' : 'IPv4';
+  const netText = `${net.netbase}/${net.prefix}`;
+  if (given === undefined) {
+    const d = defaultHostPrefix(net.family);
+    if (d < net.prefix) {
+      throw new UsageError(`--net ${netText} is longer than the default host prefix /${d}: give --hostprefix ${net.prefix}..${bits}`, {
+        hint: `--hostprefix ${bits} counts per address`,
+      });
+    }
+    return d;
+  }
+  if (!/^\d{1,3}$/.test(given)) throw new UsageError(`--hostprefix ${given}: not a prefix length (${net.prefix}..${bits} for ${netText})`);
+  const n = Number(given);
+  if (n > bits) throw new UsageError(`--hostprefix ${given} is longer than an ${v} address (${bits} bits)`, { hint: `use ${net.prefix}..${bits} for ${netText}` });
+  if (n < net.prefix) {
+    throw new UsageError(`--hostprefix ${given} is shorter than the net ${netText}: a host prefix lies inside the net`, { hint: `use ${net.prefix}..${bits}` });
+  }
+  return n;
 }
 
 export interface RuleOptions {
@@ -80,6 +155,7 @@ export interface RuleOptions {
   clearonread?: boolean | undefined;
   nointernal?: boolean | undefined;
   onlyinternal?: boolean | undefined;
+  hostprefix?: string | undefined;
 }
 
 /** The match from command-line options (counting defaults to --traffic). */
@@ -96,6 +172,7 @@ export function matchFromOptions(o: RuleOptions): TrafficMatch {
     }
     net = makeNet(o.netbase, o.netmask);
   }
+  const hostprefix = hostPrefixOf(net, o.hostprefix);
   if (o.nointernal && o.onlyinternal) throw new UsageError('--nointernal and --onlyinternal exclude each other');
   let hashsize: number | undefined;
   if (o.hashsize !== undefined) {
@@ -108,6 +185,7 @@ export function matchFromOptions(o: RuleOptions): TrafficMatch {
   return {
     name: o.name,
     ...net,
+    hostprefix,
     traffic: any ? !!o.traffic : true,
     ipconn: !!o.ipconn,
     portconn: !!o.portconn,
@@ -117,13 +195,20 @@ export function matchFromOptions(o: RuleOptions): TrafficMatch {
   };
 }
 
-/** `-m traffic ...` as an argument array, in the order libxt's save prints it. */
+/**
+ * `-m traffic ...` as an argument array, in the order libxt's save prints it: IPv6 nets with
+ * the mask as a prefix length and always --hostprefix; IPv4 with --hostprefix only when it is
+ * not 32 (a revision-0 rule otherwise, as before).
+ */
 export function matchArgs(m: TrafficMatch): string[] {
   const a = ['-m', 'traffic'];
   if (m.traffic) a.push('--traffic');
   if (m.portconn) a.push('--portconn');
   if (m.ipconn) a.push('--ipconn');
-  a.push('--netbase', m.netbase, '--netmask', m.netmask, '--name', m.name);
+  const v6 = m.family === 'ipv6';
+  a.push('--netbase', m.netbase, '--netmask', v6 ? String(m.prefix) : m.netmask);
+  if (v6 || m.hostprefix !== 32) a.push('--hostprefix', String(m.hostprefix));
+  a.push('--name', m.name);
   if (m.hashsize !== undefined) a.push('--hashsize', String(m.hashsize));
   if (m.clearonread) a.push('--clearonread');
   if (m.internal === 'no') a.push('--nointernal');
@@ -170,6 +255,8 @@ export function tokenize(line: string): string[] {
 }
 
 export interface SavedRule extends Placement {
+  /** ipv4: from iptables-save; ipv6: from ip6tables-save. */
+  family: Family;
   match: TrafficMatch;
   /** The rule's arguments after `-A CHAIN`, as iptables-save printed them. */
   args: string[];
@@ -177,7 +264,7 @@ export interface SavedRule extends Placement {
   line: string;
 }
 
-const VALUE_OPTS = new Set(['--netbase', '--netmask', '--name', '--hashsize']);
+const VALUE_OPTS = new Set(['--netbase', '--netmask', '--hostprefix', '--name', '--hashsize']);
 const FLAG_OPTS = new Set(['--traffic', '--portconn', '--ipconn', '--clearonread', '--nointernal']);
 
 /** The traffic match of a rule's arguments, or undefined if it has none. */
@@ -202,13 +289,13 @@ export function matchFromArgs(args: string[]): TrafficMatch | undefined {
     negate = false;
   }
   if (typeof o['name'] !== 'string' || typeof o['netbase'] !== 'string' || typeof o['netmask'] !== 'string') return undefined;
-  const { netmask, prefix } = parseMask(o['netmask']);
+  const net = makeNet(o['netbase'], o['netmask']);
+  const hp = o['hostprefix'];
   const hs = o['hashsize'];
   return {
     name: o['name'],
-    netbase: o['netbase'],
-    netmask,
-    prefix,
+    ...net,
+    hostprefix: hostPrefixOf(net, typeof hp === 'string' ? hp : undefined),
     traffic: o['traffic'] === true,
     ipconn: o['ipconn'] === true,
     portconn: o['portconn'] === true,
@@ -218,8 +305,8 @@ export function matchFromArgs(args: string[]): TrafficMatch | undefined {
   };
 }
 
-/** Every rule with a traffic match in iptables-save output. */
-export function parseSave(text: string): SavedRule[] {
+/** Every rule with a traffic match in iptables-save (ipv4) or ip6tables-save (ipv6) output. */
+export function parseSave(text: string, family: Family = 'ipv4'): SavedRule[] {
   const rules: SavedRule[] = [];
   let table = '';
   for (const line of text.split('\n')) {
@@ -237,7 +324,7 @@ export function parseSave(text: string): SavedRule[] {
     } catch {
       match = undefined;
     }
-    if (match) rules.push({ table, chain, match, args, line });
+    if (match) rules.push({ table, chain, family, match, args, line });
   }
   return rules;
 }
@@ -260,5 +347,6 @@ export function optionWords(m: TrafficMatch): string {
   if (m.internal === 'only') w.push('onlyinternal');
   if (m.clearonread) w.push('clearonread');
   if (m.hashsize !== undefined) w.push(`hashsize=${m.hashsize}`);
+  if (m.hostprefix !== familyBits(m.family)) w.push(`hostprefix=${m.hostprefix}`);
   return w.join(' ');
 }

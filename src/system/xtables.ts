@@ -15,12 +15,15 @@ export function checkBackend(b: string | undefined): Backend | undefined {
   return b;
 }
 
-export function iptablesCmd(backend?: Backend): string {
-  return backend ? `iptables-${backend}` : 'iptables';
+/** iptables (IPv4) or ip6tables (IPv6), of the backend when one is given: ip6tables-legacy. */
+export function iptablesCmd(backend?: Backend, family: 'ipv4' | 'ipv6' = 'ipv4'): string {
+  const t = family === 'ipv6' ? 'ip6tables' : 'iptables';
+  return backend ? `${t}-${backend}` : t;
 }
 
-export function iptablesSaveCmd(backend?: Backend): string {
-  return backend ? `iptables-${backend}-save` : 'iptables-save';
+export function iptablesSaveCmd(backend?: Backend, family: 'ipv4' | 'ipv6' = 'ipv4'): string {
+  const t = family === 'ipv6' ? 'ip6tables' : 'iptables';
+  return backend ? `${t}-${backend}-save` : `${t}-save`;
 }
 
 /** The system's xtables directory: pkg-config's answer, else the first known one that exists. */
@@ -89,12 +92,16 @@ export function iptablesError(deps: Deps, cmd: string, args: string[], r: RunRes
   if (/Permission denied|must be root|Operation not permitted/i.test(msg)) {
     return new ResourceError('EPERM', what, { hint: 'run it as root (sudo)' });
   }
-  if (/Couldn't load match [`']traffic'|unknown option "--(traffic|netbase|name)"/.test(r.stderr)) {
+  const v6 = /^ip6tables/.test(cmd.replace(/^.*\//, ''));
+  if (/Couldn't load match [`']traffic'|unknown option "--(traffic|netbase|name|hostprefix)"/.test(r.stderr)) {
     return new ResourceError('ENOEXTENSION', what, {
-      hint: 'iptables cannot find libxt_traffic.so: `xttraffic install` puts it in the xtables directory (or set XTABLES_LIBDIR)',
+      hint: `${v6 ? 'ip6tables' : 'iptables'} cannot find libxt_traffic.so${v6 || /--hostprefix/.test(r.stderr) ? ' (or it predates IPv6 and --hostprefix: match revision 1)' : ''}: \`xttraffic install\` puts it in the xtables directory (or set XTABLES_LIBDIR)`,
     });
   }
-  if (/Extension traffic revision 0 not supported|missing kernel module|No chain\/target\/match by that name/.test(msg)) {
+  if (/Extension traffic revision \d+ not supported|missing kernel module|No chain\/target\/match by that name/.test(msg)) {
+    if (op === 'add' && /revision [1-9]\d* not supported/.test(msg) && moduleState(deps).loaded) {
+      return new ResourceError('ENOMODULE', what, { hint: 'the loaded xt_traffic predates IPv6 and --hostprefix (match revision 1): load a newer one' });
+    }
     if (op === 'add' && !moduleState(deps).loaded) {
       return new ResourceError('ENOMODULE', what, { hint: 'the xt_traffic module is not loaded: `sudo xttraffic load`' });
     }

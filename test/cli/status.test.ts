@@ -78,10 +78,30 @@ describe('xttraffic status', () => {
       'iptables:   iptables v1.8.9 (nf_tables) (backend: nft)\n' +
       'extension:  libxt_traffic found\n' +
       'tables:\n' +
-      '  NAME  NET              OPTIONS                             HASHSIZE  RULES  ENTRIES                                        OVERFLOW\n' +
-      '  RSN   193.11.176.0/20  traffic portconn ipconn nointernal      4096      2  traffic 12, ipconn 11, portconn 5  18446744073709551615\n' +
-      '  lan   193.11.176.0/20  traffic clearonread                     4096      2  traffic 12                                            0\n',
+      '  NAME  FAMILY  NET              PER  OPTIONS                             HASHSIZE  RULES  ENTRIES                                        OVERFLOW\n' +
+      '  RSN   ipv4    193.11.176.0/20  /32  traffic portconn ipconn nointernal      4096      2  traffic 12, ipconn 11, portconn 5  18446744073709551615\n' +
+      '  lan   ipv4    193.11.176.0/20  /32  traffic clearonread                     4096      2  traffic 12                                            0\n',
     );
+  });
+
+  it('IPv6 and IPv4 per-prefix tables: family and host prefix per table (text and JSON)', async () => {
+    f.loaded('xt_traffic', { version: '0.2.0', refcnt: 2 });
+    f.table('v6_info', INFO('v6').replace('family: ipv4\nnetbase: 193.11.176.0\nnetmask: 255.255.240.0\n', 'family: ipv6\nnetbase: 2001:db8::\nnetmask: ffff:ffff:ffff::\nhostprefix: 56\n')
+      .replace('options: traffic portconn ipconn nointernal', 'options: traffic').replace('ipconn_entries: 11\nportconn_entries: 5\n', '').replace('overflow: 18446744073709551615', 'overflow: 0'));
+    f.table('wan_info', INFO('wan').replace('netbase: 193.11.176.0\nnetmask: 255.255.240.0\n', 'netbase: 10.0.0.0\nnetmask: 255.0.0.0\nhostprefix: 24\n')
+      .replace('options: traffic portconn ipconn nointernal', 'options: traffic').replace('ipconn_entries: 11\nportconn_entries: 5\n', '').replace('overflow: 18446744073709551615', 'overflow: 7'));
+    expect(await f.run('status')).toBe(0);
+    expect(f.stdout.split('tables:\n')[1]).toBe(
+      '  NAME  FAMILY  NET            PER  OPTIONS  HASHSIZE  RULES  ENTRIES     OVERFLOW\n' +
+      '  v6    ipv6    2001:db8::/48  /56  traffic      4096      2  traffic 12         0\n' +
+      '  wan   ipv4    10.0.0.0/8     /24  traffic      4096      2  traffic 12         7\n',
+    );
+    expect(await f.run('status', '--json')).toBe(0);
+    const t = (f.json() as { tables: Array<{ name: string; info: Record<string, unknown> }> }).tables;
+    expect(t.map((x) => [x.name, x.info['family'], x.info['netbase'], x.info['netmask'], x.info['prefixLength'], x.info['hostPrefix']])).toEqual([
+      ['v6', 'ipv6', '2001:db8::', 'ffff:ffff:ffff::', 48, 56],
+      ['wan', 'ipv4', '10.0.0.0', '255.0.0.0', 8, 24],
+    ]);
   });
 
   it('--json: legacy backend, extension missing, addon missing, a table that cannot be read', async () => {
