@@ -318,3 +318,70 @@ describe('xttraffic read', () => {
     });
   });
 });
+
+describe('xttraffic read: IPv6 and host-prefix tables', () => {
+  const V6INFO = 'name: V6\nfamily: ipv6\nnetbase: 2001:db8::\nnetmask: ffff:ffff:ffff::\nhostprefix: 64\noptions: traffic ipconn\nhashsize: 4096\nflow_slots: 16384\nrules: 1\nmax_entries: 1048576\ntraffic_entries: 3\nipconn_entries: 1\noverflow: 0\n';
+  // numeric order: :9:: before :10:: (text order would not)
+  const V6 = `${TRAFFIC_HEADER}\n` +
+    row('2001:db8::/64', 1500, 300, 1000, 300, 500, 0, 0, 0) +
+    row('2001:db8:0:9::/64', 80, 0, 0, 0, 0, 0, 80, 0) +
+    row('2001:db8:0:10::/64', 0, 4294967296, 0, 4294967296, 0, 0, 0, 0);
+  beforeEach(() => {
+    f.table('V6', V6);
+    f.table('V6_info', V6INFO);
+    f.table('V6_ipconn', `${IPCONN_HEADER}\n` + row('2001:db8:0:ffff::/64', 2, 1, 1, 1, 1, 0, 0, 0, 0, 0));
+  });
+
+  it('the aligned table: keys as the file has them, the IP column as wide as the longest', async () => {
+    expect(await f.run('read', 'V6')).toBe(0);
+    expect(f.stdout).toBe(
+      'IP                  TOTAL IN   TOTAL OUT  TCP IN     TCP OUT  UDP IN  UDP OUT  OTHER IN  OTHER OUT\n' +
+      '2001:db8::/64           1500         300    1000         300     500        0         0          0\n' +
+      '2001:db8:0:9::/64         80           0       0           0       0        0        80          0\n' +
+      '2001:db8:0:10::/64         0  4294967296       0  4294967296       0        0         0          0\n' +
+      '------------------  --------  ----------  ------  ----------  ------  -------  --------  ---------\n' +
+      'all 3 IPs               1580  4294967596    1000  4294967596     500        0        80          0\n',
+    );
+    expect(await f.run('read', 'V6', '--sort', 'total', '--human')).toBe(0);
+    expect(f.stdout.split('\n').slice(1, 4).map((l) => l.split(/\s+/)[0])).toEqual(['2001:db8:0:10::/64', '2001:db8::/64', '2001:db8:0:9::/64']);
+  });
+
+  it('--json: one key field "ip" with the prefix; config says family and hostprefix; exact totals', async () => {
+    expect(await f.run('read', 'V6', '--json', '--sort', 'ip', '--top', '2')).toBe(0);
+    expect(f.json()).toEqual({
+      table: 'V6', kind: 'traffic', ...META,
+      config: { family: 'ipv6', netbase: '2001:db8::', netmask: 'ffff:ffff:ffff::', hostprefix: 64, options: ['traffic', 'ipconn'] },
+      cleared: false, count: 3,
+      rows: [
+        { ip: '2001:db8::/64', total: { in: 1500, out: 300 }, tcp: { in: 1000, out: 300 }, udp: { in: 500, out: 0 }, other: { in: 0, out: 0 } },
+        { ip: '2001:db8:0:9::/64', total: { in: 80, out: 0 }, tcp: { in: 0, out: 0 }, udp: { in: 0, out: 0 }, other: { in: 80, out: 0 } },
+      ],
+      totals: { total: { in: 1580, out: 4294967596 }, tcp: { in: 1000, out: 4294967596 }, udp: { in: 500, out: 0 }, other: { in: 80, out: 0 } },
+    });
+    expect(f.stdout).toContain('  "config": {\n    "family": "ipv6",\n    "netbase": "2001:db8::",\n    "netmask": "ffff:ffff:ffff::",\n    "hostprefix": 64,\n    "options": [');
+    expect(await f.run('read', 'V6', '--conn', 'ip', '--csv')).toBe(0);
+    expect(f.stdout).toBe('ip,total_in,total_out,tcp_in,tcp_out,udp_in,udp_out,icmp_in,icmp_out,other_in,other_out\n2001:db8:0:ffff::/64,2,1,1,1,1,0,0,0,0,0\n');
+  });
+
+  it('an IPv4 table per /24; a revision-0 table keeps its JSON config as before', async () => {
+    f.table('W', `${TRAFFIC_HEADER}\n` + row('10.20.1.0/24', 5, 6, 5, 6, 0, 0, 0, 0) + row('10.20.10.0/24', 0, 7, 0, 0, 0, 0, 0, 7));
+    f.table('W_info', info('traffic').replace('name: RSN', 'name: W').replace('netbase: 193.11.176.0\nnetmask: 255.255.240.0\n', 'netbase: 10.0.0.0\nnetmask: 255.0.0.0\nhostprefix: 24\n'));
+    expect(await f.run('read', 'W', '--json')).toBe(0);
+    const j = f.json() as { config: unknown; rows: Array<{ ip: string }> };
+    expect(j.config).toEqual({ family: 'ipv4', netbase: '10.0.0.0', netmask: '255.0.0.0', hostprefix: 24, options: ['traffic'] });
+    expect(j.rows.map((r) => r.ip)).toEqual(['10.20.1.0/24', '10.20.10.0/24']);
+    expect(await f.run('read', 'RSN', '--json')).toBe(0);
+    expect((f.json() as { config: unknown }).config).toEqual({ netbase: '193.11.176.0', netmask: '255.255.240.0', options: ['traffic'] });
+  });
+
+  it('keys that do not match NAME_info (family or length) are a parse error naming the file and line (exit 3)', async () => {
+    f.table('V6_info', V6INFO.replace('hostprefix: 64', 'hostprefix: 56'));
+    expect(await f.run('read', 'V6')).toBe(3);
+    expect(f.stderr).toBe(`xttraffic: ${f.procNet}/V6: line 2: IP 2001:db8::/64: /64, but the table's keys are /56 (one host prefix per table) (the line: "2001:db8::/64\\t1500\\t300\\t1000\\t300\\t500\\t0\\t0\\t0")\n` +
+      "hint: the file does not have the format of this xttraffic version's xt_traffic module: is the loaded module (cat /sys/module/xt_traffic/version) the same version as xttraffic --version?\n");
+    f.table('V6_info', V6INFO);
+    f.table('V6', `${TRAFFIC_HEADER}\n` + row('2001:db8:0:10::/64', 1, 0, 1, 0, 0, 0, 0, 0) + row('2001:db8:0:9::/64', 1, 0, 1, 0, 0, 0, 0, 0));
+    expect(await f.run('read', 'V6', '--json')).toBe(3);
+    expect((f.errorJson().error as { message: string }).message).toBe(`${f.procNet}/V6: line 3: IP 2001:db8:0:9::/64: rows must be in ascending order, each key once (after 2001:db8:0:10::/64) (the line: "2001:db8:0:9::/64\\t1\\t0\\t1\\t0\\t0\\t0\\t0\\t0")`);
+  });
+});

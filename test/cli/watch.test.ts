@@ -295,3 +295,34 @@ describe('xttraffic watch', () => {
     expect(f.resizeListeners.size).toBe(0);
   });
 });
+
+describe('xttraffic watch: IPv6 tables', () => {
+  const v6 = (a: number, b: number) => `${TRAFFIC_HEADER}\n` + row('2001:db8:0:9::/64', a, b, a, b, 0, 0, 0, 0) + row('2001:db8:0:10::/64', b, 0, b, 0, 0, 0, 0, 0);
+  beforeEach(() => {
+    f.table('v6', v6(1000, 0));
+    f.table('v6_info', 'name: v6\nfamily: ipv6\nnetbase: 2001:db8::\nnetmask: ffff:ffff:ffff::\nhostprefix: 64\noptions: traffic\nhashsize: 1\nflow_slots: 1\nrules: 1\nmax_entries: 1\noverflow: 0\n');
+    // between samples :9:: receives 2048 B and sends 512 B, :10:: receives 512 B
+    f.onSleep = (n) => f.table('v6', v6(1000 + 2048 * n, 512 * n));
+  });
+
+  it('text frames: rates per /64 from a merge-join of 4-word keys, the key column as wide as the keys', async () => {
+    expect(await f.run('watch', 'v6', '--interval', '2', '--count', '2')).toBe(0);
+    const frames = f.stdout.split(/\n\n(?=xttraffic watch)/);
+    expect(frames[1]!.split('\n').slice(2).join('\n')).toBe(
+      'IP                       IN/s    OUT/s  TOTAL IN  TOTAL OUT\n' +
+      '2001:db8:0:9::/64   1.0 KiB/s  256 B/s   3.0 KiB      512 B\n' +
+      '2001:db8:0:10::/64    256 B/s    0 B/s     512 B        0 B\n' +
+      '------------------  ---------  -------  --------  ---------\n' +
+      'all 2               1.3 KiB/s  256 B/s\n\n',
+    );
+  });
+
+  it('--json: "ip" is the prefix, totals exact', async () => {
+    expect(await f.run('watch', 'v6', '--count', '2', '--json')).toBe(0);
+    const lines = f.stdout.trim().split('\n').map((l) => JSON.parse(l) as { rows: unknown[] });
+    expect(lines[1]!.rows).toEqual([
+      { ip: '2001:db8:0:9::/64', inRate: 2048, outRate: 512, total: { in: 3048, out: 512 } },
+      { ip: '2001:db8:0:10::/64', inRate: 512, outRate: 0, total: { in: 512, out: 0 } },
+    ]);
+  });
+});
