@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -35,6 +35,20 @@ function tmp(): string {
   dirs.push(d);
   return d;
 }
+
+// Issue 12: "Zero version #if outside kernel/compat.h" (checked whether or not the kernel is here).
+it('no kernel-version test in kernel/ outside compat.h', () => {
+  const dir = path.join(REPO, 'kernel');
+  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.[ch]$/.test(f) && f !== 'compat.h');
+  expect(files).toContain('xt_traffic.c');
+  const hits = files.flatMap((f) =>
+    readFileSync(path.join(dir, f), 'utf8')
+      .split('\n')
+      .map((l, i) => `${f}:${i + 1}: ${l}`)
+      .filter((l) => /LINUX_VERSION_CODE|KERNEL_VERSION\s*\(|LINUX_VERSION_(MAJOR|PATCHLEVEL|SUBLEVEL)/.test(l)),
+  );
+  expect(hits).toEqual([]);
+});
 
 describe.skipIf(skip)('the newest Debian kernel (trixie-backports headers, gcc-14 in a chroot)', () => {
   it('is prepared (in CI it must be)', () => {
