@@ -8,9 +8,6 @@
 //   XTT_TEST_ONLY=host,operator,bench,harness,vm   run a subset (operator: README's install in
 //   Debian 13/12 chroots, test/operator/)
 //   XTT_DEBUG_SUITES="lifecycle clear ..." test/vm files run on the debug kernel
-// "newest" (the newest Debian 13 kernel of scripts/newest-kernel.sh, opt-in) runs the suites
-// of XTT_NEWEST_SUITES; without it, the harness self-tests boot that kernel once anyway
-// (test/harness/newest-kernel.test.ts: module built in its trixie chroot, 3 pings counted).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -27,12 +24,6 @@ const kernels = (process.env.XTT_TEST_KERNELS ?? '6.1 6.12').split(/[\s,]+/).fil
 // only), libxt (iptables' parser), replay (pcap timing), mirror (tc set-up) and scale (long)
 // stay on the stock kernels. Figures in README ("Kernel tests in a VM").
 const debugSuites = (process.env.XTT_DEBUG_SUITES ?? 'lifecycle clear accounting checkentry gso counters cli')
-  .split(/[\s,]+/)
-  .filter(Boolean)
-  .map((n) => `test/vm/${n}.test.ts`)
-  .filter((f) => existsSync(f));
-// The newest kernel: the suites about the module (promisc-patch needs the patched debug kernel).
-const newestSuites = (process.env.XTT_NEWEST_SUITES ?? 'lifecycle clear accounting checkentry gso counters cli')
   .split(/[\s,]+/)
   .filter(Boolean)
   .map((n) => `test/vm/${n}.test.ts`)
@@ -136,10 +127,7 @@ if (only.includes('bench')) {
 if (only.includes('harness')) {
   step(`harness self-tests (boot VMs: ${kernels.join(', ')})`);
   const rep = path.join(outDir, 'harness.json');
-  account('harness', rep, run('node', vitest('vitest.harness.config.ts', rep), {
-    // newest has its own self-test (test/harness/newest-kernel.test.ts), which always runs
-    XTT_TEST_KERNELS: kernels.filter((k) => k !== 'newest').join(' '),
-  }));
+  account('harness', rep, run('node', vitest('vitest.harness.config.ts', rep), { XTT_TEST_KERNELS: kernels.join(' ') }));
 }
 
 if (only.includes('vm')) {
@@ -147,9 +135,8 @@ if (only.includes('vm')) {
     step(`kernel suites in the VM, kernel ${k}`);
     const rep = path.join(outDir, `vm-${k}.json`);
     // the debug kernel is 2-3x slower under TCG (KASAN, lockdep): 3x the per-test limits
-    const files = k === 'debug' ? ['--testTimeout=360000', '--hookTimeout=360000', ...debugSuites] : k === 'newest' ? newestSuites : [];
+    const files = k === 'debug' ? ['--testTimeout=360000', '--hookTimeout=360000', ...debugSuites] : [];
     if (k === 'debug') process.stderr.write(`debug kernel: ${debugSuites.join(' ')}\n`);
-    if (k === 'newest') process.stderr.write(`newest kernel: ${newestSuites.join(' ')}\n`);
     const t0 = Date.now();
     const status = run('bash', ['scripts/vm.sh', 'node', ...vitest('vitest.vm.config.ts', rep), ...files], {
       XTT_KERNEL: k,
