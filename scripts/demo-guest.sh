@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs inside the VM (see scripts/demo.sh): a router "r" between a LAN host (10.20.1.5,
 # inside the monitored net 10.20.0.0/16) and an outside host (198.51.100.7), one
-# xt_traffic rule on r, real traffic, then what xttraffic reads.
+# xt_traffic rule on r, the collector filling the ledger every second, real traffic, what
+# xttraffic reads, then the bill: `report` from the ledger (a clearing read meanwhile takes
+# nothing away from it).
 set -euo pipefail
 export XTABLES_LIBDIR=$PWD/libxt:/usr/lib/x86_64-linux-gnu/xtables
 xttraffic() { node "$PWD/dist/cli.js" "$@"; }
@@ -33,6 +35,15 @@ in_r node "$PWD/dist/cli.js" rule add --name LAN --net 10.20.0.0/16 --traffic --
 say iptables -t raw -S PREROUTING
 in_r iptables -t raw -S PREROUTING
 
+# the ledger (default /var/lib/xttraffic/ledger.db; XTT_DB names another, for every command)
+export XTT_DB=/tmp/xtt-demo/ledger.db
+rm -rf /tmp/xtt-demo && mkdir -p /tmp/xtt-demo
+say "export XTT_DB=$XTT_DB; xttraffic collect --interval 1 &    # every second, on the second"
+# not through in_r (a function: $! would be a subshell's pid): ip netns exec execs node
+ip netns exec r node "$PWD/dist/cli.js" collect --interval 1 >/tmp/xtt-demo/collect.log 2>&1 &
+COLLECTOR=$!
+sleep 1.5
+
 echo
 echo "# traffic: the LAN host pings out 3 times (56 bytes), sends one 1000-byte UDP datagram"
 echo "# to port 5353, and the outside host pings it twice."
@@ -41,6 +52,10 @@ ip netns exec lan python3 test/lib/pkt.py udp 198.51.100.7 5353 1000 1
 ip netns exec out ping -c 2 -i 0.2 -q 10.20.1.5 >/dev/null
 echo "# expected for 10.20.1.5: out = 3 x 84 (echo requests) + 2 x 84 (echo replies) = 420 OTHER"
 echo "#                               + 1000 + 8 + 20 = 1028 UDP;  in = 3 x 84 + 2 x 84 = 420 OTHER"
+
+sleep 2.2 # the collector takes it within a second
+say "tail -n 3 collect.log                          # one line per collection"
+tail -n 3 /tmp/xtt-demo/collect.log
 
 say cat /proc/net/xt_traffic/LAN
 in_r cat /proc/net/xt_traffic/LAN
@@ -55,3 +70,23 @@ say xttraffic read LAN
 in_r node "$PWD/dist/cli.js" read LAN
 say xttraffic status
 in_r node "$PWD/dist/cli.js" status
+
+echo
+echo "# deleting the rule removes the table: the running collector is told to collect first"
+say xttraffic rule del --name LAN
+in_r node "$PWD/dist/cli.js" rule del --name LAN
+say "kill -TERM \$COLLECTOR                           # a last collection, then exit 0"
+kill -TERM "$COLLECTOR"
+rc=0
+wait "$COLLECTOR" || rc=$?
+echo "collector exit $rc"
+tail -n 2 /tmp/xtt-demo/collect.log
+
+echo
+echo "# the bill: the ledger has every byte, although 'read --clear' cleared the table above"
+say xttraffic report
+node "$PWD/dist/cli.js" report
+say xttraffic report --ip 10.20.1.5 --csv
+node "$PWD/dist/cli.js" report --ip 10.20.1.5 --csv
+say xttraffic history 10.20.1.5 --step hour
+node "$PWD/dist/cli.js" history 10.20.1.5 --step hour
