@@ -8,6 +8,9 @@
 //   XTT_TEST_ONLY=host,operator,bench,harness,vm   run a subset (operator: README's install in
 //   Debian 13/12 chroots, test/operator/)
 //   XTT_DEBUG_SUITES="lifecycle clear ..." test/vm files run on the debug kernel
+// "newest" (the newest Debian 13 kernel of scripts/newest-kernel.sh, opt-in) runs the suites
+// of XTT_NEWEST_SUITES; without it, the harness self-tests boot that kernel once anyway
+// (test/harness/newest-kernel.test.ts: module built in its trixie chroot, 3 pings counted).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -24,6 +27,12 @@ const kernels = (process.env.XTT_TEST_KERNELS ?? '6.1 6.12').split(/[\s,]+/).fil
 // only), libxt (iptables' parser), replay (pcap timing), mirror (tc set-up) and scale (long)
 // stay on the stock kernels. Figures in README ("Kernel tests in a VM").
 const debugSuites = (process.env.XTT_DEBUG_SUITES ?? 'lifecycle clear accounting checkentry gso counters cli')
+  .split(/[\s,]+/)
+  .filter(Boolean)
+  .map((n) => `test/vm/${n}.test.ts`)
+  .filter((f) => existsSync(f));
+// The newest kernel: the suites about the module (promisc-patch needs the patched debug kernel).
+const newestSuites = (process.env.XTT_NEWEST_SUITES ?? 'lifecycle clear accounting checkentry gso counters cli')
   .split(/[\s,]+/)
   .filter(Boolean)
   .map((n) => `test/vm/${n}.test.ts`)
@@ -87,6 +96,14 @@ if (run('bash', ['scripts/build.sh', ...rels.flatMap((r) => ['--kernel', r])]) !
   console.log('0 passed, 1 failed');
   process.exit(1);
 }
+// The PROMISC suite on the debug kernel (which carries patches/linux-6.1) needs the patched
+// iptables-legacy 1.8.9 (patches/iptables-1.8.9): built once per machine (~2 min), cached.
+if (kernels.includes('debug') && only.includes('vm') && debugSuites.includes('test/vm/promisc-patch.test.ts')) {
+  if (run('bash', ['-c', 'bash scripts/iptables-promisc.sh >/dev/null']) !== 0) {
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
+}
 
 if (only.includes('host')) {
   step('host suites (unit, CLI, C logic)');
@@ -127,7 +144,10 @@ if (only.includes('bench')) {
 if (only.includes('harness')) {
   step(`harness self-tests (boot VMs: ${kernels.join(', ')})`);
   const rep = path.join(outDir, 'harness.json');
-  account('harness', rep, run('node', vitest('vitest.harness.config.ts', rep), { XTT_TEST_KERNELS: kernels.join(' ') }));
+  account('harness', rep, run('node', vitest('vitest.harness.config.ts', rep), {
+    // newest has its own self-test (test/harness/newest-kernel.test.ts), which always runs
+    XTT_TEST_KERNELS: kernels.filter((k) => k !== 'newest').join(' '),
+  }));
 }
 
 if (only.includes('vm')) {
@@ -135,8 +155,9 @@ if (only.includes('vm')) {
     step(`kernel suites in the VM, kernel ${k}`);
     const rep = path.join(outDir, `vm-${k}.json`);
     // the debug kernel is 2-3x slower under TCG (KASAN, lockdep): 3x the per-test limits
-    const files = k === 'debug' ? ['--testTimeout=360000', '--hookTimeout=360000', ...debugSuites] : [];
+    const files = k === 'debug' ? ['--testTimeout=360000', '--hookTimeout=360000', ...debugSuites] : k === 'newest' ? newestSuites : [];
     if (k === 'debug') process.stderr.write(`debug kernel: ${debugSuites.join(' ')}\n`);
+    if (k === 'newest') process.stderr.write(`newest kernel: ${newestSuites.join(' ')}\n`);
     const t0 = Date.now();
     const status = run('bash', ['scripts/vm.sh', 'node', ...vitest('vitest.vm.config.ts', rep), ...files], {
       XTT_KERNEL: k,
