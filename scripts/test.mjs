@@ -26,7 +26,8 @@ const kernels = (process.env.XTT_TEST_KERNELS ?? '6.1 6.12').split(/[\s,]+/).fil
 // About the module: install (depmod of Debian's tree, 3-4 min, and it runs on Debian's 6.1
 // only), libxt (iptables' parser), replay (pcap timing), mirror (tc set-up) and scale (long)
 // stay on the stock kernels. Figures in README ("Kernel tests in a VM").
-const debugSuites = (process.env.XTT_DEBUG_SUITES ?? 'lifecycle clear accounting checkentry gso counters cli')
+// promisc-patch: the PROMISC patch route, which only the debug kernel carries.
+const debugSuites = (process.env.XTT_DEBUG_SUITES ?? 'lifecycle clear accounting checkentry gso counters cli promisc-patch')
   .split(/[\s,]+/)
   .filter(Boolean)
   .map((n) => `test/vm/${n}.test.ts`)
