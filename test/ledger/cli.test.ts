@@ -6,9 +6,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Deps } from '../../src/core/deps.js';
 import { run } from '../../src/program.js';
-import { countersText, tr } from './helpers.js';
+import { countersText, ledgerCli, tr } from './helpers.js';
 
 let dir: string;
 let now: number;
@@ -18,20 +17,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const deps = {
-    stdout: { write: (s: string | Uint8Array) => { out += String(s); return true; } },
-    stderr: { write: (s: string | Uint8Array) => { err += String(s); return true; } },
-    env: { XTT_COUNTERS_DIR: join(dir, 'ctr'), XTT_DB: join(dir, 'ledger.db') },
-    now: () => now,
-    sleep: async () => undefined,
-    onSignal: () => () => undefined,
-  } as unknown as Deps;
-  const code = await run(args, deps);
-  return { code, out, err };
-}
+const cli = ledgerCli(() => dir, () => ({ now: () => now }));
 
 const GEN = 'aaaaaaaaaaaaaaaa';
 function write(name: string, rows: Array<[string, bigint[]]>, gen = GEN): void {

@@ -8,13 +8,11 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Deps } from '../../src/core/deps.js';
-import { run } from '../../src/program.js';
 import { collectFirst, infoPath, lockCollector, readCollectorInfo, writeCollectorInfo } from '../../src/ledger/collector.js';
 import { getSettings, openLedgerDb } from '../../src/ledger/db.js';
 import { hostsInPeriod } from '../../src/ledger/query.js';
 import { periodAt } from '../../src/ledger/periods.js';
-import { countersText, tr } from './helpers.js';
+import { countersText, ledgerCli, tr } from './helpers.js';
 
 let dir: string;
 const GEN = 'bbbbbbbbbbbbbbbb';
@@ -26,24 +24,14 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 const handlers = new Map<string, () => void>();
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const deps = {
-    stdout: { write: (s: string | Uint8Array) => { out += String(s); return true; } },
-    stderr: { write: (s: string | Uint8Array) => { err += String(s); return true; } },
-    env: { XTT_COUNTERS_DIR: join(dir, 'ctr'), XTT_DB: join(dir, 'ledger.db') },
-    now: () => T,
-    sleep: async () => undefined,
-    pid: 4242,
-    onSignal: (sig: string, f: () => void) => {
-      handlers.set(sig, f);
-      return () => handlers.delete(sig);
-    },
-  } as unknown as Deps;
-  const code = await run(args, deps);
-  return { code, out, err };
-}
+const cli = ledgerCli(() => dir, () => ({
+  now: () => T,
+  pid: 4242,
+  onSignal: (sig: string, f: () => void) => {
+    handlers.set(sig, f);
+    return () => handlers.delete(sig);
+  },
+}));
 const write = (bytes: bigint) => writeFileSync(join(dir, 'ctr', 'lan'), countersText({ name: 'lan', generation: GEN, traffic: new Map([['10.1.2.3', tr(bytes, 0n)]]) }));
 const loc = () => ({ dir: join(dir, 'ctr'), fromEnv: true });
 const opts = (extra: object = {}) => ({

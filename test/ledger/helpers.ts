@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Deps } from '../../src/core/deps.js';
 import { openLedgerDb } from '../../src/ledger/db.js';
 import { Ledger } from '../../src/ledger/ingest.js';
 import { parseCounters, type CountersReading } from '../../src/proc/counters.js';
@@ -62,4 +63,27 @@ export function randBig(r: () => number, max: bigint): bigint {
   let v = 0n;
   for (let i = 0; i < 3; i++) v = (v << 32n) | BigInt(Math.floor(r() * 4294967296));
   return v % max;
+}
+
+/**
+ * The CLI in-process with deps of its own against `dir`'s counters folder (dir/ctr) and ledger
+ * (dir/ledger.db); `deps` adds or overrides fields (now, run, onSignal, pid, env...).
+ */
+export function ledgerCli(dir: () => string, deps: () => Record<string, unknown> = () => ({})) {
+  return async (args: string[]): Promise<{ code: number; out: string; err: string }> => {
+    let out = '';
+    let err = '';
+    const extra = deps();
+    const d = {
+      stdout: { write: (s: string | Uint8Array) => { out += String(s); return true; } },
+      stderr: { write: (s: string | Uint8Array) => { err += String(s); return true; } },
+      sleep: async () => undefined,
+      onSignal: () => () => undefined,
+      ...extra,
+      env: { XTT_COUNTERS_DIR: join(dir(), 'ctr'), XTT_DB: join(dir(), 'ledger.db'), ...(extra['env'] as Record<string, string> | undefined) },
+    } as unknown as Deps;
+    const { run } = await import('../../src/program.js');
+    const code = await run(args, d);
+    return { code, out, err };
+  };
 }

@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Deps, RunResult } from '../../src/core/deps.js';
-import { run } from '../../src/program.js';
 import { parseBytes, quotaEvents, markQuota, setQuota } from '../../src/ledger/quota.js';
 import { addMembers } from '../../src/ledger/groups.js';
-import { countersText, reading, tmpLedger, tr } from './helpers.js';
+import { countersText, ledgerCli, reading, tmpLedger, tr } from './helpers.js';
 
 describe('parseBytes', () => {
   it('SI powers of 10, IEC powers of 2, exact fractions, plain bytes', () => {
@@ -129,21 +128,7 @@ async function fakeRun(cmd: string, args: readonly string[]): Promise<RunResult>
   return ok();
 }
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const deps = {
-    stdout: { write: (s: string | Uint8Array) => { out += String(s); return true; } },
-    stderr: { write: (s: string | Uint8Array) => { err += String(s); return true; } },
-    env: { XTT_COUNTERS_DIR: join(dir, 'ctr'), XTT_DB: join(dir, 'ledger.db'), XTABLES_LIBDIR: '/nonexistent' },
-    now: () => now,
-    sleep: async () => undefined,
-    onSignal: () => () => undefined,
-    run: fakeRun,
-  } as unknown as Deps;
-  const code = await run(args, deps);
-  return { code, out, err };
-}
+const cli = ledgerCli(() => dir, () => ({ now: () => now, run: fakeRun, env: { XTABLES_LIBDIR: '/nonexistent' } }));
 
 function write(inBytes: bigint, outBytes: bigint): void {
   writeFileSync(join(dir, 'ctr', 'lan'), countersText({ name: 'lan', generation: GEN, traffic: new Map([['10.0.0.7', tr(inBytes, outBytes)], ['10.0.0.8', tr(1n, 1n)]]) }));
