@@ -176,6 +176,30 @@ static inline u64 xtt_wire_bytes(u32 len, u32 segs, u32 hdrlen)
 	return (u64)len + (u64)(segs - 1) * hdrlen;
 }
 
+/* The most segments one GSO packet may become (GSO_MAX_SEGS). */
+#define XTT_GSO_MAX_SEGS	65535U
+
+/*
+ * Segments of a GSO packet as segmentation cuts it (tcp_gso_segment,
+ * __udp_gso_segment, UFO), from validated lengths only, never from the
+ * packet's own gso_segs (a guest or a packet socket forges it): @len the IP
+ * total length, @hdrlen the headers every segment repeats (IP + transport),
+ * @gso_size the payload per segment. A header longer than the packet, no
+ * gso_size or a payload that fits in one segment: one segment. Signed, so a
+ * forged header never makes the payload wrap.
+ */
+static inline u32 xtt_gso_segs(u32 len, u32 hdrlen, u32 gso_size)
+{
+	s64 payload = (s64)len - (s64)hdrlen;
+	u32 segs;
+
+	if (!gso_size || payload <= (s64)gso_size)
+		return 1;
+	/* 0 < payload < 2^32 here */
+	segs = ((u32)payload - 1) / gso_size + 1;
+	return segs > XTT_GSO_MAX_SEGS ? XTT_GSO_MAX_SEGS : segs;
+}
+
 /*
  * Which packets a table counts, as a bit set indexed by where the packet's
  * addresses are: bit (s_in | d_in << 1). Bit 0 (neither in the net) is never

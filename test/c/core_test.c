@@ -15,6 +15,7 @@ typedef uint8_t u8;
 typedef uint16_t u16;
 typedef uint32_t u32;
 typedef uint64_t u64;
+typedef int64_t s64;
 
 /* the kernel's hash_32() (include/linux/hash.h) */
 #define GOLDEN_RATIO_32 0x61C88647
@@ -155,6 +156,25 @@ static void test_wire_bytes(void)
 	CHECK_EQ("gso 45 segs", xtt_wire_bytes(20 + 32 + 45 * 1448, 45, 52), 45 * 1500ULL);
 }
 
+/* Segments recomputed from lengths (issue 12, defect 1): forged values never wrap. */
+static void test_gso_segs(void)
+{
+	CHECK_EQ("3 x 1448", xtt_gso_segs(4396, 52, 1448), 3);
+	CHECK_EQ("last segment short", xtt_gso_segs(52 + 2 * 1448 + 1, 52, 1448), 3);
+	CHECK_EQ("fits one segment", xtt_gso_segs(1500, 52, 1448), 1);
+	CHECK_EQ("no gso_size", xtt_gso_segs(4396, 52, 0), 1);
+	/* the issue's packet: 42 bytes, doff 15 (80 header bytes), gso_size 1 */
+	CHECK_EQ("header beyond the packet", xtt_gso_segs(42, 80, 1), 1);
+	CHECK_EQ("header == packet", xtt_gso_segs(80, 80, 1), 1);
+	/* 70-byte packet, doff 8 (52 header bytes), gso_size 2: 18 payload bytes */
+	CHECK_EQ("doff 8 gso_size 2", xtt_gso_segs(70, 52, 2), 9);
+	CHECK_EQ("doff 8 gso_size 2 bytes",
+		 xtt_wire_bytes(70, xtt_gso_segs(70, 52, 2), 52), 70 + 8 * 52);
+	CHECK_EQ("clamped to GSO_MAX_SEGS", xtt_gso_segs(200000, 40, 1), 65535);
+	CHECK_EQ("huge len, no wrap", xtt_gso_segs(0xffffffffU, 0, 0x20000U),
+		 0x8000);
+}
+
 static void test_flow_keys(void)
 {
 	struct xtt_flow_key k1, k2, k3;
@@ -265,6 +285,7 @@ int main(void)
 	test_names();
 	test_buckets();
 	test_wire_bytes();
+	test_gso_segs();
 	test_flow_keys();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
