@@ -39,21 +39,7 @@ RECIPE=1
 log() { printf 'newest-kernel: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-# in_root ROOT CMD...: CMD in ROOT with /proc and /dev, in a private mount namespace
-# (as scripts/operator-chroot.sh does it).
-in_root() {
-	local root=$1
-	shift
-	unshare --mount --propagation private -- bash -c '
-		set -e
-		r=$1; shift
-		mount -t proc proc "$r/proc"
-		mount --rbind /dev "$r/dev"
-		exec chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
-			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-			DEBIAN_FRONTEND=noninteractive "$@"
-	' in_root "$root" "$@"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/chroot.sh" # in_root
 
 key_of() { printf '%s\n' "$RECIPE" "$SUITE" "$MIRROR" "$1" | sha256sum | cut -c1-10; }
 

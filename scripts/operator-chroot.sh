@@ -49,20 +49,7 @@ base_dir() {
 	printf '%s/chroot-%s-%s\n' "$CACHE" "$1" "$hash"
 }
 
-# in_root ROOT CMD...: CMD in ROOT with /proc and /dev, in a private mount namespace.
-in_root() {
-	local root=$1
-	shift
-	unshare --mount --propagation private -- bash -c '
-		set -e
-		r=$1; shift
-		mount -t proc proc "$r/proc"
-		mount --rbind /dev "$r/dev"
-		exec chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
-			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-			DEBIAN_FRONTEND=noninteractive "$@"
-	' in_root "$root" "$@"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/chroot.sh" # in_root
 
 create_base() {
 	local suite=$1 dest=$2 tmp line
