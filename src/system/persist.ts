@@ -131,8 +131,9 @@ export interface SavedTrafficRule {
   name: string;
 }
 
-/** User-defined chains per table in iptables-save output (`:NAME - [p:b]`). */
-export function userChains(save: string): Map<string, Set<string>> {
+/** Chains per table in iptables-save output (`:NAME POLICY [p:b]`), the user-defined ones only
+ * (policy `-`) when `userOnly`. */
+function chainsOf(save: string, userOnly: boolean): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   let table = '';
   for (const line of save.split('\n')) {
@@ -140,24 +141,21 @@ export function userChains(save: string): Map<string, Set<string>> {
       table = line.slice(1).trim();
       out.set(table, out.get(table) ?? new Set());
     } else if (line.startsWith(':')) {
-      const m = /^:(\S+) (\S+)/.exec(line);
-      if (m && m[2] === '-') out.get(table)!.add(m[1]!);
+      const m = /^:(\S+)(?: (\S+))?/.exec(line);
+      if (m && (!userOnly || m[2] === '-')) out.get(table)?.add(m[1]!);
     }
   }
   return out;
 }
 
+/** User-defined chains per table in iptables-save output (`:NAME - [p:b]`). */
+export function userChains(save: string): Map<string, Set<string>> {
+  return chainsOf(save, true);
+}
+
 /** All chains (built-in and user) per table in iptables-save output. */
 export function allChains(save: string): Map<string, Set<string>> {
-  const out = new Map<string, Set<string>>();
-  let table = '';
-  for (const line of save.split('\n')) {
-    if (line.startsWith('*')) {
-      table = line.slice(1).trim();
-      out.set(table, out.get(table) ?? new Set());
-    } else if (line.startsWith(':')) out.get(table)?.add(line.slice(1).split(' ')[0]!);
-  }
-  return out;
+  return chainsOf(save, false);
 }
 
 /** rules.v4: only the -m traffic rules of iptables-save output (no counters), per table. */
