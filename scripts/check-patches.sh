@@ -27,6 +27,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. scripts/lib/debsrc.sh # have_deb_src, deb_src_entry
 SRC=$ROOT/.cache/patches-src
 PATCHES=$ROOT/patches
 JOBS=${JOBS:-$(nproc)}
@@ -98,15 +99,9 @@ fi
 echo "SOURCE linux-6.1 linux-source-6.1=$KVER"
 
 if ! apt-cache showsrc iptables 2>/dev/null | grep -q '^Version: 1\.8\.9-'; then
-	if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ /etc/apt/sources.list 2>/dev/null; then
+	if ! have_deb_src; then
 		info "adding a deb-src entry for bookworm main"
-		as_root tee /etc/apt/sources.list.d/xttraffic-deb-src.sources >/dev/null <<-'EOF'
-		Types: deb-src
-		URIs: http://deb.debian.org/debian
-		Suites: bookworm
-		Components: main
-		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-		EOF
+		deb_src_entry | as_root tee "$DEB_SRC_FILE" >/dev/null
 	fi
 	apt_updated=0
 	apt_update

@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. scripts/lib/debsrc.sh # have_deb_src, deb_src_entry
 CACHE=${XTT_IPTABLES_PROMISC_CACHE:-/var/cache/xttraffic/iptables-promisc}
 PATCHDIR=$ROOT/patches/iptables-1.8.9
 log() { printf 'iptables-promisc: %s\n' "$*" >&2; }
@@ -43,16 +44,9 @@ done
 [ ${#need[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	--no-install-recommends "${need[@]}" >/dev/null
 if ! apt-cache showsrc iptables 2>/dev/null | grep -q '^Version: 1\.8\.9-'; then
-	# the same deb-src entry scripts/check-patches.sh adds
-	if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ /etc/apt/sources.list 2>/dev/null; then
+	if ! have_deb_src; then
 		log "adding a deb-src entry for bookworm main"
-		cat >/etc/apt/sources.list.d/xttraffic-deb-src.sources <<-'EOF'
-		Types: deb-src
-		URIs: http://deb.debian.org/debian
-		Suites: bookworm
-		Components: main
-		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-		EOF
+		deb_src_entry >"$DEB_SRC_FILE"
 	fi
 	apt-get update -q >/dev/null
 fi
