@@ -206,6 +206,7 @@ setup_bare() { echo "-A PREROUTING -i $DEV" | raw_chain; }
 setup_mark() { echo "-A PREROUTING -m mark --mark 0x0/0x0" | raw_chain; }
 setup_xtt() { reload_xtt && echo "-A PREROUTING $XTT_RULE --traffic" | raw_chain; }
 setup_xtt_conns() { reload_xtt && echo "-A PREROUTING $XTT_RULE --traffic --ipconn --portconn" | raw_chain; }
+setup_xtt_packets() { reload_xtt && echo 1 >/sys/module/xt_traffic/parameters/packets && echo "-A PREROUTING $XTT_RULE --traffic" | raw_chain; }
 setup_perip() { perip_rules "$1" | raw_chain; }
 ipset_fill() { # N: set s, hash:ip with counters, N hosts of 10.50.0.0/16
 	{
@@ -307,6 +308,17 @@ icount_packets() {
 		setup_xtt_conns
 		measure "$RES" "xt_traffic --traffic --ipconn --portconn" "$n" "$COUNT"
 	done
+
+	# the optional per-IP packet counters (module parameter packets=1: tables created while it
+	# is set also count packets, /proc/net/xt_traffic_packets/NAME): their cost beside --traffic
+	if [ -e /sys/module/xt_traffic/parameters/packets ]; then
+		for n in "${SRCS[@]}"; do
+			setup_xtt_packets
+			measure "$RES" "xt_traffic --traffic, packets=1" "$n" "$COUNT"
+			[ "$n" = 256 ] && check "packets file rows" 256 "$(tail -n +2 /proc/net/xt_traffic_packets/bench | grep -c .)"
+		done
+		echo 0 >/sys/module/xt_traffic/parameters/packets
+	fi
 
 	setup_perip 256
 	measure "$RES" "per-IP chain, 256 rules" 256 "$COUNT"
