@@ -14,6 +14,7 @@
 import type { Statement } from 'better-sqlite3';
 import { ipValue, numberToIp } from '../core/ip.js';
 import type { CounterSection, CountersReading } from '../proc/counters.js';
+import { keyText } from '../proc/parse.js';
 import {
   BUCKET_5M, BUCKET_DAY, BUCKET_HOUR, HOST_COLS, PORT_COLS, ROLLUPS, colsOf, foldedUntil, getSettings, setFoldedUntil,
   type DB, type RollupName, type Settings,
@@ -60,28 +61,53 @@ export interface IngestResult {
 }
 
 /**
- * A section as a blob: u32 rows, u32 per, keys (u32, padded to 8 bytes), counters (u64),
- * little-endian: the typed arrays' own memory (x86, arm64: little-endian), copied as is.
+ * A section as a blob, little-endian: the typed arrays' own memory (x86, arm64:
+ * little-endian), copied as is:
+ *
+ *   u32 rows, u32 format, keys (rows * keyWords u32, padded to 8 bytes), counters (rows * per u64)
+ *
+ * `format` is `per` (8 or 10) | keyWords << 8 | keyPrefix << 16 | family << 24 (family 4, 6,
+ * or 0 for ports): an IPv6 key is 4 words (most significant first). The first blobs (before
+ * IPv6 keys) have `format` = per alone: 1-word keys, IPv4 addresses (32) or ports (16), and
+ * still read so.
  */
 export function encodeSection(s: CounterSection): Buffer {
-  const keyBytes = Math.ceil((s.rows * 4) / 8) * 8;
+  const kw = s.keyWords;
+  const keyBytes = Math.ceil((s.rows * kw * 4) / 8) * 8;
   const b = Buffer.alloc(8 + keyBytes + s.rows * s.per * 8);
   b.writeUInt32LE(s.rows, 0);
-  b.writeUInt32LE(s.per, 4);
-  b.set(new Uint8Array(s.keys.buffer, s.keys.byteOffset, s.rows * 4), 8);
+  const fam = s.family === 'ipv6' ? 6 : s.family === 'ipv4' ? 4 : 0;
+  b.writeUInt32LE((s.per | (kw << 8) | (s.keyPrefix << 16) | (fam << 24)) >>> 0, 4);
+  b.set(new Uint8Array(s.keys.buffer, s.keys.byteOffset, s.rows * kw * 4), 8);
   b.set(new Uint8Array(s.counters.buffer, s.counters.byteOffset, s.rows * s.per * 8), 8 + keyBytes);
   return b;
 }
 
 export function decodeSection(b: Buffer): CounterSection {
   const rows = b.readUInt32LE(0);
-  const per = b.readUInt32LE(4) as 8 | 10;
-  const keyBytes = Math.ceil((rows * 4) / 8) * 8;
-  const keys = new Uint32Array(rows);
-  new Uint8Array(keys.buffer).set(b.subarray(8, 8 + rows * 4));
+  const format = b.readUInt32LE(4);
+  const per = (format & 0xff) as 8 | 10;
+  let kw: 1 | 4 = 1;
+  let keyPrefix = per === 8 ? 32 : -1; // an old blob: IPv4 (traffic, ipconn) or ports: told apart below
+  let family: CounterSection['family'] = 'ipv4';
+  if (format > 0xff) {
+    kw = ((format >>> 8) & 0xff) as 1 | 4;
+    keyPrefix = (format >>> 16) & 0xff;
+    const f = format >>> 24;
+    family = f === 6 ? 'ipv6' : f === 4 ? 'ipv4' : 'port';
+  }
+  const keyBytes = Math.ceil((rows * kw * 4) / 8) * 8;
+  const keys = new Uint32Array(rows * kw);
+  new Uint8Array(keys.buffer).set(b.subarray(8, 8 + rows * kw * 4));
   const counters = new BigUint64Array(rows * per);
   new Uint8Array(counters.buffer).set(b.subarray(8 + keyBytes, 8 + keyBytes + rows * per * 8));
-  return { rows, per, keys, counters };
+  return { rows, per, family, keyWords: kw, keyPrefix, keys, counters };
+}
+
+/** An old blob (format = per) of ipconn or portconn: its family is the section's. */
+function oldBlobAs(s: CounterSection, cur: CounterSection): CounterSection {
+  if (s.keyPrefix >= 0) return s;
+  return { ...s, family: cur.family === 'port' ? 'port' : 'ipv4', keyPrefix: cur.family === 'port' ? 16 : 32 };
 }
 
 interface LastRow {
@@ -109,12 +135,29 @@ const halves = (s: CounterSection) => new Uint32Array(s.counters.buffer, s.count
 type NVec = Float64Array;
 
 /**
+ * A host in memory: an IPv4 address counted per address as its number (the common case, no
+ * string per key), any other key (an IPv6 prefix or address, an IPv4 prefix) as its text as
+ * the counters file has it, which is also `hosts.key`.
+ */
+type HostKey = number | string;
+
+/** The hosts.key of a HostKey. */
+export const hostKeyText = (k: HostKey): string => (typeof k === 'number' ? numberToIp(k) : k);
+
+/** Keys of this section are numbers in the ledger (IPv4 per address, ports), not texts. */
+const numericKeys = (s: CounterSection) => s.keyWords === 1 && (s.family === 'port' || s.keyPrefix === 32);
+
+/** Row r's key words as one Map key (for matching rows of two readings). */
+const wordsKey = (s: CounterSection, r: number): number | string =>
+  s.keyWords === 1 ? s.keys[r]! : `${s.keys[4 * r]},${s.keys[4 * r + 1]},${s.keys[4 * r + 2]},${s.keys[4 * r + 3]}`;
+
+/**
  * Counter vectors of many keys in one growing Float64Array (no object per key: an ingest of
  * a /16 would otherwise allocate 65,536 arrays): key -> slot, slot * stride = offset.
  */
 class Acc {
-  readonly index = new Map<number, number>();
-  readonly keys: number[] = [];
+  readonly index = new Map<HostKey, number>();
+  readonly keys: HostKey[] = [];
   data: Float64Array;
   /** Per slot: the last reading that touched it (to count each table's hosts once). */
   mark: Int32Array;
@@ -128,7 +171,7 @@ class Acc {
   }
 
   /** The offset of key's vector (created zero). */
-  slot(key: number): number {
+  slot(key: HostKey): number {
     let s = this.index.get(key);
     if (s === undefined) {
       s = this.keys.length;
@@ -153,25 +196,34 @@ class Acc {
  * touched first. Returns the number of keys whose counters went down. Numbers only: a u64
  * delta as two 32-bit halves with a borrow.
  */
-function addDeltas(cur: CounterSection, prev: CounterSection | undefined, from: number, n: number, to: number, acc: Acc, mark: number, touched: { n: number }): number {
+function addDeltas(cur: CounterSection, prevIn: CounterSection | undefined, from: number, n: number, to: number, acc: Acc, mark: number, touched: { n: number }): number {
   let anomalies = 0;
+  let prev = prevIn && oldBlobAs(prevIn, cur);
+  if (prev && (prev.family !== cur.family || prev.keyWords !== cur.keyWords || prev.keyPrefix !== cur.keyPrefix || prev.per !== cur.per)) {
+    // another kind of key within one generation: against the contract; every key taken as new
+    anomalies += prev.rows;
+    prev = undefined;
+  }
   const c32 = halves(cur);
   const p32 = prev ? halves(prev) : undefined;
-  let idx: Map<number, number> | undefined;
+  const numeric = numericKeys(cur);
+  const kw = cur.keyWords;
+  const ck = cur.keys;
+  let idx: Map<number | string, number> | undefined;
   let seen = 0;
   const d = new Float64Array(2 * n);
   for (let r = 0; r < cur.rows; r++) {
-    const key = cur.keys[r]!;
     let pr = -1;
     if (prev) {
       // the kernel streams in a stable order: the same row first, else a lookup
-      if (r < prev.rows && prev.keys[r] === key) pr = r;
+      const pk = prev.keys;
+      if (r < prev.rows && (kw === 1 ? pk[r] === ck[r] : pk[4 * r] === ck[4 * r] && pk[4 * r + 1] === ck[4 * r + 1] && pk[4 * r + 2] === ck[4 * r + 2] && pk[4 * r + 3] === ck[4 * r + 3])) pr = r;
       else {
         if (!idx) {
           idx = new Map();
-          for (let i = 0; i < prev.rows; i++) idx.set(prev.keys[i]!, i);
+          for (let i = 0; i < prev.rows; i++) idx.set(wordsKey(prev, i), i);
         }
-        pr = idx.get(key) ?? -1;
+        pr = idx.get(wordsKey(cur, r)) ?? -1;
       }
     }
     const base = 2 * (r * cur.per + from);
@@ -209,7 +261,7 @@ function addDeltas(cur: CounterSection, prev: CounterSection | undefined, from: 
       }
     }
     if (!any) continue;
-    const sl = acc.slot(key);
+    const sl = acc.slot(numeric ? ck[r]! : keyText(cur, r));
     if (acc.mark[sl] !== mark) {
       acc.mark[sl] = mark;
       touched.n++;
@@ -224,7 +276,7 @@ function addDeltas(cur: CounterSection, prev: CounterSection | undefined, from: 
 }
 
 /** A key column of an upsert: one value for every row, or one per row. */
-type KeyCol = number | string | ArrayLike<number>;
+type KeyCol = number | string | ArrayLike<number | string>;
 
 /**
  * Batched upserts: 64 rows per statement (fewer calls into SQLite), and for rows whose high
@@ -294,8 +346,8 @@ class Upserter {
 
 export class Ledger {
   readonly db: DB;
-  /** IPv4 host (as a number) -> hosts.id */
-  private readonly hostIds = new Map<number, number>();
+  /** host (a HostKey: an IPv4 address as a number, any other key as its text) -> hosts.id */
+  private readonly hostIds = new Map<HostKey, number>();
   private hostsLoaded = false;
   private readonly stmts = new Map<string, Statement<unknown[]>>();
   private readonly upserters = new Map<RollupName, Upserter>();
@@ -323,14 +375,17 @@ export class Ledger {
 
   private loadHosts(): void {
     if (this.hostsLoaded) return;
-    for (const r of this.db.prepare(`SELECT id, key FROM hosts WHERE family = 4`).all() as Array<{ id: bigint; key: string }>) this.hostIds.set(ipValue(r.key), Number(r.id));
+    for (const r of this.db.prepare(`SELECT id, family, key FROM hosts`).all() as Array<{ id: bigint; family: bigint; key: string }>) {
+      const v = Number(r.family) === 4 ? ipValue(r.key) : -1;
+      this.hostIds.set(v >= 0 ? v : r.key, Number(r.id));
+    }
     this.hostsLoaded = true;
   }
 
   /** Ingests one collection (every table read at one tick) in one transaction. */
   ingest(input: IngestInput): IngestResult {
     const at = input.at ?? input.readMs;
-    const pending = new Map<number, number>();
+    const pending = new Map<HostKey, number>();
     const result = this.db.transaction((): IngestResult => {
       this.loadHosts();
       const settings = this.settings();
@@ -398,7 +453,7 @@ export class Ledger {
 
       // rollups: the host's 5-minute bucket now; hour, day and period by fold() once the
       // bucket is closed (or now, for a bucket already folded: a clock that went back)
-      const insHost = this.stmt(`INSERT INTO hosts (family, key) VALUES (4, ?) RETURNING id`);
+      const insHost = this.stmt(`INSERT INTO hosts (family, key) VALUES (?, ?) RETURNING id`);
       const n = hostAcc.size;
       const ids = new Float64Array(n);
       const offs = new Float64Array(n);
@@ -412,7 +467,8 @@ export class Ledger {
         const ip = hostAcc.keys[i]!;
         let id = this.hostIds.get(ip) ?? pending.get(ip);
         if (id === undefined) {
-          id = Number((insHost.get(numberToIp(ip)) as { id: bigint }).id);
+          const row = (typeof ip === 'number' ? insHost.get(4, numberToIp(ip)) : insHost.get(ip.includes(':') ? 6 : 4, ip)) as { id: bigint };
+          id = Number(row.id);
           pending.set(ip, id);
         }
         ids[i] = id;

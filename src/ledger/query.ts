@@ -7,8 +7,8 @@ import { UsageError } from '../core/errors.js';
 import {
   BUCKET_5M, BUCKET_DAY, BUCKET_HOUR, HOST_COLS, foldedUntil, getSettings, type DB, type Settings,
 } from './db.js';
-import { ipValue as ipNum } from '../core/ip.js';
-import { cidrContains, getGroup, listGroups, parseCidr, profileOf, type Group } from './groups.js';
+import { compare6, ipValue as ipNum } from '../core/ip.js';
+import { cidrContainsPrefix, getGroup, listGroups, parseCidr, profileOf, type Cidr, type Group } from './groups.js';
 import { iso, periodAt, periodOfLabel, type Period, type Profile } from './periods.js';
 import { join2 } from './u64.js';
 
@@ -107,6 +107,49 @@ function keptFrom(db: DB, s: Settings, table: '5m' | 'hour' | 'day', group: bool
   if (!row) return 0;
   const days = table === '5m' ? (group ? s.keepGroup5mDays : s.keep5mDays) : table === 'hour' ? s.keepHourDays : s.keepDayDays;
   return days > 0 ? Number(row.value) - days * BUCKET_DAY : 0;
+}
+
+/** True when `who` names a host (an address or a prefix), not a group (group names have no ':' or '/'). */
+export function isHostArg(who: string): boolean {
+  return ipNum(who) >= 0 || who.includes(':') || who.includes('/');
+}
+
+/**
+ * The ledger's key (`hosts.key`, the counters file's key) of a host argument: an IPv4 address
+ * ("10.0.0.5"), an IPv6 address, or a prefix of either ("2001:db8:0:1::/64", "10.1.0.0/24").
+ * A prefix names the host prefix of that text (RFC 5952, host bits zero; /32 and /128 are the
+ * bare address). An address that is not a host key itself means the host prefix the ledger
+ * counts it in ("2001:db8:0:1::5" -> "2001:db8:0:1::/64"; the longest when tables of several
+ * lengths count it); unknown to the ledger, it is its own key (and has no counts). Bad text:
+ * a UsageError naming it.
+ */
+export function resolveHostKey(db: DB, arg: string, what = '--ip'): string {
+  let c: Cidr;
+  try {
+    c = parseCidr(arg);
+  } catch (e) {
+    throw new UsageError(`${what} ${arg}: ${(e as Error).message.replace(/^CIDR "[^"]*": /, '')}`, { hint: 'an IPv4 or IPv6 address, or a host prefix as the tables count it (2001:db8:0:1::/64)' });
+  }
+  const full = c.family === 4 ? 32 : 128;
+  if (c.plen < full) return c.text;
+  const bare = c.text.slice(0, c.text.lastIndexOf('/'));
+  const exact = db.prepare(`SELECT 1 FROM hosts WHERE key = ?`).get(bare);
+  if (exact) return bare;
+  let best: Cidr | undefined;
+  for (const k of db.prepare(`SELECT key FROM hosts WHERE family = ? AND key LIKE '%/%'`).pluck().all(c.family) as string[]) {
+    const h = parseCidr(k);
+    if (cidrContainsPrefix(h, c) && (!best || h.plen > best.plen)) best = h;
+  }
+  return best ? best.text : bare;
+}
+
+/** Numeric order of host keys: IPv4 before IPv6, then by address, then by prefix length. */
+export function compareHostKeys(a: string, b: string): number {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  if (x.family !== y.family) return x.family - y.family;
+  const c = x.family === 4 ? (x.net < y.net ? -1 : x.net > y.net ? 1 : 0) : compare6(x.words, 0, y.words, 0);
+  return c !== 0 ? c : x.plen - y.plen;
 }
 
 export interface Line {
@@ -354,7 +397,7 @@ function sortLines(m: Map<string, Vec>, top?: number): Array<[string, Vec]> {
   });
   arr.sort((a, b) => {
     const c = a.safe && b.safe ? b.n - a.n : a.t > b.t ? -1 : a.t < b.t ? 1 : 0;
-    return c !== 0 ? c : a.k < b.k ? -1 : 1;
+    return c !== 0 ? c : compareHostKeys(a.k, b.k);
   });
   const out = arr.map((x): [string, Vec] => [x.k, x.v]);
   return top === undefined ? out : out.slice(0, top);
@@ -366,11 +409,7 @@ export function buildReport(db: DB, q: ReportQuery): Report {
   const upToNow = (t: number) => Math.min(t, Math.ceil(q.now / BUCKET_5M) * BUCKET_5M);
   if (q.period !== undefined && (q.from !== undefined || q.to !== undefined)) throw new UsageError('--period and --from/--to exclude each other');
   if ((q.from === undefined) !== (q.to === undefined)) throw new UsageError('--from and --to go together');
-  if (q.ip !== undefined) {
-    const c = parseCidr(q.ip);
-    if (c.plen !== 32) throw new UsageError(`--ip ${q.ip}: one address, not a prefix (use a group for prefixes)`);
-    q = { ...q, ip: c.text.slice(0, -3) };
-  }
+  if (q.ip !== undefined) q = { ...q, ip: resolveHostKey(db, q.ip) };
   const group: Group | undefined = q.group !== undefined ? getGroup(db, q.group) : undefined;
   const defProfile: Profile = { billingDay: s.billingDay, tz: s.tz };
   let label = q.period;
@@ -414,7 +453,7 @@ export function buildReport(db: DB, q: ReportQuery): Report {
     if (group) {
       // hosts of the group: those inside one of its prefixes at any time of the range
       const ms = group.members.filter((m) => m.from < to && (m.to === null || m.to > from));
-      hostsMap = new Map([...hostsMap].filter(([k]) => ms.some((m) => cidrContains(m, ipNum(k)))));
+      hostsMap = new Map([...hostsMap].filter(([k]) => { const h = parseCidr(k); return ms.some((m) => cidrContainsPrefix(m, h)); }));
       for (const k of hostsMap.keys()) hostGroup.set(k, group.name);
     }
     for (const g of groups) {
@@ -457,7 +496,8 @@ export function history(db: DB, who: string, step: Step, from?: number, to?: num
   let gid: number | undefined;
   let hostId: number | undefined;
   let profile: Profile = { billingDay: s.billingDay, tz: s.tz };
-  if (ipNum(who) >= 0) {
+  if (isHostArg(who)) {
+    who = resolveHostKey(db, who, 'history');
     const h = db.prepare(`SELECT id FROM hosts WHERE key = ?`).get(who) as { id: bigint } | undefined;
     if (!h) return { kind: 'host', name: who, tz: profile.tz, points: [] };
     hostId = Number(h.id);

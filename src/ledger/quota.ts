@@ -11,12 +11,11 @@
  * an `exec` command may then run twice (its environment names the period, to deduplicate).
  */
 import { UsageError } from '../core/errors.js';
-import { ipValue } from '../core/ip.js';
 import { getSettings, type DB } from './db.js';
 import { checkGroupName, getGroup, profileOf } from './groups.js';
 import { periodAt, type Period, type Profile } from './periods.js';
 import { join2 } from './u64.js';
-import { hostsInPeriod } from './query.js';
+import { hostsInPeriod, isHostArg, resolveHostKey } from './query.js';
 
 export type QuotaDir = 'in' | 'out' | 'sum';
 export type QuotaAction = 'log' | 'block' | 'exec';
@@ -84,11 +83,21 @@ export function checkPer(s: string): 'month' {
   throw new UsageError(`--per ${s}: only month (the billing period) is supported`);
 }
 
-/** An IPv4 address is a host quota, anything else must be a group's name. */
-export function targetOf(s: string): { kind: 'host' | 'group'; target: string } {
-  if (ipValue(s) >= 0) return { kind: 'host', target: s };
+/**
+ * An address or a host prefix is a host quota (its ledger key: an IPv6 address means the host
+ * prefix the ledger counts it in, see resolveHostKey), anything else must be a group's name.
+ */
+export function targetOf(s: string, db?: DB): { kind: 'host' | 'group'; target: string } {
+  if (isHostArg(s)) {
+    if (!db) return { kind: 'host', target: s };
+    try {
+      return { kind: 'host', target: resolveHostKey(db, s, 'quota') };
+    } catch {
+      // below: the message for a text that is neither
+    }
+  }
   if (/^[\d.]+$/.test(s) || s.includes('/') || s.includes(':')) {
-    throw new UsageError(`"${s}": not an IPv4 address (a.b.c.d) nor a group name`, { hint: 'a quota is per host (an address) or per group (`xttraffic group add` one for a prefix)' });
+    throw new UsageError(`"${s}": not an IPv4 address (a.b.c.d), an IPv6 address or a host prefix, nor a group name`, { hint: 'a quota is per host (an address, or a host prefix such as 2001:db8:0:1::/64) or per group (`xttraffic group add` one for several prefixes)' });
   }
   return { kind: 'group', target: checkGroupName(s) };
 }
@@ -113,7 +122,7 @@ export interface QuotaSpec {
 
 /** Sets (or replaces) the quota of a host or group; a group must exist. */
 export function setQuota(db: DB, spec: QuotaSpec, now: number): Quota {
-  const t = targetOf(spec.target);
+  const t = targetOf(spec.target, db);
   if (t.kind === 'group') getGroup(db, t.target); // throws naming it when unknown
   const action = spec.action ?? 'log';
   if (action === 'exec' && !spec.cmd) throw new UsageError('--action exec needs a command: --action exec --exec-cmd CMD');
@@ -124,7 +133,7 @@ export function setQuota(db: DB, spec: QuotaSpec, now: number): Quota {
 }
 
 export function getQuota(db: DB, target: string): Quota {
-  const t = targetOf(target);
+  const t = targetOf(target, db);
   const q = listQuotas(db).find((x) => x.kind === t.kind && x.target === t.target);
   if (!q) throw new UsageError(`no quota on ${t.kind} "${t.target}"`, { hint: '`xttraffic quota list` lists them' });
   return q;

@@ -9,9 +9,9 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ParseError, ResourceError, RuntimeError, type ParseSource } from '../core/errors.js';
-import { ipValue, maskToPrefix, isIPv4 } from '../core/ip.js';
+import { alignTo6, formatIPv6, ipValue, isAligned4, isAligned6, isIPv4, mask6ToPrefix, maskToPrefix, numberToIp, parseIPv6 } from '../core/ip.js';
 import { checkTableName, tableNameProblem, type TableKind } from './names.js';
-import { parseU64, U64_MAX } from './parse.js';
+import { parseU64, U64_MAX, type KeyColumn } from './parse.js';
 import { readTableFile } from './tables.js';
 
 export const COUNTERS_PROC_DIR = '/proc/net/xt_traffic_counters';
@@ -27,12 +27,16 @@ export function countersLocation(env: NodeJS.ProcessEnv = process.env): Counters
   return d ? { dir: resolve(d), fromEnv: true } : { dir: COUNTERS_PROC_DIR, fromEnv: false };
 }
 
-/** One section of the counters file: keys (IPv4 as a number, or the port) in file order. */
-export interface CounterSection {
+/**
+ * One section of the counters file: keys in file order, as the table files' key columns
+ * (src/proc/parse.ts, KeyColumn): an IPv4 key is one word (the address, host order), an IPv6
+ * key four (most significant first), a port one; `keyPrefix` is the table's host prefix (32
+ * or 128: bare addresses; 16 for ports). `keyText(section, r)` gives the key as the file has it.
+ */
+export interface CounterSection extends KeyColumn {
   rows: number;
   /** 8 (traffic) or 10 (ipconn, portconn) counters per row. */
   per: 8 | 10;
-  keys: Uint32Array;
   /** `per` counters per row, in the spec's column order (total_in, total_out, tcp_in, ...). */
   counters: BigUint64Array;
 }
@@ -44,6 +48,10 @@ export interface CountersReading {
   netbase: string;
   netmask: string;
   prefixLength: number;
+  /** `family:` (absent: ipv4). */
+  family: 'ipv4' | 'ipv6';
+  /** `hostprefix:` (absent: 32): the length of every IP key. */
+  hostPrefix: number;
   overflow: bigint;
   traffic?: CounterSection;
   ipconn?: CounterSection;
@@ -51,7 +59,9 @@ export interface CountersReading {
 }
 
 const SECTIONS: readonly TableKind[] = ['traffic', 'ipconn', 'portconn'];
-const HEADER_KEYS = ['name', 'generation', 'options', 'netbase', 'netmask', 'overflow'] as const;
+const HEADER_KEYS = ['name', 'generation', 'options', 'netbase', 'netmask', 'family', 'hostprefix', 'overflow'] as const;
+/** Header lines that may be absent (both or neither): a table counted per IPv4 address. */
+const OPTIONAL_KEYS = new Set(['family', 'hostprefix']);
 const OPTION_WORDS = new Set(['traffic', 'portconn', 'ipconn', 'nointernal', 'onlyinternal', 'clearonread']);
 
 /** Parses the text of a counters file, or throws a ParseError naming the file and line. */
@@ -73,13 +83,16 @@ export function parseCounters(text: string, source: ParseSource = {}): CountersR
     err(0, `expected "${COUNTERS_MAGIC}"`);
   }
   const head: Record<string, string> = {};
+  const at: Record<string, number> = {};
   let i = 1;
   for (const key of HEADER_KEYS) {
+    const prefix = `${key}: `;
+    if (OPTIONAL_KEYS.has(key) && (i >= nLines || !lines[i]!.startsWith(prefix))) continue;
     if (i >= nLines) throw new ParseError(k, i + 1, `missing "${key}: ..." line`, undefined, source);
     const line = lines[i]!;
-    const prefix = `${key}: `;
     if (!line.startsWith(prefix)) err(i, `expected "${key}: ..."`);
     head[key] = line.slice(prefix.length);
+    at[key] = i;
     i++;
   }
   const name = head['name']!;
@@ -88,15 +101,44 @@ export function parseCounters(text: string, source: ParseSource = {}): CountersR
   if (!/^[0-9a-f]{16}$/.test(generation) || generation === '0000000000000000') err(2, 'generation: expected 16 lowercase hex digits, not all zero');
   const options = head['options']!.split(' ').filter((w) => w !== '');
   for (const w of options) if (!OPTION_WORDS.has(w)) err(3, `options: unknown option "${w}"`);
-  if (!isIPv4(head['netbase']!)) err(4, 'netbase: not a dotted-quad IPv4 address');
-  if (!isIPv4(head['netmask']!)) err(5, 'netmask: not a dotted-quad IPv4 address');
-  const prefixLength = maskToPrefix(head['netmask']!);
-  if (prefixLength < 0) err(5, 'netmask: not contiguous');
+  if ((head['family'] === undefined) !== (head['hostprefix'] === undefined)) {
+    err(at['family'] ?? at['hostprefix']!, head['family'] === undefined ? 'hostprefix without a "family: ..." line before it' : 'family without a "hostprefix: ..." line after it');
+  }
+  const fam = head['family'] ?? 'ipv4';
+  if (fam !== 'ipv4' && fam !== 'ipv6') err(at['family']!, `family: "${fam}" is neither ipv4 nor ipv6`);
+  const family = fam as 'ipv4' | 'ipv6';
+  const bits = family === 'ipv6' ? 128 : 32;
+  let prefixLength: number;
+  let netbase = head['netbase']!;
+  if (family === 'ipv4') {
+    if (!isIPv4(netbase)) err(at['netbase']!, 'netbase: not a dotted-quad IPv4 address');
+    if (!isIPv4(head['netmask']!)) err(at['netmask']!, 'netmask: not a dotted-quad IPv4 address');
+    prefixLength = maskToPrefix(head['netmask']!);
+    if (prefixLength < 0) err(at['netmask']!, 'netmask: not contiguous');
+    if (!isAligned4(ipValue(netbase), prefixLength)) err(at['netbase']!, `netbase: ${netbase} has host bits set for the /${prefixLength} net`);
+  } else {
+    const w = new Uint32Array(4);
+    if (!parseIPv6(netbase, w)) err(at['netbase']!, `netbase: "${netbase}" is not an IPv6 address (family ipv6)`);
+    if (formatIPv6(w) !== netbase) err(at['netbase']!, `netbase: "${netbase}" is not in RFC 5952 form (${formatIPv6(w)})`);
+    const m = new Uint32Array(4);
+    if (!parseIPv6(head['netmask']!, m)) err(at['netmask']!, `netmask: "${head['netmask']}" is not an IPv6 mask (family ipv6)`);
+    prefixLength = mask6ToPrefix(m);
+    if (prefixLength < 0) err(at['netmask']!, 'netmask: not contiguous');
+    if (formatIPv6(m) !== head['netmask']) err(at['netmask']!, `netmask: "${head['netmask']}" is not in RFC 5952 form (${formatIPv6(m)})`);
+    if (!isAligned6(w, prefixLength)) err(at['netbase']!, `netbase: ${netbase} has host bits set for the /${prefixLength} net (${formatIPv6(alignTo6(w, prefixLength))})`);
+    netbase = formatIPv6(w);
+  }
+  let hostPrefix = bits;
+  if (head['hostprefix'] !== undefined) {
+    const hp = head['hostprefix'];
+    hostPrefix = /^(0|[1-9]\d{0,2})$/.test(hp) ? Number(hp) : -1;
+    if (hostPrefix < prefixLength || hostPrefix > bits) err(at['hostprefix']!, `hostprefix: "${hp}" is not between the net's length ${prefixLength} and ${bits}`);
+  }
   const overflow = parseU64(head['overflow']!);
-  if (overflow === undefined) err(6, 'overflow: not an unsigned 64-bit decimal number');
+  if (overflow === undefined) err(at['overflow']!, 'overflow: not an unsigned 64-bit decimal number');
 
   const reading: CountersReading = {
-    name, generation, options, netbase: head['netbase']!, netmask: head['netmask']!, prefixLength, overflow: overflow!,
+    name, generation, options, netbase, netmask: head['netmask']!, prefixLength, family, hostPrefix, overflow: overflow!,
   };
   let next = 0; // index into SECTIONS of the earliest section still allowed
   for (;;) {
@@ -116,7 +158,7 @@ export function parseCounters(text: string, source: ParseSource = {}): CountersR
     i++;
     let j = i;
     while (j < nLines && !lines[j]!.startsWith('[')) j++;
-    reading[kind] = parseSection(kind, lines, i, j, err);
+    reading[kind] = parseSection(kind, lines, i, j, err, family, hostPrefix);
     i = j;
   }
   for (const kind of SECTIONS) {
@@ -127,27 +169,50 @@ export function parseCounters(text: string, source: ParseSource = {}): CountersR
   return reading;
 }
 
-function parseSection(kind: TableKind, lines: string[], from: number, to: number, err: (i: number, what: string) => never): CounterSection {
+function parseSection(kind: TableKind, lines: string[], from: number, to: number, err: (i: number, what: string) => never, family: 'ipv4' | 'ipv6', hostPrefix: number): CounterSection {
   const per = kind === 'traffic' ? 8 : 10;
   const rows = to - from;
-  const keys = new Uint32Array(rows);
+  const port = kind === 'portconn';
+  const v6 = !port && family === 'ipv6';
+  const keyPrefix = port ? 16 : hostPrefix;
+  const keys = new Uint32Array(v6 ? 4 * rows : rows);
   const counters = new BigUint64Array(rows * per);
-  const seen = new Set<number>();
+  const seen = new Set<number | string>();
+  const lenText = (l: number) => (l === (v6 ? 128 : 32) ? 'a bare address' : `/${l}`);
   for (let r = 0; r < rows; r++) {
     const li = from + r;
     const f = lines[li]!.split('\t');
     if (f.length !== per + 1) err(li, `expected a key and ${per} counters separated by one tab`);
-    let key: number;
-    if (kind === 'portconn') {
-      if (!/^(0|[1-9]\d{0,4})$/.test(f[0]!) || Number(f[0]) > 65535) err(li, 'PORT: not a port number 0..65535 in decimal');
-      key = Number(f[0]);
+    const k = f[0]!;
+    let key: number | string;
+    if (port) {
+      if (!/^(0|[1-9]\d{0,4})$/.test(k) || Number(k) > 65535) err(li, 'PORT: not a port number 0..65535 in decimal');
+      key = Number(k);
+      keys[r] = key;
+    } else if (!v6) {
+      const slash = k.indexOf('/');
+      const v = ipValue(slash < 0 ? k : k.slice(0, slash));
+      if (v < 0) err(li, k.includes(':') ? `IP ${k}: an IPv6 key in a table of IPv4 keys (family ipv4)` : `IP ${k}: not a dotted-quad IPv4 address${slash < 0 ? '' : ' and prefix length'}`);
+      const kp = slash < 0 ? 32 : /^[1-9]\d?$/.test(k.slice(slash + 1)) && Number(k.slice(slash + 1)) < 32 ? Number(k.slice(slash + 1)) : -1;
+      if (kp < 0) err(li, `IP ${k}: the prefix length after "/" must be 1..31 in decimal (a full-length key is the bare address)`);
+      if (kp !== keyPrefix) err(li, `IP ${k}: ${lenText(kp)}, but the table's keys are ${lenText(keyPrefix)} (hostprefix ${keyPrefix})`);
+      if (!isAligned4(v, kp)) err(li, `IP ${k}: host bits set: a key is its prefix's first address (${numberToIp(v - (v & (0xffffffff >>> kp)))}/${kp})`);
+      key = v;
+      keys[r] = v;
     } else {
-      key = ipValue(f[0]!);
-      if (key < 0) err(li, 'IP: not a dotted-quad IPv4 address');
+      const slash = k.indexOf('/');
+      const addr = slash < 0 ? k : k.slice(0, slash);
+      if (!parseIPv6(addr, keys, 4 * r)) err(li, isIPv4(addr) ? `IP ${k}: an IPv4 key in a table of IPv6 keys (family ipv6)` : `IP ${k}: not an IPv6 address${slash < 0 ? '' : ' and prefix length'}`);
+      const kp = slash < 0 ? 128 : /^[1-9]\d{0,2}$/.test(k.slice(slash + 1)) && Number(k.slice(slash + 1)) < 128 ? Number(k.slice(slash + 1)) : -1;
+      if (kp < 0) err(li, `IP ${k}: the prefix length after "/" must be 1..127 in decimal (a full-length key is the bare address)`);
+      const canon = formatIPv6(keys, 4 * r);
+      if (canon !== addr) err(li, `IP ${k}: not in RFC 5952 form (${canon}${slash < 0 ? '' : `/${kp}`})`);
+      if (kp !== keyPrefix) err(li, `IP ${k}: ${lenText(kp)}, but the table's keys are ${lenText(keyPrefix)} (hostprefix ${keyPrefix})`);
+      if (!isAligned6(keys, kp, 4 * r)) err(li, `IP ${k}: host bits set: a key is its prefix's first address (${formatIPv6(alignTo6(keys, kp, 4 * r))}/${kp})`);
+      key = k;
     }
-    if (seen.has(key)) err(li, `${kind === 'portconn' ? 'PORT' : 'IP'} ${f[0]}: the key appears twice in [${kind}]`);
+    if (seen.has(key)) err(li, `${port ? 'PORT' : 'IP'} ${k}: the key appears twice in [${kind}]`);
     seen.add(key);
-    keys[r] = key;
     for (let c = 0; c < per; c++) {
       const s = f[c + 1]!;
       let v: bigint | undefined;
@@ -159,7 +224,7 @@ function parseSection(kind: TableKind, lines: string[], from: number, to: number
       counters[r * per + c] = v!;
     }
   }
-  return { rows, per, keys, counters };
+  return { rows, per, family: port ? 'port' : family, keyWords: v6 ? 4 : 1, keyPrefix, keys, counters };
 }
 
 async function isDir(p: string): Promise<boolean> {

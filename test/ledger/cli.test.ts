@@ -128,7 +128,7 @@ describe('collect, group, report, history', () => {
     n.pragma('user_version = 9');
     n.close();
     r = await cli(['collect', '--once']);
-    expect([r.code, r.err.split('\n')[0]]).toEqual([3, `xttraffic: ${join(dir, 'ledger.db')} has ledger schema 9, newer than this xttraffic's 3: nothing was written`]);
+    expect([r.code, r.err.split('\n')[0]]).toEqual([3, `xttraffic: ${join(dir, 'ledger.db')} has ledger schema 9, newer than this xttraffic's 4: nothing was written`]);
   });
 
   it('a second collector on the same ledger refuses', async () => {
