@@ -6,6 +6,12 @@
  *   -I FORWARD 1 -m set --match-set xttraffic-block src -m comment --comment "xttraffic block src" -j DROP
  *   -I FORWARD 1 -m set --match-set xttraffic-block dst -m comment --comment "xttraffic block dst" -j DROP
  *
+ * IPv6 hosts are host prefixes (`2001:db8:0:1::/64`, or an address for tables per /128): an
+ * ipset `xttraffic-block6` (hash:net, family inet6, timeout 0) and the same two rules through
+ * ip6tables (comments "xttraffic block6 src|dst"). The IPv6 set and rules are created by the
+ * first IPv6 block (block() ensures them), so a router that bills IPv4 only never needs
+ * ip6tables; ensureBlockRules(deps, backend, 'ipv6') creates them up front.
+ *
  * FORWARD only, not INPUT: the hosts billed are customers behind the router, and what they
  * pay for is what the router forwards for them. A blocked host can still reach the router
  * itself (DHCP, DNS, a page saying the quota is used up); dropped packets come before any
@@ -22,22 +28,28 @@
  */
 import type { Deps, RunResult } from '../core/deps.js';
 import { ResourceError, RuntimeError, UsageError, type XtError } from '../core/errors.js';
-import { ipToNumber, isIPv4 } from '../core/ip.js';
+import { alignTo6, compare6, formatIPv6, ipToNumber, isAligned6, isIPv4, parseIPv6 } from '../core/ip.js';
 import type { Step } from './mirror.js';
 import { iptablesCmd, iptablesError, runIptables, type Backend } from './xtables.js';
 
 export const BLOCK_SET = 'xttraffic-block';
+export const BLOCK_SET6 = 'xttraffic-block6';
+export type Family = 'ipv4' | 'ipv6';
+/** The set of a family. */
+export const setOf = (family: Family): string => (family === 'ipv6' ? BLOCK_SET6 : BLOCK_SET);
 export const BLOCK_TABLE = 'filter';
 export const BLOCK_CHAIN = 'FORWARD';
 export type Direction = 'src' | 'dst';
 export const DIRECTIONS: readonly Direction[] = ['src', 'dst'];
 
 /** The rule's arguments after `-A FORWARD` (also what `-C` and `-D` take). */
-export function blockRule(dir: Direction): string[] {
-  return ['-m', 'set', '--match-set', BLOCK_SET, dir, '-m', 'comment', '--comment', `xttraffic block ${dir}`, '-j', 'DROP'];
+export function blockRule(dir: Direction, family: Family = 'ipv4'): string[] {
+  return ['-m', 'set', '--match-set', setOf(family), dir, '-m', 'comment', '--comment', `xttraffic block${family === 'ipv6' ? '6' : ''} ${dir}`, '-j', 'DROP'];
 }
 
 export const CREATE_ARGS = ['create', BLOCK_SET, 'hash:ip', 'family', 'inet', 'timeout', '0'];
+export const CREATE_ARGS6 = ['create', BLOCK_SET6, 'hash:net', 'family', 'inet6', 'timeout', '0'];
+const TYPE: Record<Family, { type: string; family: string }> = { ipv4: { type: 'hash:ip', family: 'inet' }, ipv6: { type: 'hash:net', family: 'inet6' } };
 
 // ---------------------------------------------------------------------------------------------
 // What ipset says
@@ -70,14 +82,21 @@ export interface BlockedEntry {
 }
 
 /** The members in `ipset save NAME` output, in address order. */
-export function parseSetSave(text: string): BlockedEntry[] {
+export function parseSetSave(text: string, family: Family = 'ipv4'): BlockedEntry[] {
   const out: BlockedEntry[] = [];
+  const set = setOf(family);
   for (const line of text.split('\n')) {
     const m = /^add (\S+) (\S+)(?: timeout (\d+))?/.exec(line.trim());
-    if (!m || m[1] !== BLOCK_SET) continue;
+    if (!m || m[1] !== set) continue;
     out.push({ ip: m[2]!, timeout: Number(m[3] ?? '0') });
   }
-  return out.sort((a, b) => ipToNumber(a.ip) - ipToNumber(b.ip));
+  if (family === 'ipv4') return out.sort((a, b) => ipToNumber(a.ip) - ipToNumber(b.ip));
+  const w = (e: BlockedEntry) => {
+    const x = new Uint32Array(4);
+    parseIPv6(e.ip.split('/')[0]!, x);
+    return x;
+  };
+  return out.sort((a, b) => compare6(w(a), 0, w(b), 0) || Number(a.ip.split('/')[1] ?? 128) - Number(b.ip.split('/')[1] ?? 128));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -89,37 +108,39 @@ export interface BlockObserved {
 }
 
 /** Why an existing set of our name cannot be used, or undefined when it can. */
-export function unusableSet(s: SetInfo): string | undefined {
-  if (s.type !== 'hash:ip' || (s.family !== undefined && s.family !== 'inet')) {
-    return `ipset ${BLOCK_SET} exists with type ${s.type || '?'}${s.family ? ` family ${s.family}` : ''}, not hash:ip family inet`;
+export function unusableSet(s: SetInfo, family: Family = 'ipv4'): string | undefined {
+  const t = TYPE[family];
+  if (s.type !== t.type || (s.family !== undefined && s.family !== t.family)) {
+    return `ipset ${setOf(family)} exists with type ${s.type || '?'}${s.family ? ` family ${s.family}` : ''}, not ${t.type} family ${t.family}`;
   }
   return undefined;
 }
 
 /** The steps that create the set and the two rules (empty when all are in place). */
-export function ensurePlan(o: BlockObserved, ipt: string): Step[] {
+export function ensurePlan(o: BlockObserved, ipt: string, family: Family = 'ipv4'): Step[] {
   const steps: Step[] = [];
-  if (!o.set) steps.push({ cmd: 'ipset', args: [...CREATE_ARGS], what: `create ipset ${BLOCK_SET} (hash:ip, family inet, timeout 0)` });
+  const set = setOf(family);
+  if (!o.set) steps.push({ cmd: 'ipset', args: family === 'ipv6' ? [...CREATE_ARGS6] : [...CREATE_ARGS], what: `create ipset ${set} (${TYPE[family].type}, family ${TYPE[family].family}, timeout 0)` });
   // dst first, then src above it: src ends up first in the chain
   for (const dir of ['dst', 'src'] as const) {
     if (o.rules[dir]) continue;
     steps.push({
       cmd: ipt,
-      args: ['-t', BLOCK_TABLE, '-I', BLOCK_CHAIN, '1', ...blockRule(dir)],
-      what: `drop forwarded packets whose ${dir === 'src' ? 'source' : 'destination'} is in ${BLOCK_SET}`,
+      args: ['-t', BLOCK_TABLE, '-I', BLOCK_CHAIN, '1', ...blockRule(dir, family)],
+      what: `drop forwarded packets whose ${dir === 'src' ? 'source' : 'destination'} is in ${set}`,
     });
   }
   return steps;
 }
 
 /** The steps that remove the two rules and the set (empty when none is there). */
-export function removePlan(o: BlockObserved, ipt: string): Step[] {
+export function removePlan(o: BlockObserved, ipt: string, family: Family = 'ipv4'): Step[] {
   const steps: Step[] = [];
   for (const dir of DIRECTIONS) {
     if (!o.rules[dir]) continue;
-    steps.push({ cmd: ipt, args: ['-t', BLOCK_TABLE, '-D', BLOCK_CHAIN, ...blockRule(dir)], what: `remove the ${dir} DROP rule` });
+    steps.push({ cmd: ipt, args: ['-t', BLOCK_TABLE, '-D', BLOCK_CHAIN, ...blockRule(dir, family)], what: `remove the ${dir} DROP rule${family === 'ipv6' ? ' (ip6tables)' : ''}` });
   }
-  if (o.set) steps.push({ cmd: 'ipset', args: ['destroy', BLOCK_SET], what: `destroy ipset ${BLOCK_SET}` });
+  if (o.set) steps.push({ cmd: 'ipset', args: ['destroy', setOf(family)], what: `destroy ipset ${setOf(family)}` });
   return steps;
 }
 
@@ -131,6 +152,30 @@ export function checkIp(ip: string): string {
     throw new UsageError(`bad IPv4 address ${JSON.stringify(ip)}`, { hint: 'a dotted quad such as 192.168.1.20 (no prefix, no leading zeros)' });
   }
   return ip;
+}
+
+/**
+ * A host of the ledger as a set entry: an IPv4 address (set xttraffic-block), or an IPv6 host
+ * prefix or address in RFC 5952 form (set xttraffic-block6; an address is its /128); host bits
+ * must be zero. Anything else (an IPv4 prefix of a table counted per /N included): a UsageError
+ * naming it.
+ */
+export function checkHost(host: string): { family: Family; entry: string } {
+  if (typeof host === 'string' && host.includes(':')) {
+    const slash = host.indexOf('/');
+    const addr = slash < 0 ? host : host.slice(0, slash);
+    const len = slash < 0 ? 128 : /^(0|[1-9]\d{0,2})$/.test(host.slice(slash + 1)) ? Number(host.slice(slash + 1)) : -1;
+    const w = new Uint32Array(4);
+    if (!parseIPv6(addr, w) || len < 1 || len > 128) {
+      throw new UsageError(`bad IPv6 host ${JSON.stringify(host)}`, { hint: 'an IPv6 address or host prefix such as 2001:db8:0:1::/64 (prefix length 1..128)' });
+    }
+    if (!isAligned6(w, len)) throw new UsageError(`bad IPv6 host ${JSON.stringify(host)}: host bits are set (the prefix is ${formatIPv6(alignTo6(w, len))}/${len})`);
+    return { family: 'ipv6', entry: len === 128 ? formatIPv6(w) : `${formatIPv6(w)}/${len}` };
+  }
+  if (typeof host === 'string' && host.includes('/')) {
+    throw new UsageError(`cannot block ${JSON.stringify(host)}: an IPv4 host prefix (a table with --hostprefix below 32) has no block set yet`, { hint: 'block IPv4 hosts by address, or use --action exec for prefixes' });
+  }
+  return { family: 'ipv4', entry: checkIp(host) };
 }
 
 function lastLine(r: RunResult): string {
@@ -155,8 +200,8 @@ async function ipset(deps: Deps, args: string[]): Promise<RunResult> {
 }
 
 /** The set as ipset lists it; undefined when it does not exist. */
-export async function setInfo(deps: Deps): Promise<SetInfo | undefined> {
-  const args = ['list', '-t', BLOCK_SET];
+export async function setInfo(deps: Deps, family: Family = 'ipv4'): Promise<SetInfo | undefined> {
+  const args = ['list', '-t', setOf(family)];
   const r = await ipset(deps, args);
   if (r.code === 0) return parseSetHeader(r.stdout);
   if (/does not exist/i.test(r.stderr)) return undefined;
@@ -164,19 +209,19 @@ export async function setInfo(deps: Deps): Promise<SetInfo | undefined> {
 }
 
 /** Whether the rule is in the chain (`iptables -C`: exit 1 "Bad rule" means absent). */
-async function hasRule(deps: Deps, ipt: string, dir: Direction): Promise<boolean> {
-  const args = ['-t', BLOCK_TABLE, '-C', BLOCK_CHAIN, ...blockRule(dir)];
+async function hasRule(deps: Deps, ipt: string, dir: Direction, family: Family): Promise<boolean> {
+  const args = ['-t', BLOCK_TABLE, '-C', BLOCK_CHAIN, ...blockRule(dir, family)];
   const r = await runIptables(deps, ipt, args);
   if (r.code === 0) return true;
   if (r.code === 1 && /Bad rule|does a matching rule exist|doesn't exist|does not exist/i.test(`${r.stderr}${r.stdout}`)) return false;
   throw iptablesError(deps, ipt, args, r, 'list');
 }
 
-export async function observeBlock(deps: Deps, backend: Backend | undefined): Promise<BlockObserved> {
-  const set = await setInfo(deps);
-  const ipt = iptablesCmd(backend);
+export async function observeBlock(deps: Deps, backend: Backend | undefined, family: Family = 'ipv4'): Promise<BlockObserved> {
+  const set = await setInfo(deps, family);
+  const ipt = iptablesCmd(backend, family);
   // Without the set, `-C` cannot name it (iptables: "Set xttraffic-block doesn't exist"): no rule can reference it.
-  const rules = set ? { src: await hasRule(deps, ipt, 'src'), dst: await hasRule(deps, ipt, 'dst') } : { src: false, dst: false };
+  const rules = set ? { src: await hasRule(deps, ipt, 'src', family), dst: await hasRule(deps, ipt, 'dst', family) } : { src: false, dst: false };
   return { set, rules };
 }
 
@@ -197,22 +242,22 @@ export interface PlanResult {
   steps: Step[];
 }
 
-/** Creates the set and the two DROP rules where missing. */
-export async function ensureBlockRules(deps: Deps, backend?: Backend): Promise<PlanResult> {
-  const o = await observeBlock(deps, backend);
+/** Creates the set and the two DROP rules of a family (iptables or ip6tables) where missing. */
+export async function ensureBlockRules(deps: Deps, backend?: Backend, family: Family = 'ipv4'): Promise<PlanResult> {
+  const o = await observeBlock(deps, backend, family);
   if (o.set) {
-    const why = unusableSet(o.set);
-    if (why) throw new ResourceError('EIPSET', why, { hint: `the quota block needs its own set: rename or destroy that one (ipset destroy ${BLOCK_SET})` });
+    const why = unusableSet(o.set, family);
+    if (why) throw new ResourceError('EIPSET', why, { hint: `the quota block needs its own set: rename or destroy that one (ipset destroy ${setOf(family)})` });
   }
-  const steps = ensurePlan(o, iptablesCmd(backend));
+  const steps = ensurePlan(o, iptablesCmd(backend, family), family);
   await runSteps(deps, steps);
   return { changed: steps.length > 0, steps };
 }
 
-/** Removes the two rules and the set (kept, and said why, when other rules still use it). */
-export async function removeBlockRules(deps: Deps, backend?: Backend): Promise<PlanResult & { keptSet?: string }> {
-  const o = await observeBlock(deps, backend);
-  const steps = removePlan(o, iptablesCmd(backend));
+/** Removes the two rules and the set of a family (the set kept, and said why, when other rules still use it). */
+export async function removeBlockRules(deps: Deps, backend?: Backend, family: Family = 'ipv4'): Promise<PlanResult & { keptSet?: string }> {
+  const o = await observeBlock(deps, backend, family);
+  const steps = removePlan(o, iptablesCmd(backend, family), family);
   const rules = steps.filter((s) => s.cmd !== 'ipset');
   await runSteps(deps, rules);
   const destroy = steps.find((s) => s.cmd === 'ipset');
@@ -220,21 +265,26 @@ export async function removeBlockRules(deps: Deps, backend?: Backend): Promise<P
   const r = await ipset(deps, destroy.args);
   if (r.code !== 0) {
     if (/in use by a kernel component/i.test(lastLine(r))) {
-      return { changed: rules.length > 0, steps: rules, keptSet: `ipset ${BLOCK_SET} is still referenced by other rules (the other iptables backend?)` };
+      return { changed: rules.length > 0, steps: rules, keptSet: `ipset ${setOf(family)} is still referenced by other rules (the other iptables backend?)` };
     }
     throw ipsetError(destroy.args, r);
   }
   return { changed: true, steps };
 }
 
-async function requireSet(deps: Deps): Promise<SetInfo> {
-  const s = await setInfo(deps);
-  if (!s) throw new ResourceError('ENOBLOCKSET', `ipset ${BLOCK_SET} does not exist`, { hint: 'ensureBlockRules() (xttraffic quota with --action block) creates it and its DROP rules' });
+async function requireSet(deps: Deps, family: Family): Promise<SetInfo> {
+  let s = await setInfo(deps, family);
+  if (!s && family === 'ipv6') {
+    // the first IPv6 block: the IPv6 set and its ip6tables rules (an IPv4-only router never needs them)
+    await ensureBlockRules(deps, undefined, 'ipv6');
+    s = await setInfo(deps, family);
+  }
+  if (!s) throw new ResourceError('ENOBLOCKSET', `ipset ${setOf(family)} does not exist`, { hint: 'ensureBlockRules() (xttraffic quota with --action block) creates it and its DROP rules' });
   return s;
 }
 
-async function member(deps: Deps, ip: string): Promise<boolean> {
-  const args = ['test', BLOCK_SET, ip];
+async function member(deps: Deps, family: Family, ip: string): Promise<boolean> {
+  const args = ['test', setOf(family), ip];
   const r = await ipset(deps, args);
   if (r.code === 0) return true;
   if (/is NOT in set/i.test(`${r.stderr}${r.stdout}`)) return false;
@@ -246,13 +296,13 @@ async function member(deps: Deps, ip: string): Promise<boolean> {
  * the kernel removes it by itself after that long (the set has timeout support); default 0,
  * until unblock. Adding a member already there changes nothing.
  */
-export async function block(deps: Deps, ip: string, o: { timeoutSeconds?: number } = {}): Promise<{ ip: string; changed: boolean }> {
-  checkIp(ip);
+export async function block(deps: Deps, host: string, o: { timeoutSeconds?: number } = {}): Promise<{ ip: string; changed: boolean }> {
+  const { family, entry: ip } = checkHost(host);
   const t = o.timeoutSeconds;
   if (t !== undefined && (!Number.isInteger(t) || t < 0 || t > 2147483)) throw new UsageError(`timeout ${t}: must be 0..2147483 seconds`);
-  const s = await requireSet(deps);
-  if (await member(deps, ip)) return { ip, changed: false };
-  const args = ['add', BLOCK_SET, ip, ...(t !== undefined && s.timeout ? ['timeout', String(t)] : [])];
+  const s = await requireSet(deps, family);
+  if (await member(deps, family, ip)) return { ip, changed: false };
+  const args = ['add', setOf(family), ip, ...(t !== undefined && s.timeout ? ['timeout', String(t)] : [])];
   const r = await ipset(deps, args);
   if (r.code !== 0) {
     if (/already added/i.test(lastLine(r))) return { ip, changed: false }; // added meanwhile
@@ -262,11 +312,11 @@ export async function block(deps: Deps, ip: string, o: { timeoutSeconds?: number
 }
 
 /** Removes `ip` from the set; a host not blocked (or no set at all) changes nothing. */
-export async function unblock(deps: Deps, ip: string): Promise<{ ip: string; changed: boolean }> {
-  checkIp(ip);
-  if (!(await setInfo(deps))) return { ip, changed: false };
-  if (!(await member(deps, ip))) return { ip, changed: false };
-  const args = ['del', BLOCK_SET, ip];
+export async function unblock(deps: Deps, host: string): Promise<{ ip: string; changed: boolean }> {
+  const { family, entry: ip } = checkHost(host);
+  if (!(await setInfo(deps, family))) return { ip, changed: false };
+  if (!(await member(deps, family, ip))) return { ip, changed: false };
+  const args = ['del', setOf(family), ip];
   const r = await ipset(deps, args);
   if (r.code !== 0) {
     if (/not added/i.test(lastLine(r))) return { ip, changed: false }; // removed meanwhile
@@ -275,11 +325,11 @@ export async function unblock(deps: Deps, ip: string): Promise<{ ip: string; cha
   return { ip, changed: true };
 }
 
-/** The blocked hosts (none when the set does not exist). */
-export async function listBlocked(deps: Deps): Promise<BlockedEntry[]> {
-  if (!(await setInfo(deps))) return [];
-  const args = ['save', BLOCK_SET];
+/** The blocked hosts of a family (none when its set does not exist). */
+export async function listBlocked(deps: Deps, family: Family = 'ipv4'): Promise<BlockedEntry[]> {
+  if (!(await setInfo(deps, family))) return [];
+  const args = ['save', setOf(family)];
   const r = await ipset(deps, args);
   if (r.code !== 0) throw ipsetError(args, r);
-  return parseSetSave(r.stdout);
+  return parseSetSave(r.stdout, family);
 }
