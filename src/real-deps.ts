@@ -8,6 +8,7 @@ import { open as openP, rename, unlink } from 'node:fs/promises';
 import { hostname, release } from 'node:os';
 import { dirname } from 'node:path';
 import type { Deps, Runner, WriteResult } from './core/deps.js';
+import { UsageError } from './core/errors.js';
 
 /**
  * Writes all of `data` to file descriptor `fd` (1: stdout) with write(2), byte-exact about
@@ -31,6 +32,20 @@ export function writeAllFd(fd: number, data: Uint8Array): Promise<WriteResult> {
     };
     step();
   });
+}
+
+/**
+ * Test hook: `XTT_CLOCK_OFFSET_MS=N` (a whole number, may be negative) adds N ms to the wall
+ * clock of every command (deps.now: the collector's ticks, the ledger's instants, quotas,
+ * the default report period). test/vm/ledger.test.ts puts a real collector a few seconds
+ * before a billing period's end with it. Unset or empty: the real clock. Anything else: a
+ * usage error naming the value (thrown where the clock is first read).
+ */
+export function clockOffsetMs(env: NodeJS.ProcessEnv): number {
+  const v = env['XTT_CLOCK_OFFSET_MS'];
+  if (v === undefined || v === '') return 0;
+  if (!/^-?\d{1,15}$/.test(v)) throw new UsageError(`XTT_CLOCK_OFFSET_MS ${JSON.stringify(v)}: must be a whole number of milliseconds (a test hook; unset it)`);
+  return Number(v);
 }
 
 /** PATH.tmp-PID written, fsynced, renamed over PATH, the directory fsynced; the temp file removed on failure. */
@@ -110,7 +125,7 @@ export async function realDeps(): Promise<Deps> {
       etc: process.env['XTT_ETC'] ?? '/etc',
       systemdUnits: process.env['XTT_SYSTEMD_UNITS'] ?? '/etc/systemd/system',
     },
-    now: () => performance.timeOrigin + performance.now(),
+    now: () => performance.timeOrigin + performance.now() + clockOffsetMs(process.env),
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     onSignal: (sig, f) => {
       process.on(sig, f);

@@ -159,7 +159,7 @@ export function registerCollect(program: Command, deps: Deps): void {
           now1 = true;
           wake?.();
         };
-        const offs = [deps.onSignal('SIGTERM', onStop), deps.onSignal('SIGINT', onStop), deps.onSignal('SIGUSR1' as 'SIGTERM', onNow)];
+        const offs = [deps.onSignal('SIGTERM', onStop), deps.onSignal('SIGINT', onStop), deps.onSignal('SIGUSR1', onNow)];
         let lastMono: number | undefined;
         const info = { pid: deps.pid ?? process.pid, since: new Date(deps.now()).toISOString(), collections: 0 };
         writeCollectorInfo(dbPath, info);

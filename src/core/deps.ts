@@ -111,6 +111,6 @@ export interface Deps {
   paths: Paths;
   now(): number;
   sleep(ms: number): Promise<void>;
-  /** Subscribes to a signal; returns the unsubscribe function. */
-  onSignal(sig: 'SIGINT' | 'SIGTERM', f: () => void): () => void;
+  /** Subscribes to a signal (SIGUSR1: the collector's "collect now"); returns the unsubscribe function. */
+  onSignal(sig: 'SIGINT' | 'SIGTERM' | 'SIGUSR1', f: () => void): () => void;
 }

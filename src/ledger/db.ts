@@ -5,7 +5,7 @@
  * refused before anything is written (the checks only read; WAL is switched on afterwards).
  */
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ResourceError, VersionError } from '../core/errors.js';
 
@@ -14,7 +14,7 @@ export type { DB };
 
 /** "XTTL" */
 export const XTT_APP_ID = 0x5854544c;
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 3;
 export const DEFAULT_DB = '/var/lib/xttraffic/ledger.db';
 
 export function dbPathFromEnv(env: NodeJS.ProcessEnv, opt?: string): string {
@@ -90,17 +90,6 @@ const MIGRATIONS: string[] = [
   // 3: host hour/day/period rollups folded from the 5-minute buckets after the commit
   // (Ledger.fold); a ledger of schema 1-2 had them written at ingest: all folded
   `INSERT INTO settings (key, value) SELECT 'folded_until', coalesce(MAX(bucket) + ${300_000}, 0) FROM host_5m`,
-  // 4: groups take IPv6 prefixes: members.net is the network address as a BLOB, big-endian,
-  // 4 bytes (family 4) or 16 (family 6), so both families order by (family, net); the IPv4
-  // INTEGERs of schema 1-3 become their 4 bytes
-  [
-    `CREATE TABLE members_new (id INTEGER PRIMARY KEY, group_id INTEGER NOT NULL REFERENCES groups(id), family INTEGER NOT NULL,
-       prefix TEXT NOT NULL, net BLOB NOT NULL, plen INTEGER NOT NULL, from_ms INTEGER NOT NULL, to_ms INTEGER)`,
-    `INSERT INTO members_new (id, group_id, family, prefix, net, plen, from_ms, to_ms)
-       SELECT id, group_id, family, prefix, unhex(printf('%08x', net)), plen, from_ms, to_ms FROM members`,
-    `DROP TABLE members`,
-    `ALTER TABLE members_new RENAME TO members`,
-  ].join(';\n'),
 ];
 
 export interface OpenOptions {
@@ -122,6 +111,7 @@ export function openLedgerDb(path: string, opts: OpenOptions = {}): DB {
       throw new ResourceError('EACCES', `cannot create ${dirname(path)}: ${(e as Error).message}`, { path });
     }
   }
+  if (exists) checkHeader(path);
   let db: DB;
   try {
     db = new Database(path, { readonly: Boolean(opts.readonly) && exists, fileMustExist: exists });
@@ -144,6 +134,34 @@ export function openLedgerDb(path: string, opts: OpenOptions = {}): DB {
   }
 }
 
+/**
+ * A ledger of a newer schema, as its file header says (user_version at byte 60, application_id
+ * at 68, big-endian), refused before SQLite opens it: a read-only open of a WAL file leaves
+ * -wal and -shm files beside it, and a refused file gets nothing written, beside it either.
+ * (A schema change still only in an uncheckpointed WAL is caught by checkFile.)
+ */
+function checkHeader(path: string): void {
+  const h = Buffer.alloc(100);
+  let n = 0;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      n = readSync(fd, h, 0, 100, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return; // opening it says why
+  }
+  if (n < 100 || h.subarray(0, 16).toString('latin1') !== 'SQLite format 3\0') return;
+  const version = h.readUInt32BE(60);
+  if (h.readUInt32BE(68) === XTT_APP_ID && version > SCHEMA_VERSION) throw newerError(path, version);
+}
+
+function newerError(path: string, version: number): VersionError {
+  return new VersionError('ENEWERLEDGER', `${path} has ledger schema ${version}, newer than this xttraffic's ${SCHEMA_VERSION}: nothing was written`, { path, hint: 'use the xttraffic version that wrote it, or a newer one' });
+}
+
 /** Refuses a file that is not ours, or of a newer schema; only reads. */
 function checkFile(db: DB, path: string): void {
   let appId: number;
@@ -160,7 +178,7 @@ function checkFile(db: DB, path: string): void {
     throw new VersionError('ENOTLEDGER', `${path} is not an xttraffic ledger (SQLite application_id ${appId}, ${tables} schema objects): nothing was written`, { path, hint: 'point --db / XTT_DB at an xttraffic ledger or at a new file' });
   }
   if (version > SCHEMA_VERSION) {
-    throw new VersionError('ENEWERLEDGER', `${path} has ledger schema ${version}, newer than this xttraffic's ${SCHEMA_VERSION}: nothing was written`, { path, hint: 'use the xttraffic version that wrote it, or a newer one' });
+    throw newerError(path, version);
   }
 }
 
