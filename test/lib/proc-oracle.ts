@@ -90,14 +90,86 @@ function u64Slow(kind: ProcKind, lineNo: number, line: string, s: string, column
   return v;
 }
 
-/** Parses a row key; returns its numeric order (IP value or port), or throws. */
-type KeyParser = (kind: ProcKind, lineNo: number, line: string, s: string) => number;
+/** Parses a row key; returns its numeric order (IP value, a bigint for IPv6, or port), or throws. */
+type KeyParser = (kind: ProcKind, lineNo: number, line: string, s: string) => number | bigint;
 
+/**
+ * An IPv6 address in any RFC 4291 text form as a 128-bit bigint, or undefined. The oracle's
+ * own (src/core/ip.ts has the product's): groups split on ':', one '::', a dotted quad last.
+ */
+export function v6Value(s: string): bigint | undefined {
+  if (!/^[0-9a-fA-F:.]{2,45}$/.test(s)) return undefined;
+  const halves = s.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (x: string): string[] | undefined => (x === '' ? [] : x.split(':'));
+  const head = groups(halves[0]!)!;
+  const tail = halves.length === 2 ? groups(halves[1]!)! : [];
+  const words: number[] = [];
+  const all = [...head, ...(halves.length === 2 ? ['::'] : []), ...tail];
+  for (let i = 0; i < all.length; i++) {
+    const g = all[i]!;
+    if (g === '::') continue;
+    if (g.includes('.')) {
+      const q = ipValue(g);
+      if (q < 0 || i !== all.length - 1) return undefined;
+      words.push(q >>> 16, q & 0xffff);
+    } else if (/^[0-9a-fA-F]{1,4}$/.test(g)) words.push(parseInt(g, 16));
+    else return undefined;
+  }
+  if (halves.length === 1 ? words.length !== 8 : words.length > 7) return undefined;
+  const nHead = head.reduce((n, g) => n + (g.includes('.') ? 2 : 1), 0);
+  const full = [...words.slice(0, nHead), ...new Array<number>(8 - words.length).fill(0), ...words.slice(nHead)];
+  return full.reduce((v, w) => (v << 16n) | BigInt(w), 0n);
+}
+
+/** RFC 5952 text of a 128-bit value (the oracle's own): lowercase, longest zero run (>= 2) as '::', IPv4-mapped dotted. */
+export function v6Text(v: bigint): string {
+  const g = Array.from({ length: 8 }, (_, i) => Number((v >> BigInt(112 - 16 * i)) & 0xffffn));
+  if (v >> 32n === 0xffffn) return `::ffff:${[24, 16, 8, 0].map((b) => Number((v >> BigInt(b)) & 0xffn)).join('.')}`;
+  let best = -1;
+  let len = 1;
+  for (let i = 0; i < 8; i++) {
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > len) [best, len] = [i, j - i];
+    if (j > i) i = j - 1;
+  }
+  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
+  return best < 0 ? hex(g) : `${hex(g.slice(0, best))}::${hex(g.slice(best + len))}`;
+}
+
+/**
+ * IP keys (docs/design.md, "IPv6 and host prefixes"): a dotted quad, or an IPv6 address in
+ * RFC 5952 form, each optionally `/LEN` (the host prefix: 1..31 or 1..127, host bits zero; the
+ * full length is the bare address). Order: the address (a bigint for IPv6).
+ */
 const ipKey: KeyParser = (kind, lineNo, line, s) => {
-  const v = ipValue(s);
-  if (v < 0) throw new ParseError(kind, lineNo, `IP: not a dotted-quad IPv4 address: "${s}"`, line);
+  const slash = s.indexOf('/');
+  const addr = slash < 0 ? s : s.slice(0, slash);
+  const v6 = addr.includes(':');
+  const bits = v6 ? 128 : 32;
+  const lenText = slash < 0 ? String(bits) : s.slice(slash + 1);
+  const len = /^[1-9]\d{0,2}$/.test(lenText) ? Number(lenText) : -1;
+  if (slash >= 0 && (len < 1 || len >= bits)) throw new ParseError(kind, lineNo, `IP: bad prefix length in "${s}" (1..${bits - 1}; the full length is the bare address)`, line);
+  if (!v6) {
+    const v = ipValue(addr);
+    if (v < 0) throw new ParseError(kind, lineNo, `IP: not a dotted-quad IPv4 address: "${s}"`, line);
+    if (len < 32 && v % 2 ** (32 - len) !== 0) throw new ParseError(kind, lineNo, `IP: host bits set in "${s}"`, line);
+    return v;
+  }
+  const v = v6Value(addr);
+  if (v === undefined) throw new ParseError(kind, lineNo, `IP: not an IPv6 address: "${s}"`, line);
+  if (v6Text(v) !== addr) throw new ParseError(kind, lineNo, `IP: "${s}" is not in RFC 5952 form (${v6Text(v)})`, line);
+  if (len < 128 && (v & ((1n << BigInt(128 - len)) - 1n)) !== 0n) throw new ParseError(kind, lineNo, `IP: host bits set in "${s}"`, line);
   return v;
 };
+
+/** The family and length of an IP key ("4/32", "6/64"): one per table. */
+function keyShape(k: string): string {
+  const slash = k.indexOf('/');
+  const v6 = k.includes(':');
+  return `${v6 ? 6 : 4}/${slash < 0 ? (v6 ? 128 : 32) : k.slice(slash + 1)}`;
+}
 
 const portKey: KeyParser = (kind, lineNo, line, s) => {
   if (!/^\d{1,5}$/.test(s) || (s.length > 1 && s[0] === '0') || Number(s) > 65535) {
@@ -121,7 +193,7 @@ interface RowSpec<R> {
  * the index of the row's newline, or -1 for anything else: that row then goes through
  * slowRow(), which accepts the lenient forms or throws the precise error.
  */
-function fastRow<R>(spec: RowSpec<R>, text: string, pos: number, lineNo: number, nums: number[]): { end: number; k: string; order: number } | undefined {
+function fastRow<R>(spec: RowSpec<R>, text: string, pos: number, lineNo: number, nums: number[]): { end: number; k: string; order: number | bigint } | undefined {
   const len = text.length;
   let p = pos;
   while (p < len && text.charCodeAt(p) !== 9 && text.charCodeAt(p) !== 10) p++;
@@ -150,7 +222,7 @@ function fastRow<R>(spec: RowSpec<R>, text: string, pos: number, lineNo: number,
 }
 
 /** One row in any accepted form, or a ParseError naming what is wrong. */
-function slowRow<R>(spec: RowSpec<R>, lineNo: number, line: string): { k: string; order: number; c: InOut[] } {
+function slowRow<R>(spec: RowSpec<R>, lineNo: number, line: string): { k: string; order: number | bigint; c: InOut[] } {
   const { kind, groups, keyName } = spec;
   const ng = groups.length;
   const ncols = 1 + ng * 2;
@@ -185,16 +257,17 @@ function parseRows<R>(spec: RowSpec<R>, text: string, opts: ParseOptions): R[] {
   const nums: number[] = new Array<number>(ng * 2).fill(0);
   // The kernel prints keys in ascending order, which also proves there are no duplicates; only
   // input out of order pays for a map of what was seen.
-  let prev = -1;
-  let seen: Map<number, number> | undefined;
-  const orders: number[] = [];
+  let prev: number | bigint = -1;
+  let seen: Map<number | bigint, number> | undefined;
+  const orders: Array<number | bigint> = [];
+  let shape: string | undefined;
   const rows: R[] = [];
   const len = text.length;
   let pos = hEnd + 1;
   let lineNo = 2;
   while (pos < len) {
     let k: string;
-    let order: number;
+    let order: number | bigint;
     let c: InOut[];
     let end: number;
     const fast = fastRow(spec, text, pos, lineNo, nums);
@@ -206,6 +279,11 @@ function parseRows<R>(spec: RowSpec<R>, text: string, opts: ParseOptions): R[] {
       const line = lineAt(text, pos);
       ({ k, order, c } = slowRow(spec, lineNo, line));
       end = pos + line.length;
+    }
+    if (spec.key === ipKey) {
+      const sh = keyShape(k);
+      if (shape === undefined) shape = sh;
+      else if (sh !== shape) throw new ParseError(kind, lineNo, `IP ${k}: a key of family/length ${sh} in a table of ${shape} keys (one family and host prefix per table)`, lineAt(text, pos));
     }
     if (order <= prev || seen !== undefined) {
       if (seen === undefined) {
