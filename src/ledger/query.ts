@@ -143,13 +143,30 @@ export function resolveHostKey(db: DB, arg: string, what = '--ip'): string {
   return best ? best.text : bare;
 }
 
+/** A host key's numeric order, computed once per key (an IPv4 address: no parse beyond ipValue). */
+interface KeyOrder {
+  family: number;
+  net: number;
+  words?: Uint32Array | undefined;
+  plen: number;
+}
+
+function keyOrder(k: string): KeyOrder {
+  const v = ipNum(k);
+  if (v >= 0) return { family: 4, net: v, plen: 32 };
+  const c = parseCidr(k);
+  return { family: c.family, net: c.net, words: c.family === 6 ? c.words : undefined, plen: c.plen };
+}
+
+function compareOrder(x: KeyOrder, y: KeyOrder): number {
+  if (x.family !== y.family) return x.family - y.family;
+  const c = x.words && y.words ? compare6(x.words, 0, y.words, 0) : x.net < y.net ? -1 : x.net > y.net ? 1 : 0;
+  return c !== 0 ? c : x.plen - y.plen;
+}
+
 /** Numeric order of host keys: IPv4 before IPv6, then by address, then by prefix length. */
 export function compareHostKeys(a: string, b: string): number {
-  const x = parseCidr(a);
-  const y = parseCidr(b);
-  if (x.family !== y.family) return x.family - y.family;
-  const c = x.family === 4 ? (x.net < y.net ? -1 : x.net > y.net ? 1 : 0) : compare6(x.words, 0, y.words, 0);
-  return c !== 0 ? c : x.plen - y.plen;
+  return compareOrder(keyOrder(a), keyOrder(b));
 }
 
 export interface Line {
@@ -393,11 +410,11 @@ function sortLines(m: Map<string, Vec>, top?: number): Array<[string, Vec]> {
   const arr = [...m.entries()].map(([k, v]) => {
     const t = v[0]! + v[1]! + v[2]! + v[3]! + v[4]! + v[5]!;
     const n = Number(t);
-    return { k, v, t, n, safe: Number.isSafeInteger(n) };
+    return { k, v, t, n, safe: Number.isSafeInteger(n), o: keyOrder(k) };
   });
   arr.sort((a, b) => {
     const c = a.safe && b.safe ? b.n - a.n : a.t > b.t ? -1 : a.t < b.t ? 1 : 0;
-    return c !== 0 ? c : compareHostKeys(a.k, b.k);
+    return c !== 0 ? c : compareOrder(a.o, b.o);
   });
   const out = arr.map((x): [string, Vec] => [x.k, x.v]);
   return top === undefined ? out : out.slice(0, top);

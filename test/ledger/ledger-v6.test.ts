@@ -346,3 +346,85 @@ describe('property: random IPv6 and IPv4 deltas sum exactly into every rollup, g
     expect(() => setQuota(l.db, { target: '2001:db8::zz', limit: 5n }, T0)).toThrow('"2001:db8::zz": not an IPv4 address (a.b.c.d), an IPv6 address or a host prefix, nor a group name');
   });
 });
+
+describe('quota block of an IPv6 host prefix through the CLI (fake ipset / ip6tables)', () => {
+  let dir: string;
+  let now: number;
+  let calls: string[];
+  const sets = new Map<string, { type: string; family: string; members: Set<string> }>();
+  const rules = new Set<string>();
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'xtt-v6-quota-'));
+    mkdirSync(join(dir, 'ctr'));
+    calls = [];
+    sets.clear();
+    rules.clear();
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  type RR = { code: number; stdout: string; stderr: string };
+  const run = async (cmd: string, args: readonly string[]): Promise<RR> => {
+    const a = [...args];
+    const ok = (stdout = ''): RR => ({ code: 0, stdout, stderr: '' });
+    const err = (code: number, stderr: string): RR => ({ code, stdout: '', stderr });
+    if (cmd === 'ipset') {
+      const name = a[0] === 'list' ? a[2]! : a[1]!;
+      if (a[0] !== 'list') calls.push(`ipset ${a.join(' ')}`);
+      if (a[0] === 'create') {
+        sets.set(name, { type: a[2]!, family: a[4]!, members: new Set() });
+        return ok();
+      }
+      const s = sets.get(name);
+      if (!s) return err(1, 'ipset v7.17: The set with the given name does not exist\n');
+      if (a[0] === 'list') return ok(`Name: ${name}\nType: ${s.type}\nRevision: 7\nHeader: family ${s.family} hashsize 1024 maxelem 65536 timeout 0\nReferences: 2\nNumber of entries: ${s.members.size}\n`);
+      if (a[0] === 'test') return s.members.has(a[2]!) ? ok() : err(1, `ipset v7.17: ${a[2]} is NOT in set ${name}.\n`);
+      if (a[0] === 'add') return s.members.has(a[2]!) ? err(1, "it's already added") : (s.members.add(a[2]!), ok());
+      if (a[0] === 'del') return s.members.delete(a[2]!) ? ok() : err(1, "it's not added");
+      return err(1, 'unexpected');
+    }
+    if (cmd === 'iptables' || cmd === 'ip6tables') {
+      const i = a.indexOf('-C') >= 0 ? a.indexOf('-C') : a.indexOf('-I');
+      const rule = `${cmd} ${a.slice(a[i] === '-I' ? i + 3 : i + 2).join(' ')}`;
+      if (a[i] === '-C') return rules.has(rule) ? ok() : err(1, `${cmd}: Bad rule (does a matching rule exist in that chain?).\n`);
+      calls.push(`${cmd} ${a.join(' ')}`);
+      rules.add(rule);
+      return ok();
+    }
+    calls.push(`${cmd} ${a.join(' ')}`);
+    return ok();
+  };
+  const cli = ledgerCli(() => dir, () => ({ now: () => now, run, env: { XTABLES_LIBDIR: '/nonexistent' } }));
+  const write = (v: bigint) => writeFileSync(join(dir, 'ctr', 'V6'), text6({ name: 'V6', generation: GEN_A, traffic: new Map([['2001:db8:0:9::/64', tr(v, 0n)], ['2001:db8:0:a::/64', tr(1n, 0n)]]) }));
+
+  it('a quota on an address of a /64 blocks the /64 in xttraffic-block6 (created with its ip6tables rules), once; lifted at the period end', async () => {
+    now = Date.UTC(2026, 1, 27, 10, 0);
+    write(10n);
+    expect((await cli(['collect', '--once'])).code).toBe(0);
+    let r = await cli(['quota', 'set', '2001:db8:0:9::abcd', '1k', '--action', 'block']);
+    expect(r).toEqual({ code: 0, out: 'quota host 2001:db8:0:9::/64: 1000 bytes sum per month, action block\n', err: '' });
+    now += MIN;
+    write(1010n);
+    r = await cli(['collect', '--once']);
+    expect(r.err).toBe('');
+    expect(calls).toEqual([
+      'ipset create xttraffic-block hash:ip family inet timeout 0',
+      'iptables -t filter -I FORWARD 1 -m set --match-set xttraffic-block dst -m comment --comment xttraffic block dst -j DROP',
+      'iptables -t filter -I FORWARD 1 -m set --match-set xttraffic-block src -m comment --comment xttraffic block src -j DROP',
+      'ipset create xttraffic-block6 hash:net family inet6 timeout 0',
+      'ip6tables -t filter -I FORWARD 1 -m set --match-set xttraffic-block6 dst -m comment --comment xttraffic block6 dst -j DROP',
+      'ip6tables -t filter -I FORWARD 1 -m set --match-set xttraffic-block6 src -m comment --comment xttraffic block6 src -j DROP',
+      'ipset test xttraffic-block6 2001:db8:0:9::/64',
+      'ipset add xttraffic-block6 2001:db8:0:9::/64',
+    ]);
+    expect([...sets.get('xttraffic-block6')!.members]).toEqual(['2001:db8:0:9::/64']);
+    calls = [];
+    now += MIN;
+    write(1020n);
+    expect((await cli(['collect', '--once'])).code).toBe(0);
+    expect(calls.filter((c) => /ipset (add|del)/.test(c))).toEqual([]);
+    now = Date.UTC(2026, 2, 1);
+    write(1030n);
+    r = await cli(['collect', '--once']);
+    expect(r.out).toContain('unblocked 2001:db8:0:9::/64');
+    expect(calls).toEqual(['ipset test xttraffic-block6 2001:db8:0:9::/64', 'ipset del xttraffic-block6 2001:db8:0:9::/64']);
+  });
+});
