@@ -33,7 +33,7 @@ export function registerGroup(program: Command, deps: Deps): void {
     .command('add')
     .description('add prefixes to a group (created if new); overlapping another group at the same time is refused')
     .argument('<name>', 'group name')
-    .argument('<cidr...>', 'prefixes a.b.c.d/N (or addresses)')
+    .argument('<cidr...>', 'prefixes a.b.c.d/N or IPv6 2001:db8:100::/48 (or addresses); a host prefix is billed whole: a member longer than a host prefix the ledger counts is refused')
     .option('--db <file>', 'the ledger (default $XTT_DB or /var/lib/xttraffic/ledger.db)')
     .option('--from <date>', 'membership starts (YYYY-MM-DD in the group\'s zone, or ISO with Z/offset; default now)')
     .option('--to <date>', 'membership ends (exclusive; default open)')
@@ -42,6 +42,7 @@ export function registerGroup(program: Command, deps: Deps): void {
     .addHelpText('after', examples([
       'xttraffic group add town-a 10.1.0.0/16 10.2.0.0/16 --billing-day 15 --tz Europe/Berlin',
       'xttraffic group add cust-42 192.0.2.0/28 --from 2026-03-01',
+      'xttraffic group add cust1 2001:db8:100::/48 10.1.0.0/24   # IPv6 /64 hosts inside the /48 and the IPv4 /24',
     ]))
     .action((name: string, cidrs: string[], _o: GroupOpts, cmd: Command) => {
       const o = optsOf<GroupOpts>(cmd);

@@ -20,4 +20,15 @@ describe('reportJson', () => {
     const empty = { ...doc, hosts: [] };
     expect(reportJson(empty)).toBe(toJson(empty));
   });
+
+  it('IPv6 host keys (prefixes and addresses) are written as the /proc keys, the same text as toJson', () => {
+    const r = rng(6);
+    const vec = () => Array.from({ length: 14 }, () => randBig(r, 1n << 64n));
+    const hosts = ['10.0.0.9', '10.1.2.0/24', '::ffff:10.0.0.1', '2001:db8:0:1::/64', '2001:db8::1'].map((host) => ({ host, group: 'c', totals: totalsOf(vec()) }));
+    const doc = { kind: 'period', hosts, hostCount: hosts.length, totals: totalsOf(vec()) };
+    const text = reportJson(doc);
+    expect(text).toBe(toJson(doc));
+    expect(JSON.parse(text).hosts.map((h: { host: string }) => h.host)).toEqual(['10.0.0.9', '10.1.2.0/24', '::ffff:10.0.0.1', '2001:db8:0:1::/64', '2001:db8::1']);
+    expect(text).toContain('"host": "2001:db8:0:1::/64"');
+  });
 });
