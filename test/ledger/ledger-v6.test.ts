@@ -167,7 +167,7 @@ describe('groups of IPv6 and IPv4 prefixes', () => {
 
   it('a member prefix longer than a host prefix the ledger counts is refused naming both; a host prefix shorter than a member is in no group', () => {
     const l = ledger();
-    addMembers(l.db, 'early', ['2001:db8:300:1::/64'], { from: 0, to: null, now: T0 });
+    addMembers(l.db, 'early', ['2001:db8:300::/64'], { from: 0, to: null, now: T0 });
     l.ingest({ readings: [r6({ name: 'v56', generation: GEN_A, hostprefix: 56, traffic: new Map([['2001:db8:200::/56', tr(5n, 0n)], ['2001:db8:300::/56', tr(6n, 0n)]]) })], readMs: T0 + MIN, at: T0 + MIN });
     expect(() => addMembers(l.db, 'c', ['2001:db8:200:1::/64'], { from: 0, to: null, now: T0 }))
       .toThrow('CIDR 2001:db8:200:1::/64 of group "c" is longer (/64) than the host prefix 2001:db8:200::/56 (/56) the ledger counts: a host prefix is billed whole to one group');
