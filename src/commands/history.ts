@@ -20,7 +20,7 @@ export function registerHistory(program: Command, deps: Deps): void {
   program
     .command('history')
     .description('a host\'s or a group\'s series from the ledger (hour, day, or billing month)')
-    .argument('<who>', 'an IPv4 address or a group name')
+    .argument('<who>', 'an IPv4 or IPv6 address (an IPv6 address means the host prefix counting it), a host prefix (2001:db8:0:1::/64) or a group name')
     .option('--db <file>', 'the ledger (default $XTT_DB or /var/lib/xttraffic/ledger.db)')
     .option('--step <step>', 'hour, day or month (billing periods)', 'day')
     .option('--from <time>', 'first bucket (YYYY-MM-DD UTC, or ISO with Z/offset)')

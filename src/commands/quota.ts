@@ -45,7 +45,7 @@ export function registerQuota(program: Command, deps: Deps): void {
   quota
     .command('set')
     .description('set (or replace) the quota of a host or group; evaluated by the collector after each committed interval')
-    .argument('<who>', 'an IPv4 address (the default billing profile) or a group name (its own billing day and zone)')
+    .argument('<who>', 'an IPv4 or IPv6 address or host prefix (the default billing profile; an IPv6 address means the prefix counting it) or a group name (its own billing day and zone)')
     .argument('<bytes>', 'the limit: 500G = 500*10^9, 1.5T, 10GiB = 10*2^30, or plain bytes')
     .option(...DB_OPT)
     .option('--per <period>', 'month (the billing period)', 'month')

@@ -42,7 +42,7 @@ export function registerReport(program: Command, deps: Deps): void {
     .option('--from <time>', 'start of a range (YYYY-MM-DD, or ISO with Z/offset; on 5-minute boundaries)')
     .option('--to <time>', 'end of the range (exclusive)')
     .option('--group <name>', 'one group: its billing profile, its hosts as billed')
-    .option('--ip <addr>', 'one host')
+    .option('--ip <addr>', 'one host: an IPv4 or IPv6 address or a host prefix (2001:db8:0:1::/64; an IPv6 address means the prefix counting it)')
     .option('--top <n>', 'only the N hosts with the most bytes', positiveInt('--top'))
     .option('--95th', '95th percentile of 5-minute rates per direction (groups; with --ip the host)')
     .option('--csv', 'CSV with exact integers')
