@@ -261,7 +261,7 @@ function addDeltas(cur: CounterSection, prevIn: CounterSection | undefined, from
       }
     }
     if (!any) continue;
-    const sl = acc.slot(numeric ? ck[r]! : keyText(cur, r));
+    const sl = acc.slot(numeric ? ck[r]! : cur.keyTexts?.[r] ?? keyText(cur, r));
     if (acc.mark[sl] !== mark) {
       acc.mark[sl] = mark;
       touched.n++;

@@ -37,6 +37,8 @@ export interface CounterSection extends KeyColumn {
   rows: number;
   /** 8 (traffic) or 10 (ipconn, portconn) counters per row. */
   per: 8 | 10;
+  /** The keys as the file has them, for IPv6 and IPv4-per-prefix sections (what keyText() would give; parsed once). */
+  keyTexts?: string[] | undefined;
   /** `per` counters per row, in the spec's column order (total_in, total_out, tcp_in, ...). */
   counters: BigUint64Array;
 }
@@ -178,6 +180,7 @@ function parseSection(kind: TableKind, lines: string[], from: number, to: number
   const keys = new Uint32Array(v6 ? 4 * rows : rows);
   const counters = new BigUint64Array(rows * per);
   const seen = new Set<number | string>();
+  const texts: string[] | undefined = v6 || (!port && keyPrefix !== 32) ? new Array<string>(rows) : undefined;
   const lenText = (l: number) => (l === (v6 ? 128 : 32) ? 'a bare address' : `/${l}`);
   for (let r = 0; r < rows; r++) {
     const li = from + r;
@@ -199,6 +202,7 @@ function parseSection(kind: TableKind, lines: string[], from: number, to: number
       if (!isAligned4(v, kp)) err(li, `IP ${k}: host bits set: a key is its prefix's first address (${numberToIp(v - (v & (0xffffffff >>> kp)))}/${kp})`);
       key = v;
       keys[r] = v;
+      if (texts) texts[r] = k;
     } else {
       const slash = k.indexOf('/');
       const addr = slash < 0 ? k : k.slice(0, slash);
@@ -210,6 +214,7 @@ function parseSection(kind: TableKind, lines: string[], from: number, to: number
       if (kp !== keyPrefix) err(li, `IP ${k}: ${lenText(kp)}, but the table's keys are ${lenText(keyPrefix)} (hostprefix ${keyPrefix})`);
       if (!isAligned6(keys, kp, 4 * r)) err(li, `IP ${k}: host bits set: a key is its prefix's first address (${formatIPv6(alignTo6(keys, kp, 4 * r))}/${kp})`);
       key = k;
+      texts![r] = k;
     }
     if (seen.has(key)) err(li, `${port ? 'PORT' : 'IP'} ${k}: the key appears twice in [${kind}]`);
     seen.add(key);
@@ -224,7 +229,7 @@ function parseSection(kind: TableKind, lines: string[], from: number, to: number
       counters[r * per + c] = v!;
     }
   }
-  return { rows, per, family: port ? 'port' : family, keyWords: v6 ? 4 : 1, keyPrefix, keys, counters };
+  return { rows, per, family: port ? 'port' : family, keyWords: v6 ? 4 : 1, keyPrefix, keys, counters, keyTexts: texts };
 }
 
 async function isDir(p: string): Promise<boolean> {
