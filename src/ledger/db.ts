@@ -14,7 +14,7 @@ export type { DB };
 
 /** "XTTL" */
 export const XTT_APP_ID = 0x5854544c;
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 export const DEFAULT_DB = '/var/lib/xttraffic/ledger.db';
 
 export function dbPathFromEnv(env: NodeJS.ProcessEnv, opt?: string): string {
@@ -90,6 +90,17 @@ const MIGRATIONS: string[] = [
   // 3: host hour/day/period rollups folded from the 5-minute buckets after the commit
   // (Ledger.fold); a ledger of schema 1-2 had them written at ingest: all folded
   `INSERT INTO settings (key, value) SELECT 'folded_until', coalesce(MAX(bucket) + ${300_000}, 0) FROM host_5m`,
+  // 4: groups take IPv6 prefixes: members.net is the network address as a BLOB, big-endian,
+  // 4 bytes (family 4) or 16 (family 6), so both families order by (family, net); the IPv4
+  // INTEGERs of schema 1-3 become their 4 bytes
+  [
+    `CREATE TABLE members_new (id INTEGER PRIMARY KEY, group_id INTEGER NOT NULL REFERENCES groups(id), family INTEGER NOT NULL,
+       prefix TEXT NOT NULL, net BLOB NOT NULL, plen INTEGER NOT NULL, from_ms INTEGER NOT NULL, to_ms INTEGER)`,
+    `INSERT INTO members_new (id, group_id, family, prefix, net, plen, from_ms, to_ms)
+       SELECT id, group_id, family, prefix, unhex(printf('%08x', net)), plen, from_ms, to_ms FROM members`,
+    `DROP TABLE members`,
+    `ALTER TABLE members_new RENAME TO members`,
+  ].join(';\n'),
 ];
 
 export interface OpenOptions {
