@@ -27,7 +27,15 @@ const kernels = (process.env.XTT_TEST_KERNELS ?? '6.1 6.12').split(/[\s,]+/).fil
 // only), libxt (iptables' parser), replay (pcap timing), mirror (tc set-up) and scale (long)
 // stay on the stock kernels. Figures in README ("Kernel tests in a VM").
 // promisc-patch: the PROMISC patch route, which only the debug kernel carries.
-const debugSuites = (process.env.XTT_DEBUG_SUITES ?? 'lifecycle clear accounting checkentry gso counters cli promisc-patch')
+// stress (issue 12: pktgen on both CPUs, clearing readers, replaces, netns churn, rmmod, for
+// XTT_STRESS_SECONDS, both backends) is a debug-kernel candidate and stays out of the stock
+// kernels' run (XTT_STOCK_EXCLUDE="" takes it in) until the CI budget has room for it: 294 s
+// of VM on 6.1 (TCG, 2 x 120 s of stress, boot included), not yet measured on the debug kernel.
+const stockExclude = (process.env.XTT_STOCK_EXCLUDE ?? 'stress')
+  .split(/[\s,]+/)
+  .filter(Boolean)
+  .flatMap((n) => ['--exclude', `test/vm/${n}.test.ts`]);
+const debugSuites = (process.env.XTT_DEBUG_SUITES ?? 'lifecycle clear accounting checkentry gso counters cli promisc-patch stress')
   .split(/[\s,]+/)
   .filter(Boolean)
   .map((n) => `test/vm/${n}.test.ts`)
@@ -156,7 +164,7 @@ if (only.includes('vm')) {
     step(`kernel suites in the VM, kernel ${k}`);
     const rep = path.join(outDir, `vm-${k}.json`);
     // the debug kernel is 2-3x slower under TCG (KASAN, lockdep): 3x the per-test limits
-    const files = k === 'debug' ? ['--testTimeout=360000', '--hookTimeout=360000', ...debugSuites] : k === 'newest' ? newestSuites : [];
+    const files = k === 'debug' ? ['--testTimeout=360000', '--hookTimeout=360000', ...debugSuites] : k === 'newest' ? newestSuites : stockExclude;
     if (k === 'debug') process.stderr.write(`debug kernel: ${debugSuites.join(' ')}\n`);
     if (k === 'newest') process.stderr.write(`newest kernel: ${newestSuites.join(' ')}\n`);
     const t0 = Date.now();
