@@ -20,15 +20,20 @@
 #include <linux/capability.h>
 #include <linux/hash.h>
 #include <linux/icmp.h>
+#include <linux/delay.h>
 #include <linux/init.h>
 #include <linux/ip.h>
 #include <net/ip.h>
+#include <linux/memcontrol.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/proc_fs.h>
+#include <linux/sched/mm.h>
 #include <linux/random.h>
 #include <linux/seq_file.h>
+#include <linux/siphash.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -51,6 +56,8 @@
 /* The monotonic counters, one file per table: see xtt_ctr_show(). */
 #define XTT_COUNTERS_DIR	"xt_traffic_counters"
 #define XTT_COUNTERS_REVISION	1
+/* Packet counts, one file per table with them: the traffic file's format. */
+#define XTT_PACKETS_DIR		"xt_traffic_packets"
 
 MODULE_AUTHOR("xttraffic developers");
 MODULE_DESCRIPTION("Xtables: per-IP traffic and connection accounting");
@@ -63,14 +70,79 @@ static unsigned int flow_timeout __read_mostly = 30;
 static unsigned int proc_perms __read_mostly = 0600;
 static unsigned int proc_uid __read_mostly;
 static unsigned int proc_gid __read_mostly;
-module_param(max_entries, uint, 0644);
-module_param(flow_timeout, uint, 0644);
-module_param(proc_perms, uint, 0400);
+
+/* Bounds of the checked module parameters. */
+#define XTT_MAX_ENTRIES_MAX	16777216U	/* every host of a /8 */
+#define XTT_FLOW_TIMEOUT_MAX	86400U		/* a day */
+
+/*
+ * A parameter in [@min, @max] (and with no bit of @forbid), else -EINVAL
+ * with one line naming it and the value given (escaped: it is user text).
+ */
+static int xtt_param_set(const char *val, const struct kernel_param *kp,
+			 unsigned int min, unsigned int max, unsigned int forbid)
+{
+	unsigned int v;
+
+	if (kstrtouint(val, 0, &v) || v < min || v > max || (v & forbid)) {
+		if (forbid)
+			pr_err("%s=\"%*pE\" refused: a mode of 0%o at most, without execute bits\n",
+			       kp->name, (int)strnlen(val, 32), val, max);
+		else
+			pr_err("%s=\"%*pE\" refused: a number in %u..%u\n",
+			       kp->name, (int)strnlen(val, 32), val, min, max);
+		return -EINVAL;
+	}
+	WRITE_ONCE(*(unsigned int *)kp->arg, v);
+	return 0;
+}
+
+static int xtt_set_max_entries(const char *val, const struct kernel_param *kp)
+{
+	return xtt_param_set(val, kp, 1, XTT_MAX_ENTRIES_MAX, 0);
+}
+
+static int xtt_set_flow_timeout(const char *val, const struct kernel_param *kp)
+{
+	return xtt_param_set(val, kp, 1, XTT_FLOW_TIMEOUT_MAX, 0);
+}
+
+static int xtt_set_proc_perms(const char *val, const struct kernel_param *kp)
+{
+	return xtt_param_set(val, kp, 0, 0777, 0111);
+}
+
+static const struct kernel_param_ops xtt_max_entries_ops = {
+	.set = xtt_set_max_entries,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops xtt_flow_timeout_ops = {
+	.set = xtt_set_flow_timeout,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops xtt_proc_perms_ops = {
+	.set = xtt_set_proc_perms,
+	.get = param_get_uint,
+};
+
+static bool packets __read_mostly;
+module_param(packets, bool, 0644);
+MODULE_PARM_DESC(packets, "tables with --traffic created while this is set also count packets per IP, in /proc/net/xt_traffic_packets/NAME (default 0)");
+
+module_param_cb(max_entries, &xtt_max_entries_ops, &max_entries, 0644);
+module_param_cb(flow_timeout, &xtt_flow_timeout_ops, &flow_timeout, 0644);
+module_param_cb(proc_perms, &xtt_proc_perms_ops, &proc_perms, 0400);
+/* module_param_cb() records no type: modinfo and `xttraffic load --param` need it */
+__MODULE_PARM_TYPE(max_entries, "uint");
+__MODULE_PARM_TYPE(flow_timeout, "uint");
+__MODULE_PARM_TYPE(proc_perms, "uint");
 module_param(proc_uid, uint, 0644);
 module_param(proc_gid, uint, 0644);
-MODULE_PARM_DESC(max_entries, "most keys kept per kind per table (default 1048576)");
-MODULE_PARM_DESC(flow_timeout, "seconds after which a UDP/ICMP/other flow's next packet is a new connection (default 30)");
-MODULE_PARM_DESC(proc_perms, "mode of the /proc/net/xt_traffic/* files (default 0600)");
+MODULE_PARM_DESC(max_entries, "most keys kept per kind per table, 1..16777216 (default 1048576)");
+MODULE_PARM_DESC(flow_timeout, "seconds after which a UDP/ICMP/other flow's next packet is a new connection, 1..86400 (default 30)");
+MODULE_PARM_DESC(proc_perms, "mode of the /proc/net/xt_traffic/* files, at most 0666 (default 0600)");
 MODULE_PARM_DESC(proc_uid, "owner of the /proc/net/xt_traffic/* files");
 MODULE_PARM_DESC(proc_gid, "group of the /proc/net/xt_traffic/* files");
 
@@ -80,18 +152,21 @@ enum { XTT_CN_TCP, XTT_CN_UDP, XTT_CN_ICMP, XTT_CN_OTHER, XTT_CN_N };
 #define XTT_IN	0
 #define XTT_OUT	1
 
-enum xtt_kind { XTT_KIND_TRAFFIC, XTT_KIND_IPCONN, XTT_KIND_PORTCONN, XTT_KINDS };
+enum xtt_kind { XTT_KIND_TRAFFIC, XTT_KIND_IPCONN, XTT_KIND_PORTCONN,
+		XTT_KIND_PACKETS, XTT_KINDS };
 
 static const char *const xtt_kind_suffix[XTT_KINDS] = {
 	[XTT_KIND_TRAFFIC] = "",
 	[XTT_KIND_IPCONN] = XT_TRAFFIC_SUFFIX_IPCONN,
 	[XTT_KIND_PORTCONN] = XT_TRAFFIC_SUFFIX_PORTCONN,
+	[XTT_KIND_PACKETS] = "",	/* xt_traffic_packets/NAME */
 };
 
 static const char *const xtt_kind_name[XTT_KINDS] = {
 	[XTT_KIND_TRAFFIC] = "traffic",
 	[XTT_KIND_IPCONN] = "ipconn",
 	[XTT_KIND_PORTCONN] = "portconn",
+	[XTT_KIND_PACKETS] = "packets",
 };
 
 /* Counters of a map's row: 2 * protocols, at most this many. */
@@ -108,6 +183,19 @@ struct xtt_entry {
 	atomic64_t c[];
 };
 
+/*
+ * The keys of a hashed map in ascending order, rebuilt by a read that
+ * starts when keys were inserted since (@epoch = the map's inserts then):
+ * one per map, 4 bytes a key, never one per open file.
+ */
+struct xtt_index {
+	u32 n;
+	int epoch;
+	u32 keys[];
+};
+
+#define XTT_ENTRY_SIZE(n)	(sizeof(struct xtt_entry) + (n) * sizeof(atomic64_t))
+
 /* Striped insert locks: an entry is only ever added, never removed. */
 #define XTT_LOCKS	256
 
@@ -118,9 +206,15 @@ struct xtt_map {
 	unsigned int bits;
 	bool direct;
 	u32 nbuckets;
-	atomic_t count;
+	siphash_key_t hkey;	/* random per map */
 	struct xtt_entry __rcu **buckets;
-	spinlock_t locks[XTT_LOCKS];	/* bucket b is guarded by locks[b % XTT_LOCKS] on insert */
+	struct xtt_index *index;	/* hashed maps' key order, under clear_mutex */
+
+	/* written by inserts: off the cache line every packet reads */
+	atomic_t count ____cacheline_aligned_in_smp;
+	atomic_t inserts;	/* bumped by every insert: staleness of the index */
+	/* bucket b is guarded by locks[b % XTT_LOCKS] on insert */
+	spinlock_t locks[XTT_LOCKS] ____cacheline_aligned_in_smp;
 };
 
 struct xtt_flow {
@@ -130,7 +224,7 @@ struct xtt_flow {
 
 /* Readers look a flow up without the lock; writers bump seq under it. */
 struct xtt_flow_set {
-	seqcount_t seq;
+	seqcount_spinlock_t seq;	/* associated with the set's stripe lock */
 	struct xtt_flow way[XTT_FLOW_WAYS];
 };
 
@@ -138,8 +232,10 @@ struct xtt_flows {
 	u32 nsets;		/* power of two */
 	unsigned int bits;	/* log2(nsets) */
 	u64 seed;
-	spinlock_t locks[XTT_LOCKS];	/* set s is guarded by locks[s % XTT_LOCKS] */
-	struct xtt_flow_set set[];
+	u64 __percpu *evictions;	/* live flows pushed out of a full set */
+	/* set s is guarded by locks[s % XTT_LOCKS]: not on the line above */
+	spinlock_t locks[XTT_LOCKS] ____cacheline_aligned_in_smp;
+	struct xtt_flow_set set[] ____cacheline_aligned_in_smp;
 };
 
 struct xt_traffic_table {
@@ -151,14 +247,16 @@ struct xt_traffic_table {
 	struct xtt_map *map[XTT_KINDS];
 	struct xtt_flows *flows;
 
-	struct list_head list;
+	/* configuration and state no packet reads */
+	struct list_head list ____cacheline_aligned_in_smp;
 	struct net *net;
 	unsigned int refcnt;
 	char name[XT_TRAFFIC_NAME_LEN];
 	u32 flags;
 	u32 hashsize;		/* as given; 0 = derived */
 	u64 generation;		/* random, non-zero: this instance of the table */
-	atomic64_t overflow;	/* never cleared */
+	struct mem_cgroup *memcg;	/* of the rule's creator: entries are charged to it */
+	u64 __percpu *overflow;	/* per CPU, summed when read; never cleared */
 	struct mutex clear_mutex;	/* baselines: every read and clear of them */
 };
 
@@ -166,14 +264,39 @@ struct traffic_net {
 	struct list_head tables;
 	struct proc_dir_entry *proc_dir;	/* xt_traffic/ */
 	struct proc_dir_entry *counters_dir;	/* xt_traffic_counters/ */
+	struct proc_dir_entry *packets_dir;	/* xt_traffic_packets/ */
 };
 
 static unsigned int traffic_net_id __read_mostly;
+/* Entries of traffic maps (6 counters) and of connection maps (8), charged. */
+static struct kmem_cache *xtt_entry_cache[2] __read_mostly;
+
+static struct kmem_cache *xtt_cache(const struct xtt_map *m)
+{
+	return xtt_entry_cache[m->ncounters != 2 * XTT_TR_N];
+}
+
 static DEFINE_MUTEX(traffic_mutex);
 
 static struct traffic_net *traffic_pernet(struct net *net)
 {
 	return net_generic(net, traffic_net_id);
+}
+
+static u64 xtt_percpu_sum(u64 __percpu *c)
+{
+	u64 sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += *per_cpu_ptr(c, cpu);
+	return sum;
+}
+
+/* Packets or connections not counted for want of an entry, so far. */
+static u64 xtt_overflow(const struct xt_traffic_table *t)
+{
+	return xtt_percpu_sum(t->overflow);
 }
 
 /* ---- maps ---- */
@@ -185,21 +308,23 @@ static struct xtt_map *xtt_map_alloc(struct xt_traffic_table *t,
 	struct xtt_map *m;
 	unsigned int i;
 
-	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
 	if (!m)
 		return NULL;
-	m->buckets = kvcalloc(nbuckets, sizeof(*m->buckets), GFP_KERNEL);
+	m->buckets = kvcalloc(nbuckets, sizeof(*m->buckets), GFP_KERNEL_ACCOUNT);
 	if (!m->buckets) {
 		kfree(m);
 		return NULL;
 	}
 	m->table = t;
 	m->kind = kind;
-	m->ncounters = 2 * (kind == XTT_KIND_TRAFFIC ? XTT_TR_N : XTT_CN_N);
+	m->ncounters = 2 * (kind == XTT_KIND_TRAFFIC || kind == XTT_KIND_PACKETS ?
+			    XTT_TR_N : XTT_CN_N);
 	m->nbuckets = nbuckets;
 	m->bits = xtt_ilog2(nbuckets);
 	/* keyspace 0 means 2^32 */
 	m->direct = keyspace != 0 && keyspace <= nbuckets;
+	get_random_bytes(&m->hkey, sizeof(m->hkey));
 	atomic_set(&m->count, 0);
 	for (i = 0; i < XTT_LOCKS; i++)
 		spin_lock_init(&m->locks[i]);
@@ -216,11 +341,25 @@ static void xtt_map_free(struct xtt_map *m)
 	for (i = 0; i < m->nbuckets; i++) {
 		for (e = rcu_dereference_protected(m->buckets[i], 1); e; e = next) {
 			next = rcu_dereference_protected(e->next, 1);
-			kfree(e);
+			kmem_cache_free(xtt_cache(m), e);
 		}
+		if ((i & 1023) == 1023)
+			cond_resched();
 	}
+	kvfree(m->index);
 	kvfree(m->buckets);
 	kfree(m);
+}
+
+/*
+ * Bucket of a key: a direct map's bucket is the key; a hashed map uses
+ * SipHash keyed per map, so nobody outside can pick keys of one chain.
+ */
+static __always_inline u32 xtt_map_bucket(const struct xtt_map *m, u32 key)
+{
+	if (m->direct)
+		return key;
+	return (u32)siphash_1u32(key, &m->hkey) >> (32 - m->bits);
 }
 
 static __always_inline struct xtt_entry *xtt_map_find(struct xtt_map *m,
@@ -239,8 +378,12 @@ static noinline struct xtt_entry *xtt_map_insert(struct xtt_map *m, u32 idx,
 						 u32 key)
 {
 	spinlock_t *lock = &m->locks[idx % XTT_LOCKS];
-	struct xtt_entry *e;
+	struct xtt_entry *e = NULL;
+	struct mem_cgroup *old;
 
+	/* a full map (a scan of a big net) costs no lock and no shared write */
+	if (atomic_read(&m->count) >= READ_ONCE(max_entries))
+		goto out_overflow;
 	/* _bh: OUTPUT hooks may run with BHs enabled (nft backend) */
 	spin_lock_bh(lock);
 	e = xtt_map_find(m, idx, key);
@@ -248,8 +391,10 @@ static noinline struct xtt_entry *xtt_map_insert(struct xtt_map *m, u32 idx,
 		goto out;
 	if (atomic_read(&m->count) >= READ_ONCE(max_entries))
 		goto out;
-	/* the counters and their baselines, all zero */
-	e = kzalloc(struct_size(e, c, 2 * m->ncounters), GFP_ATOMIC | __GFP_NOWARN);
+	/* the counters and their baselines, all zero, charged to the creator */
+	old = set_active_memcg(m->table->memcg);
+	e = kmem_cache_zalloc(xtt_cache(m), GFP_ATOMIC | __GFP_NOWARN);
+	set_active_memcg(old);
 	if (!e)
 		goto out;
 	e->key = key;
@@ -257,10 +402,13 @@ static noinline struct xtt_entry *xtt_map_insert(struct xtt_map *m, u32 idx,
 							    lockdep_is_held(lock)));
 	rcu_assign_pointer(m->buckets[idx], e);
 	atomic_inc(&m->count);
+	/* release: a reader that sees this insert also sees the entry */
+	atomic_inc_return_release(&m->inserts);
 out:
 	spin_unlock_bh(lock);
+out_overflow:
 	if (!e)
-		atomic64_inc(&m->table->overflow);
+		this_cpu_inc(*m->table->overflow);
 	return e;
 }
 
@@ -268,7 +416,7 @@ out:
 static __always_inline void xtt_map_add(struct xtt_map *m, u32 key,
 					unsigned int slot, u64 n)
 {
-	u32 idx = xtt_bucket(key, m->bits, m->direct);
+	u32 idx = xtt_map_bucket(m, key);
 	struct xtt_entry *e;
 
 	e = xtt_map_find(m, idx, key);
@@ -288,16 +436,22 @@ static struct xtt_flows *xtt_flows_alloc(u32 slots)
 	struct xtt_flows *f;
 	unsigned int i;
 
-	f = kvzalloc(struct_size(f, set, nsets), GFP_KERNEL);
+	f = kvzalloc(struct_size(f, set, nsets), GFP_KERNEL_ACCOUNT);
 	if (!f)
 		return NULL;
+	f->evictions = alloc_percpu_gfp(u64, GFP_KERNEL_ACCOUNT);
+	if (!f->evictions) {
+		kvfree(f);
+		return NULL;
+	}
 	f->nsets = nsets;
 	f->bits = xtt_ilog2(nsets);
 	f->seed = get_random_u64();
 	for (i = 0; i < XTT_LOCKS; i++)
 		spin_lock_init(&f->locks[i]);
 	for (i = 0; i < nsets; i++)
-		seqcount_init(&f->set[i].seq);
+		seqcount_spinlock_init(&f->set[i].seq,
+				       &f->locks[i % XTT_LOCKS]);
 	return f;
 }
 
@@ -334,10 +488,14 @@ static bool xtt_flow_update(struct xtt_flows *f, struct xtt_flow_key k)
 		if (victim->last && (!w[i].last || time_before(w[i].last, victim->last)))
 			victim = &w[i];
 	}
-	raw_write_seqcount_begin(&set->seq);
+	/* a flow still live pushed out: its next packet will count again */
+	if (i == XTT_FLOW_WAYS && victim->last &&
+	    !time_after(now, victim->last + timeout))
+		this_cpu_inc(*f->evictions);
+	write_seqcount_begin(&set->seq);
 	victim->key = k;
 	WRITE_ONCE(victim->last, now);
-	raw_write_seqcount_end(&set->seq);
+	write_seqcount_end(&set->seq);
 	spin_unlock_bh(lock);
 	return is_new;
 }
@@ -357,7 +515,8 @@ static __always_inline bool xtt_flow_seen(struct xtt_flows *f,
 	struct xtt_flow *w = set->way, *end = w + XTT_FLOW_WAYS;
 	unsigned int seq;
 
-	seq = raw_read_seqcount_begin(&set->seq);
+	/* with PREEMPT_RT a reader meeting a writer takes its lock, never spins */
+	seq = read_seqcount_begin(&set->seq);
 	for (; w < end; w++) {
 		unsigned long last = READ_ONCE(w->last);
 
@@ -454,37 +613,62 @@ xtt_conn_key(const struct iphdr *iph, const void *l4, u32 src, u32 dst,
 	}
 }
 
-/* Transport header length of a GSO packet, for its per-segment headers. */
-static unsigned int xtt_gso_thlen(const struct sk_buff *skb,
-				  const struct iphdr *iph, unsigned int thoff)
+/*
+ * Headers every segment of a GSO packet repeats (IP + transport), from
+ * headers read and bounded here: TCP (SKB_GSO_TCPV4 of a TCP packet, doff at
+ * least 5), UDP (SKB_GSO_UDP_L4 of a UDP packet), UFO (SKB_GSO_UDP of a UDP
+ * packet: IP fragments, the IP header only). 0 when segmentation would not
+ * split the packet (a gso_type that does not fit the protocol, a TCP header
+ * shorter than 20 bytes or longer than the packet): it counts once, as is.
+ */
+static u32 xtt_gso_hdrlen(const struct sk_buff *skb, const struct iphdr *iph,
+			  u32 len)
 {
-	if (iph->protocol == IPPROTO_TCP) {
+	unsigned int type = skb_shinfo(skb)->gso_type;
+	u32 ihl = iph->ihl * 4, thlen;
+
+	if ((type & SKB_GSO_TCPV4) && iph->protocol == IPPROTO_TCP) {
 		struct tcphdr _th;
 		const struct tcphdr *th;
 
-		th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
-		return th ? th->doff * 4 : sizeof(_th);
+		th = skb_header_pointer(skb, skb_network_offset(skb) + ihl,
+					sizeof(_th), &_th);
+		if (!th || th->doff < 5)
+			return 0;
+		thlen = th->doff * 4;
+	} else if ((type & SKB_GSO_UDP_L4) && iph->protocol == IPPROTO_UDP) {
+		thlen = sizeof(struct udphdr);
+	} else if ((type & SKB_GSO_UDP) && iph->protocol == IPPROTO_UDP) {
+		thlen = 0;
+	} else {
+		return 0;
 	}
-	if (iph->protocol == IPPROTO_UDP)
-		return sizeof(struct udphdr);
-	return 0;
+	return ihl + thlen <= len ? ihl + thlen : 0;
 }
 
+/*
+ * Wire bytes of a GSO packet (the rule of docs/design.md, "GSO packets"):
+ * len + (segs - 1) * headers, segs recomputed from the payload and gso_size
+ * as segmentation cuts it. skb's gso_segs is never read: for SKB_GSO_DODGY
+ * packets (tap, packet sockets) it is the sender's word.
+ */
 static noinline u64 xtt_gso_bytes(const struct sk_buff *skb,
-				  const struct iphdr *iph, unsigned int len)
+				  const struct iphdr *iph, u32 len, u32 *segs)
 {
-	const struct skb_shared_info *shinfo = skb_shinfo(skb);
-	unsigned int ihl = iph->ihl * 4;
-	unsigned int thlen, segs;
+	u32 netlen = skb->len - skb_network_offset(skb);
+	u32 hdrlen;
 
-	/* IPv4 BIG TCP leaves tot_len 0 */
+	/* IPv4 BIG TCP leaves tot_len 0: the packet's own length then */
 	if (!len)
-		len = skb->len - skb_network_offset(skb);
-	thlen = xtt_gso_thlen(skb, iph, skb_network_offset(skb) + ihl);
-	segs = shinfo->gso_segs;
-	if (!segs && shinfo->gso_size)
-		segs = DIV_ROUND_UP(len - ihl - thlen, shinfo->gso_size);
-	return xtt_wire_bytes(len, segs, ihl + thlen);
+		len = netlen;
+	/* ip_rcv trims to tot_len; on the output path tot_len is the stack's */
+	if (len > netlen)
+		len = netlen;
+	hdrlen = xtt_gso_hdrlen(skb, iph, len);
+	if (!hdrlen)
+		return len;
+	*segs = xtt_gso_segs(len, hdrlen, skb_shinfo(skb)->gso_size);
+	return xtt_wire_bytes(len, *segs, hdrlen);
 }
 
 /* Traffic counter pair of an IP protocol: XTT_TR_* * 2 (+ XTT_IN/XTT_OUT). */
@@ -595,13 +779,20 @@ static noinline bool traffic_mt_full(const struct sk_buff *skb,
 		unsigned int len = ntohs(iph->tot_len);
 		unsigned int slot = xtt_tr_slot[iph->protocol];
 		u64 bytes = len;
+		u32 segs = 1;
 
 		if (unlikely(skb_is_gso(skb)))
-			bytes = xtt_gso_bytes(skb, iph, len);
+			bytes = xtt_gso_bytes(skb, iph, len, &segs);
 		if (where & 1)
 			xtt_map_add(m, src & ~t->mask, slot + XTT_OUT, bytes);
 		if (where & 2)
 			xtt_map_add(m, dst & ~t->mask, slot + XTT_IN, bytes);
+		/* packets as on the wire: a GSO packet's segments */
+		m = t->map[XTT_KIND_PACKETS];
+		if (m && (where & 1))
+			xtt_map_add(m, src & ~t->mask, slot + XTT_OUT, segs);
+		if (m && (where & 2))
+			xtt_map_add(m, dst & ~t->mask, slot + XTT_IN, segs);
 	}
 
 	/* Connections start in a first fragment (or an unfragmented packet). */
@@ -643,7 +834,7 @@ static bool traffic_mt(const struct sk_buff *skb, struct xt_action_param *par)
 		slot += XTT_IN;
 	}
 	m = t->map[XTT_KIND_TRAFFIC];
-	e = xtt_map_find(m, xtt_bucket(key, m->bits, m->direct), key);
+	e = xtt_map_find(m, xtt_map_bucket(m, key), key);
 	if (unlikely(!e))
 		return traffic_mt_full(skb, par);
 	atomic64_add(ntohs(iph->tot_len), &e->c[slot]);
@@ -653,22 +844,28 @@ static bool traffic_mt(const struct sk_buff *skb, struct xt_action_param *par)
 	return true;
 }
 
-/* ---- /proc: snapshots ---- */
+/* ---- /proc: the spec's files, streamed ---- */
 
-/* One row: the key, then the counters, all u64 so sort() swaps words. */
-struct xtt_snap {
+/*
+ * A read of NAME, NAME_ipconn or NAME_portconn walks the live map in key
+ * order with a cursor (the next key to look at) and allocates nothing
+ * proportional to the table: a direct map's bucket is its key, a hashed
+ * map's keys come from its shared sorted index. Each read() runs under the
+ * table's clear_mutex (taken in start(), dropped in stop()), and a row is
+ * computed, and with @clear its baselines moved, once, when the walk
+ * reaches it: the row is kept here, so a row seq_file shows again (its
+ * buffer was full) is the same row, never cleared twice.
+ */
+struct xtt_iter {
 	struct xtt_map *map;
-	unsigned int stride;	/* u64 words per row */
-	size_t rows;
-	u64 *data;
+	bool clear;
+	bool done;		/* the walk passed the last key */
+	bool have;		/* key and c hold the row at pos */
+	loff_t pos;		/* seq_file position of the row below (0: header) */
+	u32 next;		/* keys below it were walked */
+	u32 key;		/* the row at pos */
+	u64 c[XTT_COUNTERS_MAX];
 };
-
-static int xtt_row_cmp(const void *a, const void *b)
-{
-	u64 x = *(const u64 *)a, y = *(const u64 *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /* Display baseline of counter @i of an entry of @m. */
 static atomic64_t *xtt_base(const struct xtt_map *m, struct xtt_entry *e,
@@ -677,47 +874,48 @@ static atomic64_t *xtt_base(const struct xtt_map *m, struct xtt_entry *e,
 	return &e->c[m->ncounters + i];
 }
 
-/*
- * Copy every displayed counter (counter - baseline) of the map; with @clear,
- * also move each baseline to the counter value just read. Under the table's
- * clear_mutex, so two clears never both take one baseline: a packet added
- * before a counter is read lands in this read, one added after in the next.
- * Entries added after their bucket was passed are left for the next snapshot.
- */
-static int xtt_snapshot(struct xtt_snap *s, struct xtt_map *m, bool clear)
+static int xtt_key_cmp(const void *a, const void *b)
 {
-	unsigned int n = m->ncounters, i;
-	size_t cap, rows = 0;
+	u32 x = *(const u32 *)a, y = *(const u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Under clear_mutex: make the index of a hashed map hold every key inserted
+ * so far. Keys inserted during the walk may be missed (the next read
+ * rebuilds); every key there before is taken, the array grows until they fit.
+ */
+static int xtt_index_update(struct xtt_map *m)
+{
+	int epoch = atomic_read_acquire(&m->inserts);
+	struct xtt_index *ix = m->index;
+	struct mem_cgroup *old;
 	struct xtt_entry *e;
+	size_t cap, n;
 	u32 b;
 
-	s->map = m;
-	s->stride = 1 + n;
-	cap = atomic_read(&m->count) + 1024;
-	s->data = kvmalloc_array(cap, s->stride * sizeof(u64), GFP_KERNEL);
-	if (!s->data)
+	if (ix && ix->epoch == epoch)
+		return 0;
+	cap = atomic_read(&m->count) + 64;
+again:
+	/* it lives as long as the table: charged to the table's creator */
+	old = set_active_memcg(m->table->memcg);
+	ix = kvmalloc(struct_size(ix, keys, cap), GFP_KERNEL_ACCOUNT);
+	set_active_memcg(old);
+	if (!ix)
 		return -ENOMEM;
-
-	mutex_lock(&m->table->clear_mutex);
+	n = 0;
 	rcu_read_lock();
-	for (b = 0; b < m->nbuckets && rows < cap; b++) {
-		for (e = rcu_dereference(m->buckets[b]); e && rows < cap;
+	for (b = 0; b < m->nbuckets; b++) {
+		for (e = rcu_dereference(m->buckets[b]); e;
 		     e = rcu_dereference(e->next)) {
-			u64 *row = s->data + rows * s->stride;
-			u64 any = 0;
-
-			row[0] = e->key;
-			for (i = 0; i < n; i++) {
-				u64 v = atomic64_read(&e->c[i]);
-
-				row[1 + i] = v - atomic64_read(xtt_base(m, e, i));
-				if (clear)
-					atomic64_set(xtt_base(m, e, i), v);
-				any |= row[1 + i];
-			}
-			if (any)
-				rows++;
+			if (n == cap)
+				break;
+			ix->keys[n++] = e->key;
 		}
+		if (n == cap)
+			break;
 		if ((b & 1023) == 1023) {
 			rcu_read_unlock();
 			cond_resched();
@@ -725,33 +923,137 @@ static int xtt_snapshot(struct xtt_snap *s, struct xtt_map *m, bool clear)
 		}
 	}
 	rcu_read_unlock();
-	mutex_unlock(&m->table->clear_mutex);
-	s->rows = rows;
-	/* a direct map's bucket is its key: the walk was in key order */
-	if (!m->direct)
-		sort(s->data, rows, s->stride * sizeof(u64), xtt_row_cmp, NULL);
+	if (n == cap) {
+		kvfree(ix);
+		cap *= 2;
+		goto again;
+	}
+	ix->n = n;
+	ix->epoch = epoch;
+	sort(ix->keys, n, sizeof(u32), xtt_key_cmp, NULL);
+	kvfree(m->index);
+	m->index = ix;
 	return 0;
+}
+
+/* Position in the index of the first key >= @key. */
+static u32 xtt_index_lower(const struct xtt_index *ix, u32 key)
+{
+	u32 lo = 0, hi = ix->n;
+
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+
+		if (ix->keys[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The row of @e into the iterator (with clear, its baselines move to the
+ * values read); false when every displayed counter is zero.
+ */
+static bool xtt_iter_take(struct xtt_iter *it, struct xtt_entry *e)
+{
+	const struct xtt_map *m = it->map;
+	unsigned int i;
+	u64 any = 0;
+
+	for (i = 0; i < m->ncounters; i++) {
+		u64 v = atomic64_read(&e->c[i]);
+
+		it->c[i] = v - atomic64_read(xtt_base(m, e, i));
+		if (it->clear)
+			atomic64_set(xtt_base(m, e, i), v);
+		any |= it->c[i];
+	}
+	it->key = e->key;
+	return any;
+}
+
+/* Under clear_mutex: the next row with a displayed counter, in key order. */
+static bool xtt_iter_advance(struct xtt_iter *it)
+{
+	struct xtt_map *m = it->map;
+	const struct xtt_index *ix = m->index;
+	unsigned int steps = 0;
+	struct xtt_entry *e;
+	bool found = false;
+	u32 key, j;
+
+	if (it->done || (!m->direct && !ix))
+		return false;
+	j = m->direct ? 0 : xtt_index_lower(ix, it->next);
+	while (!it->done && !found) {
+		if (m->direct) {
+			if (it->next >= m->nbuckets) {
+				it->done = true;
+				break;
+			}
+			key = it->next;
+		} else {
+			if (j >= ix->n) {
+				it->done = true;
+				break;
+			}
+			key = ix->keys[j++];
+		}
+		rcu_read_lock();
+		e = xtt_map_find(m, xtt_map_bucket(m, key), key);
+		found = e && xtt_iter_take(it, e);
+		rcu_read_unlock();
+		if (key == U32_MAX)
+			it->done = true;
+		else
+			it->next = key + 1;
+		if ((++steps & 1023) == 0)
+			cond_resched();
+	}
+	return found;
 }
 
 static void *xtt_seq_start(struct seq_file *seq, loff_t *pos)
 {
-	struct xtt_snap *s = seq->private;
+	struct xtt_iter *it = seq->private;
+	struct xtt_map *m = it->map;
 
+	mutex_lock(&m->table->clear_mutex);
+	if (*pos == it->pos && *pos)
+		return it->have ? it : NULL;
+	if (*pos && it->clear)
+		return ERR_PTR(-ESPIPE);	/* a clearing walk never goes back */
+	/* a new walk (position 0), or a seek: walk to it */
+	it->pos = 0;
+	it->next = 0;
+	it->done = false;
+	it->have = false;
+	if (!m->direct && xtt_index_update(m))
+		return ERR_PTR(-ENOMEM);
+	while (it->pos < *pos && (it->have = xtt_iter_advance(it)))
+		it->pos++;
 	if (*pos == 0)
 		return SEQ_START_TOKEN;
-	if (*pos > s->rows)
-		return NULL;
-	return s->data + (*pos - 1) * s->stride;
+	return it->pos == *pos && it->have ? it : NULL;
 }
 
 static void *xtt_seq_next(struct seq_file *seq, void *v, loff_t *pos)
 {
+	struct xtt_iter *it = seq->private;
+
 	++*pos;
-	return xtt_seq_start(seq, pos);
+	it->have = xtt_iter_advance(it);
+	it->pos = *pos;
+	return it->have ? it : NULL;
 }
 
 static void xtt_seq_stop(struct seq_file *seq, void *v)
 {
+	struct xtt_iter *it = seq->private;
+
+	mutex_unlock(&it->map->table->clear_mutex);
 }
 
 /*
@@ -788,12 +1090,12 @@ static void xtt_put_row(struct seq_file *seq, const struct xtt_map *m,
 
 static int xtt_seq_show(struct seq_file *seq, void *v)
 {
-	struct xtt_snap *s = seq->private;
-	const u64 *row = v;
+	struct xtt_iter *it = seq->private;
 
 	if (v == SEQ_START_TOKEN) {
-		switch (s->map->kind) {
+		switch (it->map->kind) {
 		case XTT_KIND_TRAFFIC:
+		case XTT_KIND_PACKETS:
 			seq_puts(seq, "IP\t\tTOTAL\t\tTCP\t\tUDP\t\tOTHER\n");
 			break;
 		case XTT_KIND_IPCONN:
@@ -805,7 +1107,7 @@ static int xtt_seq_show(struct seq_file *seq, void *v)
 		}
 		return 0;
 	}
-	xtt_put_row(seq, s->map, (u32)row[0], row + 1);
+	xtt_put_row(seq, it->map, it->key, it->c);
 	return 0;
 }
 
@@ -825,9 +1127,8 @@ static bool xtt_may_clear(const struct file *file, struct xt_traffic_table *t)
 static int xtt_proc_open(struct inode *inode, struct file *file)
 {
 	struct xtt_map *m = pde_data(inode);
-	struct xtt_snap *s;
+	struct xtt_iter *it;
 	bool clear;
-	int ret;
 
 	/*
 	 * Opening read-write is the explicit read-and-clear; a --clearonread
@@ -838,28 +1139,12 @@ static int xtt_proc_open(struct inode *inode, struct file *file)
 		(file->f_mode & FMODE_WRITE);
 	if (clear && !xtt_may_clear(file, m->table))
 		return -EPERM;
-	s = __seq_open_private(file, &xtt_seq_ops, sizeof(*s));
-	if (!s)
+	it = __seq_open_private(file, &xtt_seq_ops, sizeof(*it));
+	if (!it)
 		return -ENOMEM;
-	if (file->f_mode & FMODE_READ) {
-		ret = xtt_snapshot(s, m, clear);
-		if (ret) {
-			seq_release_private(inode, file);
-			return ret;
-		}
-	} else {
-		s->map = m;
-	}
+	it->map = m;
+	it->clear = clear && (file->f_mode & FMODE_READ);
 	return 0;
-}
-
-static int xtt_proc_release(struct inode *inode, struct file *file)
-{
-	struct seq_file *seq = file->private_data;
-	struct xtt_snap *s = seq->private;
-
-	kvfree(s->data);
-	return seq_release_private(inode, file);
 }
 
 /* A clear without a read: every baseline of the map moves to its counter. */
@@ -905,20 +1190,37 @@ static ssize_t xtt_proc_write(struct file *file, const char __user *ubuf,
 	if (size && buf[size - 1] == '\n')
 		buf[size - 1] = '\0';
 	if (strcmp(buf, "clear") != 0) {
-		pr_info_ratelimited("%s%s: unknown command \"%s\" (allowed: clear)\n",
-				    m->table->name, xtt_kind_suffix[m->kind], buf);
+		pr_info_ratelimited("%s%s: unknown command \"%*pE\" (allowed: clear)\n",
+				    m->table->name, xtt_kind_suffix[m->kind],
+				    (int)strlen(buf), buf);
 		return -EINVAL;
 	}
 	xtt_map_clear(m);
 	return size;
 }
 
+/*
+ * A clearing read never goes back: a seek would drop what it has cleared
+ * but not yet returned (seq_file's buffer and the row it holds). Only a
+ * seek that stays where it is (a tell) is allowed.
+ */
+static loff_t xtt_proc_lseek(struct file *file, loff_t off, int whence)
+{
+	struct seq_file *seq = file->private_data;
+	const struct xtt_iter *it = seq->private;
+
+	if (it->clear && !(whence == SEEK_CUR && off == 0) &&
+	    !(whence == SEEK_SET && off == file->f_pos))
+		return -ESPIPE;
+	return seq_lseek(file, off, whence);
+}
+
 static const struct proc_ops xtt_proc_ops = {
 	.proc_open	= xtt_proc_open,
 	.proc_read	= seq_read,
 	.proc_write	= xtt_proc_write,
-	.proc_lseek	= seq_lseek,
-	.proc_release	= xtt_proc_release,
+	.proc_lseek	= xtt_proc_lseek,
+	.proc_release	= seq_release_private,
 };
 
 /* The "options:" line of NAME_info and of the counters file. */
@@ -966,7 +1268,12 @@ static int xtt_info_show(struct seq_file *seq, void *v)
 		if (t->map[k])
 			seq_printf(seq, "%s_entries: %d\n", xtt_kind_name[k],
 				   atomic_read(&t->map[k]->count));
-	seq_printf(seq, "overflow: %lld\n", atomic64_read(&t->overflow));
+	seq_printf(seq, "overflow: %llu\n", xtt_overflow(t));
+	if (t->flows)
+		seq_printf(seq, "flow_evictions: %llu\n",
+			   xtt_percpu_sum(t->flows->evictions));
+	seq_printf(seq, "packets: %s\n",
+		   t->map[XTT_KIND_PACKETS] ? "yes" : "no");
 	seq_printf(seq, "generation: %016llx\n", t->generation);
 	return 0;
 }
@@ -1017,7 +1324,8 @@ static struct xtt_entry *xtt_ctr_deref(struct xtt_entry __rcu *const *p)
 /* The section of the first enabled kind from @k on, else the end. */
 static void xtt_ctr_section(struct xtt_ctr_iter *it, unsigned int k)
 {
-	for (; k < XTT_KINDS; k++) {
+	/* packets have no section: the counters file's revision 1 stays as it is */
+	for (; k < XTT_KIND_PACKETS; k++) {
 		if (it->t->map[k]) {
 			it->at = XTT_AT_SECTION;
 			it->kind = k;
@@ -1120,7 +1428,7 @@ static int xtt_ctr_show(struct seq_file *seq, void *v)
 			   XTT_COUNTERS_REVISION, t->name, t->generation);
 		xtt_put_options(seq, t);
 		seq_printf(seq, "netbase: %pI4\nnetmask: %pI4\noverflow: %llu\n",
-			   &base, &mask, (u64)atomic64_read(&t->overflow));
+			   &base, &mask, xtt_overflow(t));
 		break;
 	case XTT_AT_SECTION:
 		seq_printf(seq, "[%s]\n", xtt_kind_name[it->kind]);
@@ -1200,6 +1508,10 @@ static bool xtt_table_file(const struct traffic_net *tn,
 		*dir = tn->counters_dir;
 		strscpy(fname, t->name, size);
 		return true;
+	case XTT_KIND_PACKETS:
+		*dir = tn->packets_dir;
+		strscpy(fname, t->name, size);
+		return t->map[i];
 	default:
 		snprintf(fname, size, "%s%s", t->name, xtt_kind_suffix[i]);
 		return t->map[i];
@@ -1233,8 +1545,12 @@ static void xtt_table_free(struct xt_traffic_table *t)
 
 	for (k = 0; k < XTT_KINDS; k++)
 		xtt_map_free(t->map[k]);
+	if (t->flows)
+		free_percpu(t->flows->evictions);
 	kvfree(t->flows);
 	mutex_destroy(&t->clear_mutex);
+	free_percpu(t->overflow);
+	mem_cgroup_put(t->memcg);
 	kfree(t);
 }
 
@@ -1281,10 +1597,27 @@ static int xtt_table_add_proc(struct traffic_net *tn, struct xt_traffic_table *t
 out_remove:
 	pr_info_ratelimited("cannot create /proc/net/%s/%s\n",
 			    i == XTT_FILE_COUNTERS ? XTT_COUNTERS_DIR :
+			    i == XTT_KIND_PACKETS ? XTT_PACKETS_DIR :
 			    XT_TRAFFIC_PROC_DIR, fname);
 	/* only the files created before this one */
 	xtt_table_remove_files(tn, t, i);
 	return -ENOMEM;
+}
+
+/*
+ * Most buckets of a map: its array at most 1/1024 of RAM (xt_hashlimit
+ * sizes by RAM too), a power of two, at least XTT_BUCKETS_MIN.
+ */
+static u32 xtt_buckets_cap(void)
+{
+	unsigned long n = (totalram_pages() << PAGE_SHIFT) / 1024 /
+			  sizeof(struct xtt_entry *);
+
+	if (n > XT_TRAFFIC_HASHSIZE_MAX)
+		n = XT_TRAFFIC_HASHSIZE_MAX;
+	if (n < XTT_BUCKETS_MIN)
+		return XTT_BUCKETS_MIN;
+	return 1U << xtt_ilog2(n);
 }
 
 static struct xt_traffic_table *xtt_table_create(struct net *net,
@@ -1293,11 +1626,12 @@ static struct xt_traffic_table *xtt_table_create(struct net *net,
 	struct xt_traffic_table *t;
 	u32 ipb;
 
-	t = kzalloc(sizeof(*t), GFP_KERNEL);
+	t = kzalloc(sizeof(*t), GFP_KERNEL_ACCOUNT);
 	if (!t)
 		return NULL;
 	t->net = net;
 	t->refcnt = 1;
+	t->memcg = get_mem_cgroup_from_mm(current->mm);
 	strscpy(t->name, info->name, sizeof(t->name));
 	t->flags = info->flags;
 	t->base = ntohl(info->netbase.ip);
@@ -1306,7 +1640,9 @@ static struct xt_traffic_table *xtt_table_create(struct net *net,
 	/* internal packets (both sides) and tables without --traffic: full path */
 	t->fast = t->flags & XT_TRAFFIC_TRAFFIC ? t->sides & (1 << 1 | 1 << 2) : 0;
 	t->hashsize = info->hashsize;
-	atomic64_set(&t->overflow, 0);
+	t->overflow = alloc_percpu_gfp(u64, GFP_KERNEL_ACCOUNT);
+	if (!t->overflow)
+		goto out_free_table;
 	mutex_init(&t->clear_mutex);
 	/* a new instance: its counters start at zero (0 is never drawn) */
 	do {
@@ -1314,11 +1650,20 @@ static struct xt_traffic_table *xtt_table_create(struct net *net,
 	} while (!t->generation);
 
 	ipb = xtt_ip_buckets(t->mask, t->hashsize);
+	if (ipb > xtt_buckets_cap())
+		ipb = xtt_buckets_cap();
 	if (t->flags & XT_TRAFFIC_TRAFFIC) {
 		t->map[XTT_KIND_TRAFFIC] = xtt_map_alloc(t, XTT_KIND_TRAFFIC, ipb,
 							 ~t->mask + 1);
 		if (!t->map[XTT_KIND_TRAFFIC])
 			goto out_free_table;
+	}
+	if ((t->flags & XT_TRAFFIC_TRAFFIC) && READ_ONCE(packets)) {
+		t->map[XTT_KIND_PACKETS] = xtt_map_alloc(t, XTT_KIND_PACKETS, ipb,
+							 ~t->mask + 1);
+		if (!t->map[XTT_KIND_PACKETS])
+			goto out_free_table;
+		t->fast = 0;	/* packets take the full path */
 	}
 	if (t->flags & XT_TRAFFIC_IPCONN) {
 		t->map[XTT_KIND_IPCONN] = xtt_map_alloc(t, XTT_KIND_IPCONN, ipb,
@@ -1377,9 +1722,9 @@ static int xtt_check_info(const struct xt_traffic_mtinfo *info)
 	}
 	nerr = xtt_name_check(info->name);
 	if (nerr != XTT_NAME_OK) {
-		pr_info_ratelimited("table name \"%.*s\" %s\n",
-				    XT_TRAFFIC_NAME_LEN, info->name,
-				    xtt_name_errstr[nerr]);
+		pr_info_ratelimited("table name \"%*pE\" %s\n",
+				    (int)strnlen(info->name, XT_TRAFFIC_NAME_LEN),
+				    info->name, xtt_name_errstr[nerr]);
 		return -EINVAL;
 	}
 	if (info->netbase.all[1] || info->netbase.all[2] || info->netbase.all[3] ||
@@ -1409,7 +1754,7 @@ static int xtt_check_info(const struct xt_traffic_mtinfo *info)
 
 /* A rule naming an existing table must describe it exactly. */
 static int xtt_check_same(const struct xt_traffic_table *t,
-			  const struct xt_traffic_mtinfo *info)
+			  const struct xt_traffic_mtinfo *info, bool report)
 {
 	u32 base = ntohl(info->netbase.ip), mask = ntohl(info->netmask.ip);
 	static const struct {
@@ -1428,43 +1773,67 @@ static int xtt_check_same(const struct xt_traffic_table *t,
 	if (t->base != base || t->mask != mask) {
 		__be32 tb = htonl(t->base), tm = htonl(t->mask);
 
-		pr_info_ratelimited("table %s exists with --netbase %pI4 --netmask %pI4; this rule has %pI4 %pI4\n",
-				    t->name, &tb, &tm, &info->netbase.ip,
-				    &info->netmask.ip);
+		if (report)
+			pr_info_ratelimited("table %s exists with --netbase %pI4 --netmask %pI4; this rule has %pI4 %pI4\n",
+					    t->name, &tb, &tm, &info->netbase.ip,
+					    &info->netmask.ip);
 		return -EINVAL;
 	}
 	for (i = 0; i < ARRAY_SIZE(opts); i++) {
 		if ((t->flags ^ info->flags) & opts[i].bit) {
-			pr_info_ratelimited("table %s exists %s %s; this rule differs\n",
-					    t->name,
-					    t->flags & opts[i].bit ? "with" : "without",
-					    opts[i].opt);
+			if (report)
+				pr_info_ratelimited("table %s exists %s %s; this rule differs\n",
+						    t->name,
+						    t->flags & opts[i].bit ? "with" : "without",
+						    opts[i].opt);
 			return -EINVAL;
 		}
 	}
 	if (t->hashsize != info->hashsize) {
-		pr_info_ratelimited("table %s exists with --hashsize %u; this rule has %u (0 = derived)\n",
-				    t->name, t->hashsize, info->hashsize);
+		if (report)
+			pr_info_ratelimited("table %s exists with --hashsize %u; this rule has %u (0 = derived)\n",
+					    t->name, t->hashsize, info->hashsize);
 		return -EINVAL;
 	}
 	return 0;
 }
 
+/* How long a rule waits for a table of the same name with other options to go. */
+#define XTT_DESTROY_WAIT_MS	2000U
+
 static int traffic_mt_check(const struct xt_mtchk_param *par)
 {
 	struct xt_traffic_mtinfo *info = par->matchinfo;
 	struct traffic_net *tn = traffic_pernet(par->net);
-	struct xt_traffic_table *t;
+	struct xt_traffic_table *t, *fresh = NULL;
+	unsigned int waited = 0;
 	int ret;
 
 	ret = xtt_check_info(info);
 	if (ret)
 		return ret;
 
+	/*
+	 * A new table is allocated outside traffic_mutex (megabytes for a
+	 * big net must not stall every other rule of every netns); if
+	 * another rule made the same table meanwhile, that one is used.
+	 */
+again:
 	mutex_lock(&traffic_mutex);
 	t = xtt_table_lookup(tn, info->name);
 	if (t) {
-		ret = xtt_check_same(t, info);
+		/*
+		 * Other options: the table may be one whose last rule is
+		 * being destroyed asynchronously (nft_compat destroys after
+		 * the commit, from a work item): wait for it a little.
+		 */
+		ret = xtt_check_same(t, info, waited >= XTT_DESTROY_WAIT_MS);
+		if (ret && waited < XTT_DESTROY_WAIT_MS) {
+			mutex_unlock(&traffic_mutex);
+			msleep(20);
+			waited += 20;
+			goto again;
+		}
 		if (ret)
 			goto out;
 		t->refcnt++;
@@ -1475,23 +1844,26 @@ static int traffic_mt_check(const struct xt_mtchk_param *par)
 		ret = -ENOENT;	/* the netns is being dismantled */
 		goto out;
 	}
-	t = xtt_table_create(par->net, info);
-	if (!t) {
-		pr_info_ratelimited("%s: out of memory for the table\n", info->name);
-		ret = -ENOMEM;
-		goto out;
+	if (!fresh) {
+		mutex_unlock(&traffic_mutex);
+		fresh = xtt_table_create(par->net, info);
+		if (!fresh) {
+			pr_info_ratelimited("%s: out of memory for the table\n",
+					    info->name);
+			return -ENOMEM;
+		}
+		goto again;
 	}
-	ret = xtt_table_add_proc(tn, t);
+	ret = xtt_table_add_proc(tn, fresh);
 	if (ret)
-		goto out_free_table;
-	list_add_tail(&t->list, &tn->tables);
-	info->table = t;
-	goto out;
-
-out_free_table:
-	xtt_table_free(t);
+		goto out;
+	list_add_tail(&fresh->list, &tn->tables);
+	info->table = fresh;
+	fresh = NULL;
 out:
 	mutex_unlock(&traffic_mutex);
+	if (fresh)
+		xtt_table_free(fresh);
 	return ret;
 }
 
@@ -1538,8 +1910,14 @@ static int __net_init traffic_net_init(struct net *net)
 	tn->counters_dir = proc_mkdir(XTT_COUNTERS_DIR, net->proc_net);
 	if (!tn->counters_dir)
 		goto out_remove_proc_dir;
+	tn->packets_dir = proc_mkdir(XTT_PACKETS_DIR, net->proc_net);
+	if (!tn->packets_dir)
+		goto out_remove_counters_dir;
 	return 0;
 
+out_remove_counters_dir:
+	remove_proc_entry(XTT_COUNTERS_DIR, net->proc_net);
+	tn->counters_dir = NULL;
 out_remove_proc_dir:
 	remove_proc_entry(XT_TRAFFIC_PROC_DIR, net->proc_net);
 	tn->proc_dir = NULL;
@@ -1558,9 +1936,11 @@ static void __net_exit traffic_net_exit(struct net *net)
 	mutex_lock(&traffic_mutex);
 	tn->proc_dir = NULL;
 	tn->counters_dir = NULL;
+	tn->packets_dir = NULL;
 	mutex_unlock(&traffic_mutex);
 	remove_proc_subtree(XT_TRAFFIC_PROC_DIR, net->proc_net);
 	remove_proc_subtree(XTT_COUNTERS_DIR, net->proc_net);
+	remove_proc_subtree(XTT_PACKETS_DIR, net->proc_net);
 }
 
 static struct pernet_operations traffic_net_ops = {
@@ -1574,12 +1954,29 @@ static int __init traffic_mt_init(void)
 {
 	int ret;
 
+	xtt_entry_cache[0] = kmem_cache_create("xt_traffic_entry",
+					       XTT_ENTRY_SIZE(4 * XTT_TR_N),
+					       0, SLAB_ACCOUNT, NULL);
+	xtt_entry_cache[1] = kmem_cache_create("xt_traffic_conn_entry",
+					       XTT_ENTRY_SIZE(4 * XTT_CN_N),
+					       0, SLAB_ACCOUNT, NULL);
+	if (!xtt_entry_cache[0] || !xtt_entry_cache[1]) {
+		ret = -ENOMEM;
+		goto out_destroy_caches;
+	}
 	ret = register_pernet_subsys(&traffic_net_ops);
 	if (ret)
-		return ret;
+		goto out_destroy_caches;
 	ret = xt_register_match(&traffic_mt_reg);
 	if (ret)
-		unregister_pernet_subsys(&traffic_net_ops);
+		goto out_unregister_pernet;
+	return 0;
+
+out_unregister_pernet:
+	unregister_pernet_subsys(&traffic_net_ops);
+out_destroy_caches:
+	kmem_cache_destroy(xtt_entry_cache[1]);
+	kmem_cache_destroy(xtt_entry_cache[0]);
 	return ret;
 }
 
@@ -1587,6 +1984,8 @@ static void __exit traffic_mt_exit(void)
 {
 	xt_unregister_match(&traffic_mt_reg);
 	unregister_pernet_subsys(&traffic_net_ops);
+	kmem_cache_destroy(xtt_entry_cache[1]);
+	kmem_cache_destroy(xtt_entry_cache[0]);
 }
 
 module_init(traffic_mt_init);
