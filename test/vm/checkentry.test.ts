@@ -224,7 +224,7 @@ const BAD: Bad[] = [
     ipt: { args: ipt({ name: 'a b' }), msg: `traffic: --name "a b" has a bad character at position 2: ${NAME_RULES}` },
   },
   {
-    title: 'name with a byte 0xff (kmsg shows it escaped)',
+    title: 'name with a byte 0xff (printable Latin-1 for the kernel: %pE keeps it, kmsg shows it escaped)',
     craft: { name: '61ff62', opts: ['-x'] },
     errno: 'EINVAL',
     site: 'name',
@@ -232,11 +232,11 @@ const BAD: Bad[] = [
     ipt: { args: ipt({ name: 'a\u00ffb' }), msg: `traffic: --name "a\u00ffb" has a bad character at position 2: ${NAME_RULES}` },
   },
   {
-    title: 'name with a newline stays one log record',
+    title: 'name with a newline stays one log record (escaped by the module as \\n, whose backslash kmsg shows as \\x5c)',
     craft: { name: '610a62', opts: ['-x'] },
     errno: 'EINVAL',
     site: 'name',
-    log: `table name "a\\x0ab" ${BAD_CHAR}`,
+    log: `table name "a\\x5cnb" ${BAD_CHAR}`,
     ipt: { args: ipt({ name: 'a\nb' }), msg: `traffic: --name "a\nb" has a bad character at position 2: ${NAME_RULES}` },
   },
   {

@@ -106,6 +106,38 @@ describe.each(['iptables', 'iptables-legacy'])('lossless clear with %s', (ipt) =
     expect(bulk).toBe(`IP\t\tTOTAL\t\tTCP\t\tUDP\t\tOTHER\n${B}\t${3 * 328 + 2 * 48}\t0\t0\t0\t${3 * 328}\t0\t${2 * 48}\t0\n`);
   });
 
+  it('a clearing read cannot seek back (what it cleared and holds would be lost): ESPIPE, and the rows arrive', async () => {
+    await b.run('sh', ['-c', 'echo clear > /proc/net/xt_traffic/R']);
+    await a.run('python3', [PKT, 'udp', B, '9997', '100', '2']);
+    // O_RDWR: read 20 bytes (the walk has taken and cleared the row), then try to rewind
+    const out = await b.run('python3', [
+      '-c',
+      [
+        'import os,errno,json',
+        "fd=os.open('/proc/net/xt_traffic/R', os.O_RDWR)",
+        'head=os.read(fd, 20)',
+        'tell=os.lseek(fd, 0, os.SEEK_CUR)',
+        'r={}',
+        'for how in (os.SEEK_SET, os.SEEK_END):',
+        '  try:',
+        '    os.lseek(fd, 0, how); r[how]=0',
+        '  except OSError as e:',
+        '    r[how]=e.errno',
+        'rest=b""',
+        'while True:',
+        '  c=os.read(fd, 4096)',
+        '  if not c: break',
+        '  rest+=c',
+        "print(json.dumps({'tell': tell, 'seek': r, 'text': (head+rest).decode()}))",
+      ].join('\n'),
+    ]);
+    const r = JSON.parse(out) as { tell: number; seek: Record<string, number>; text: string };
+    expect(r.tell).toBe(20);
+    expect(r.seek).toEqual({ '0': 29, '2': 29 }); // ESPIPE
+    expect(r.text).toBe(`IP\t\tTOTAL\t\tTCP\t\tUDP\t\tOTHER\n${B}\t${2 * 128}\t0\t0\t0\t${2 * 128}\t0\t0\t0\n`);
+    expect(await b.cat('/proc/net/xt_traffic/R')).toBe('IP\t\tTOTAL\t\tTCP\t\tUDP\t\tOTHER\n');
+  });
+
   it('`echo clear >` zeroes a table; an O_RDONLY read of a table without --clearonread does not', async () => {
     const before = await b.cat('/proc/net/xt_traffic/R');
     expect(await b.cat('/proc/net/xt_traffic/R')).toBe(before);

@@ -239,11 +239,11 @@ describe.each(BACKENDS)('counters file with %s', (backend) => {
     expect(trow(B, sum.slice(2))).toBe(c3.sections.traffic![0]);
     expect(sum).toEqual([total.udp + total.icmp, total.icmp, 0, 0, total.udp, 0, total.icmp, total.icmp]);
 
-    // NAME_info: the keys as before, generation last and equal
+    // NAME_info: the keys as before (plus flow_evictions and packets, issue 12 defect 5), generation last and equal
     const info = infoLines(readWith(b, `${SPEC}/${T}_info`, 'r'));
     expect(info.map((l) => l.slice(0, l.indexOf(':')))).toEqual([
       'name', 'family', 'netbase', 'netmask', 'options', 'hashsize', 'flow_slots', 'rules', 'max_entries',
-      'traffic_entries', 'ipconn_entries', 'portconn_entries', 'overflow', 'generation',
+      'traffic_entries', 'ipconn_entries', 'portconn_entries', 'overflow', 'flow_evictions', 'packets', 'generation',
     ]);
     expect(info.at(-1)).toBe(`generation: ${gen}`);
     expect(info).toContain('rules: 2');
