@@ -52,6 +52,7 @@ ip netns exec lan python3 test/lib/pkt.py udp 198.51.100.7 5353 1000 1
 ip netns exec out ping -c 2 -i 0.2 -q 10.20.1.5 >/dev/null
 echo "# expected for 10.20.1.5: out = 3 x 84 (echo requests) + 2 x 84 (echo replies) = 420 OTHER"
 echo "#                               + 1000 + 8 + 20 = 1028 UDP;  in = 3 x 84 + 2 x 84 = 420 OTHER"
+echo "# connections: out 2 (its ping, its UDP flow), in 1 (the outside host's ping)"
 
 sleep 2.2 # the collector takes it within a second
 say "tail -n 3 collect.log                          # one line per collection"
@@ -63,9 +64,8 @@ say xttraffic read LAN
 in_r node "$PWD/dist/cli.js" read LAN
 say xttraffic read LAN --conn port
 in_r node "$PWD/dist/cli.js" read LAN --conn port
-say xttraffic read LAN --clear --json
-in_r node "$PWD/dist/cli.js" read LAN --clear --json
-echo "# the read above cleared the table atomically: nothing counted since"
+say "xttraffic read LAN --clear                     # read and clear in one atomic step"
+in_r node "$PWD/dist/cli.js" read LAN --clear
 say xttraffic read LAN
 in_r node "$PWD/dist/cli.js" read LAN
 say xttraffic status
@@ -83,7 +83,8 @@ echo "collector exit $rc"
 tail -n 2 /tmp/xtt-demo/collect.log
 
 echo
-echo "# the bill: the ledger has every byte, although 'read --clear' cleared the table above"
+echo "# the bill: the ledger has every byte (in 420, out 1448 = 420 + 1028, connections 1 in,"
+echo "# 2 out), although 'read --clear' cleared the table above and the rule is gone"
 say xttraffic report
 node "$PWD/dist/cli.js" report
 say xttraffic report --ip 10.20.1.5 --csv
