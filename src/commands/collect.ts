@@ -131,8 +131,17 @@ export function registerCollect(program: Command, deps: Deps): void {
       const keep = KEEP.flatMap(([o2, flag, key]) => (o[o2] !== undefined ? [[key, checkDays(flag, o[o2] as string)] as const] : []));
       const dbPath = dbPathFromEnv(deps.env, o.db);
       const loc = countersLocation(deps.env);
-      const lock = lockCollector(dbPath);
-      const ledger = new Ledger(openLedgerDb(dbPath, { create: true }));
+      // the ledger first: one that is not ours, or of a newer schema, is refused before
+      // anything is written beside it (the lock file included)
+      const db = openLedgerDb(dbPath, { create: true });
+      let lock: { release(): void };
+      try {
+        lock = lockCollector(dbPath);
+      } catch (e) {
+        db.close();
+        throw e;
+      }
+      const ledger = new Ledger(db);
       if (keep.length > 0) {
         for (const [key, days] of keep) setSetting(ledger.db, key, days);
         const st = getSettings(ledger.db);

@@ -8,7 +8,7 @@ import { BUCKET_5M, BUCKET_DAY, BUCKET_HOUR, HOST_COLS, SCHEMA_VERSION, XTT_APP_
 import { allMembers, getGroup } from '../../src/ledger/groups.js';
 import { Ledger } from '../../src/ledger/ingest.js';
 import { buildReport, history, hostsInPeriod, hostsInRange } from '../../src/ledger/query.js';
-import { reading, rng, tr } from './helpers.js';
+import { ledgerCli, reading, rng, tr } from './helpers.js';
 
 // Upgrades of an old ledger, and a ledger from the future.
 //
@@ -216,7 +216,7 @@ describe('a schema-1 ledger opened by the current code', () => {
 });
 
 describe('a ledger from a newer schema', () => {
-  it('is refused (ENEWERLEDGER) with nothing written: same bytes, same files, same journal mode', () => {
+  it('is refused (ENEWERLEDGER) with nothing written: same bytes, same files, same journal mode', async () => {
     const dir = tmp();
     const path = join(dir, 'ledger.db');
     const l = new Ledger(openLedgerDb(path, { create: true }));
@@ -235,8 +235,13 @@ describe('a ledger from a newer schema', () => {
     expect(err).toMatchObject({ code: 'ENEWERLEDGER', message: `${path} has ledger schema ${SCHEMA_VERSION + 1}, newer than this xttraffic's ${SCHEMA_VERSION}: nothing was written` });
     expect(() => openLedgerDb(path, { readonly: true })).toThrow(/newer than this xttraffic's/);
     expect({ hash: hash(), files: readdirSync(dir).sort() }).toEqual(before);
-    const raw = new Database(path, { readonly: true });
-    expect(raw.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION + 1);
-    raw.close();
+    expect(readFileSync(path).readUInt32BE(60)).toBe(SCHEMA_VERSION + 1); // the header's user_version (a read-only SQLite open would leave -wal/-shm)
+    // the commands too, the collector included: no lock file, no info file, no -wal beside it
+    const cli = ledgerCli(() => dir);
+    for (const args of [['collect', '--once'], ['report'], ['history', '10.0.0.1'], ['group', 'list'], ['quota', 'list']]) {
+      const r = await cli(args);
+      expect([args[0], r.code, r.err.split('\n')[0]]).toEqual([args[0], 3, `xttraffic: ${path} has ledger schema ${SCHEMA_VERSION + 1}, newer than this xttraffic's ${SCHEMA_VERSION}: nothing was written`]);
+      expect({ hash: hash(), files: readdirSync(dir).sort() }).toEqual(before);
+    }
   });
 });
