@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,9 +65,21 @@ const PACKETS_PARAM = '/sys/module/xt_traffic/parameters/packets';
 describe.each(['iptables', 'iptables-legacy'])('stress on two CPUs (%s): pktgen on both, traffic, clearing readers, replaces, netns churn, rmmod', (ipt) => {
   let t: RoutedTopo;
   let oracle: PairOracle;
+  let stampHolder: ChildProcess | undefined;
 
   beforeAll(async () => {
     loadModule();
+    // One socket with SO_TIMESTAMP for the whole test keeps the kernel's netstamp_needed_key on:
+    // otherwise every ping opens and closes the last timestamping socket, and the key's call
+    // sites (one in netif_receive_skb(), where both pktgen threads spin) are live-patched each
+    // time. On 6.12 under TCG that killed the guest: "Oops: int3" at netif_receive_skb+0x28 in
+    // kpktgend_0 and kpktgend_1 at once (text_poke_bp's breakpoint, nothing of xt_traffic).
+    stampHolder = spawn('python3', ['-c', 'import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_SOCKET, 29, 1)  # SO_TIMESTAMP\nprint("ready", flush=True)\nsys.stdin.read()'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      stampHolder!.stdout!.on('data', (d: Buffer) => (d.toString().includes('ready') ? resolve() : undefined));
+      stampHolder!.on('close', (code) => reject(new Error(`SO_TIMESTAMP holder exited ${code}`)));
+    });
+    await sleep(1000); // the key is switched on by a work item
     sh('modprobe', ['pktgen']);
     sh('modprobe', ['dummy']);
     if (existsSync(PACKETS_PARAM)) writeFileSync(PACKETS_PARAM, '1');
@@ -90,6 +102,7 @@ describe.each(['iptables', 'iptables-legacy'])('stress on two CPUs (%s): pktgen 
 
   afterAll(() => {
     if (existsSync(PACKETS_PARAM)) writeFileSync(PACKETS_PARAM, '0');
+    stampHolder?.stdin?.end();
     t?.destroy();
   });
 
