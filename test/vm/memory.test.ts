@@ -96,7 +96,9 @@ describe('streamed reads of the spec files', () => {
     const { before, after } = JSON.parse(ns.exec('node', ['-e', script])) as { before: number; after: number };
     const perOpenKb = (before - after) / OPENS;
     console.log(`table ${name}: ${perOpenKb.toFixed(1)} KB per open file (${HOSTS} rows; a snapshot would be ${(((HOSTS + 1024) * 72) / 1024).toFixed(0)} KB)`);
-    expect(perOpenKb).toBeLessThan(64);
+    // MemFree is system-wide (node's own heap moves it too): measured 11-17 KB on 6.1 and
+    // 15-58 KB on 6.12 per open file; a snapshot is 916 KB, so 256 KB tells them apart
+    expect(perOpenKb).toBeLessThan(256);
   });
 
   it('a non-clearing read of a hashed table keeps every row that existed at open while 3,000 keys are added', async () => {
