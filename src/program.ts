@@ -36,6 +36,8 @@ Environment (xttraffic's own start with XTT_; all optional):
                          the package's libxt/ comes first when it holds a built extension
   TMPDIR=DIR             where a cleared read's snapshot is saved when its output fails
                          (read), default /tmp
+  XTT_CLOCK_OFFSET_MS=N  a test hook: N ms added to the wall clock the ledger commands see
+                         (quota period ends in tests); never set it on a real box
 
 Exit status:
   0  success
