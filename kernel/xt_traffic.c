@@ -1605,8 +1605,9 @@ out_remove:
 }
 
 /*
- * Most buckets of a map: its array at most 1/1024 of RAM (xt_hashlimit
- * sizes by RAM too), a power of two, at least XTT_BUCKETS_MIN.
+ * Most buckets of a map whose size is derived (no --hashsize): its array at
+ * most 1/1024 of RAM (xt_hashlimit sizes by RAM too), a power of two, at
+ * least XTT_BUCKETS_MIN.
  */
 static u32 xtt_buckets_cap(void)
 {
@@ -1650,7 +1651,8 @@ static struct xt_traffic_table *xtt_table_create(struct net *net,
 	} while (!t->generation);
 
 	ipb = xtt_ip_buckets(t->mask, t->hashsize);
-	if (ipb > xtt_buckets_cap())
+	/* as xt_hashlimit: a derived size by RAM; a --hashsize is honoured */
+	if (!t->hashsize && ipb > xtt_buckets_cap())
 		ipb = xtt_buckets_cap();
 	if (t->flags & XT_TRAFFIC_TRAFFIC) {
 		t->map[XTT_KIND_TRAFFIC] = xtt_map_alloc(t, XTT_KIND_TRAFFIC, ipb,
