@@ -42,7 +42,12 @@ export const PARAM_DEFAULTS: Readonly<Record<string, string>> = {
   proc_perms: '0600',
   proc_uid: '0',
   proc_gid: '0',
+  // a bool: /sys shows Y or N, saved as 1 or 0
+  packets: '0',
 };
+
+/** Parameters that are bools in the module (sysfs Y/N, module option 0/1). */
+const BOOL_PARAMS: ReadonlySet<string> = new Set(['packets']);
 
 export interface PersistPaths {
   modulesLoad: string;
@@ -74,6 +79,7 @@ export function modulesLoadText(): string {
 
 /** Parameter values as a module option: octal for proc_perms, decimal otherwise. */
 function paramValue(key: string, sysValue: string): string {
+  if (BOOL_PARAMS.has(key) && /^[YN]$/.test(sysValue)) return sysValue === 'Y' ? '1' : '0';
   return key === 'proc_perms' && /^\d+$/.test(sysValue) ? `0${Number(sysValue).toString(8)}` : sysValue;
 }
 
@@ -100,6 +106,7 @@ export function checkParams(params: string[]): string[] {
     const m = /^([a-z_]+)=([0-9]+)$/.exec(p);
     if (!m) throw new UsageError(`--param ${p}: expected KEY=NUMBER, e.g. max_entries=65536`);
     if (!(m[1]! in PARAM_DEFAULTS)) throw new UsageError(`--param ${p}: ${MODULE_NAME} has no parameter ${m[1]}`, { hint: `its parameters: ${Object.keys(PARAM_DEFAULTS).join(', ')}` });
+    if (BOOL_PARAMS.has(m[1]!) && m[2] !== '0' && m[2] !== '1') throw new UsageError(`--param ${p}: ${m[1]} is 0 or 1`);
   }
   return params;
 }

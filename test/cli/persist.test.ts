@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Deps, RunResult } from '../../src/core/deps.js';
 import { run } from '../../src/program.js';
-import { changedParams, parseRulesFile, renderRules, restorePlan, wantedBy } from '../../src/system/persist.js';
+import { changedParams, checkParams, parseRulesFile, renderRules, restorePlan, wantedBy } from '../../src/system/persist.js';
 
 // `xttraffic install --persist`, `persist save|status|restore` and `uninstall` in-process, in
 // a temporary root (etc, systemd units, /sys/module, the package), with a small fake of
@@ -222,6 +222,14 @@ describe('pure parts', () => {
     expect(changedParams({ max_entries: '1048576', flow_timeout: '30', proc_perms: '384', proc_uid: '0', proc_gid: '0' })).toEqual([]);
   });
 
+  it('changedParams: the bool packets (sysfs Y/N) saved as 1 only when set; --param packets takes 0 or 1', () => {
+    const sys = { max_entries: '1048576', flow_timeout: '30', proc_perms: '384', proc_uid: '0', proc_gid: '0' };
+    expect(changedParams({ ...sys, packets: 'N' })).toEqual([]);
+    expect(changedParams({ ...sys, packets: 'Y' })).toEqual(['packets=1']);
+    expect(checkParams(['packets=1', 'max_entries=65536'])).toEqual(['packets=1', 'max_entries=65536']);
+    expect(() => checkParams(['packets=2'])).toThrow('--param packets=2: packets is 0 or 1');
+  });
+
   it('wantedBy reads the [Install] section only', () => {
     expect(wantedBy('[Unit]\nWantedBy=x.target\n[Install]\nWantedBy=multi-user.target\nWantedBy=a.target b.target\n')).toEqual(['multi-user.target', 'a.target', 'b.target']);
   });
@@ -340,7 +348,7 @@ describe('persist save / status / restore', () => {
     expect(s.calls).toContain('iptables-legacy-save ');
     expect(readFileSync(join(s.etc, 'xttraffic/persist.conf'), 'utf8')).toContain('\nbackend=legacy\n');
     expect(await s.run('persist', 'save', '--param', 'max_entrie=5')).toBe(2);
-    expect(s.stderr).toBe('xttraffic: --param max_entrie=5: xt_traffic has no parameter max_entrie\nhint: its parameters: max_entries, flow_timeout, proc_perms, proc_uid, proc_gid\n');
+    expect(s.stderr).toBe('xttraffic: --param max_entrie=5: xt_traffic has no parameter max_entrie\nhint: its parameters: max_entries, flow_timeout, proc_perms, proc_uid, proc_gid, packets\n');
     expect(await s.run('persist', 'save', '--param', 'flow_timeout=1 0')).toBe(2);
     expect(s.stderr).toBe('xttraffic: --param flow_timeout=1 0: expected KEY=NUMBER, e.g. max_entries=65536\n');
     expect(await s.run('persist', 'save', '--backend', 'ebpf')).toBe(2);
