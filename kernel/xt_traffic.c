@@ -2,7 +2,8 @@
 /*
  * xt_traffic: per-IP traffic and connection accounting with one rule.
  *
- * For every address of a monitored IPv4 net it counts bytes in and out split
+ * For every address (or host prefix: revision 1, IPv4 and IPv6) of a
+ * monitored net it counts bytes in and out split
  * TCP/UDP/OTHER, and new connections per address and per service port split
  * TCP/UDP/ICMP/OTHER. Tables are per network namespace, named, shared by the
  * rules that name them and read from /proc/net/xt_traffic/.
@@ -20,10 +21,13 @@
 #include <linux/capability.h>
 #include <linux/hash.h>
 #include <linux/icmp.h>
+#include <linux/icmpv6.h>
 #include <linux/delay.h>
 #include <linux/init.h>
 #include <linux/ip.h>
 #include <net/ip.h>
+#include <linux/ipv6.h>
+#include <net/ipv6.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -64,6 +68,7 @@ MODULE_DESCRIPTION("Xtables: per-IP traffic and connection accounting");
 MODULE_LICENSE("GPL");
 MODULE_VERSION(XT_TRAFFIC_VERSION);
 MODULE_ALIAS("ipt_traffic");
+MODULE_ALIAS("ip6t_traffic");
 
 static unsigned int max_entries __read_mostly = 1U << 20;
 static unsigned int flow_timeout __read_mostly = 30;
@@ -179,8 +184,15 @@ static const char *const xtt_kind_name[XTT_KINDS] = {
  */
 struct xtt_entry {
 	struct xtt_entry __rcu *next;
-	u32 key;
+	u32 key;	/* IPv4: the prefix's index in the net; IPv6: its hash */
 	atomic64_t c[];
+	/* IPv6 maps: a struct xtt_k6 (the prefix's first address) follows */
+};
+
+/* Sorted index of an IPv6 map: the keys and their entries. */
+struct xtt_ix6 {
+	struct xtt_k6 key;
+	struct xtt_entry *e;
 };
 
 /*
@@ -194,6 +206,12 @@ struct xtt_index {
 	u32 keys[];
 };
 
+struct xtt_index6 {
+	u32 n;
+	int epoch;
+	struct xtt_ix6 keys[];
+};
+
 #define XTT_ENTRY_SIZE(n)	(sizeof(struct xtt_entry) + (n) * sizeof(atomic64_t))
 
 /* Striped insert locks: an entry is only ever added, never removed. */
@@ -205,10 +223,12 @@ struct xtt_map {
 	unsigned int ncounters;
 	unsigned int bits;
 	bool direct;
+	bool v6;		/* 128-bit keys after the counters, always hashed */
 	u32 nbuckets;
 	siphash_key_t hkey;	/* random per map */
 	struct xtt_entry __rcu **buckets;
 	struct xtt_index *index;	/* hashed maps' key order, under clear_mutex */
+	struct xtt_index6 *index6;	/* the same for IPv6 maps */
 
 	/* written by inserts: off the cache line every packet reads */
 	atomic_t count ____cacheline_aligned_in_smp;
@@ -244,8 +264,13 @@ struct xt_traffic_table {
 	u32 mask;
 	u8 sides;		/* xtt_count_sides(flags) */
 	u8 fast;		/* sides traffic_mt() counts inline */
+	u8 shift;		/* IPv4: 32 - hostprefix (key = offset >> shift) */
 	struct xtt_map *map[XTT_KINDS];
 	struct xtt_flows *flows;
+	struct xtt_k6 base6;	/* IPv6: the net, and the host prefix's mask */
+	struct xtt_k6 mask6;
+	struct xtt_k6 hpmask6;
+	siphash_key_t fkey;	/* IPv6: flow keys carry a keyed digest of addresses */
 
 	/* configuration and state no packet reads */
 	struct list_head list ____cacheline_aligned_in_smp;
@@ -254,6 +279,9 @@ struct xt_traffic_table {
 	char name[XT_TRAFFIC_NAME_LEN];
 	u32 flags;
 	u32 hashsize;		/* as given; 0 = derived */
+	u8 family;		/* NFPROTO_IPV4 or NFPROTO_IPV6 */
+	u8 hostprefix;		/* key length: 32 or 128 = per address */
+	u8 revision;		/* of the rule that made it: 0 keeps the old files */
 	u64 generation;		/* random, non-zero: this instance of the table */
 	struct mem_cgroup *memcg;	/* of the rule's creator: entries are charged to it */
 	u64 __percpu *overflow;	/* per CPU, summed when read; never cleared */
@@ -268,12 +296,21 @@ struct traffic_net {
 };
 
 static unsigned int traffic_net_id __read_mostly;
-/* Entries of traffic maps (6 counters) and of connection maps (8), charged. */
-static struct kmem_cache *xtt_entry_cache[2] __read_mostly;
+/*
+ * Entries of traffic maps (6 counters) and of connection maps (8), charged;
+ * then the same with a 128-bit key for IPv6 maps.
+ */
+static struct kmem_cache *xtt_entry_cache[4] __read_mostly;
 
 static struct kmem_cache *xtt_cache(const struct xtt_map *m)
 {
-	return xtt_entry_cache[m->ncounters != 2 * XTT_TR_N];
+	return xtt_entry_cache[m->v6 * 2 + (m->ncounters != 2 * XTT_TR_N)];
+}
+
+/* The 128-bit key of an entry of an IPv6 map (after counters and baselines). */
+static struct xtt_k6 *xtt_key6(const struct xtt_map *m, struct xtt_entry *e)
+{
+	return (struct xtt_k6 *)&e->c[2 * m->ncounters];
 }
 
 static DEFINE_MUTEX(traffic_mutex);
@@ -322,8 +359,10 @@ static struct xtt_map *xtt_map_alloc(struct xt_traffic_table *t,
 			    XTT_TR_N : XTT_CN_N);
 	m->nbuckets = nbuckets;
 	m->bits = xtt_ilog2(nbuckets);
+	/* IPv6 prefixes (not ports) have 128-bit keys */
+	m->v6 = t->family == NFPROTO_IPV6 && kind != XTT_KIND_PORTCONN;
 	/* keyspace 0 means 2^32 */
-	m->direct = keyspace != 0 && keyspace <= nbuckets;
+	m->direct = !m->v6 && keyspace != 0 && keyspace <= nbuckets;
 	get_random_bytes(&m->hkey, sizeof(m->hkey));
 	atomic_set(&m->count, 0);
 	for (i = 0; i < XTT_LOCKS; i++)
@@ -347,6 +386,7 @@ static void xtt_map_free(struct xtt_map *m)
 			cond_resched();
 	}
 	kvfree(m->index);
+	kvfree(m->index6);
 	kvfree(m->buckets);
 	kfree(m);
 }
@@ -373,9 +413,36 @@ static __always_inline struct xtt_entry *xtt_map_find(struct xtt_map *m,
 	return NULL;
 }
 
-/* Slow path: a key's first packet. Never fails the packet; counts overflow. */
+/* Bucket (and the entry's 32-bit key) of an IPv6 key: always SipHash. */
+static __always_inline u32 xtt_map6_hash(const struct xtt_map *m,
+					 const struct xtt_k6 *k)
+{
+	return (u32)siphash_2u64(k->hi, k->lo, &m->hkey);
+}
+
+static __always_inline struct xtt_entry *xtt_map6_find(struct xtt_map *m,
+						       u32 h,
+						       const struct xtt_k6 *k)
+{
+	struct xtt_entry *e;
+
+	for (e = rcu_dereference(m->buckets[h >> (32 - m->bits)]); e;
+	     e = rcu_dereference(e->next)) {
+		const struct xtt_k6 *ek = xtt_key6(m, e);
+
+		if (e->key == h && ek->hi == k->hi && ek->lo == k->lo)
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * Slow path: a key's first packet. Never fails the packet; counts overflow.
+ * @k6: the 128-bit key of an IPv6 map (@key is then its hash), else NULL.
+ */
 static noinline struct xtt_entry *xtt_map_insert(struct xtt_map *m, u32 idx,
-						 u32 key)
+						 u32 key,
+						 const struct xtt_k6 *k6)
 {
 	spinlock_t *lock = &m->locks[idx % XTT_LOCKS];
 	struct xtt_entry *e = NULL;
@@ -386,7 +453,7 @@ static noinline struct xtt_entry *xtt_map_insert(struct xtt_map *m, u32 idx,
 		goto out_overflow;
 	/* _bh: OUTPUT hooks may run with BHs enabled (nft backend) */
 	spin_lock_bh(lock);
-	e = xtt_map_find(m, idx, key);
+	e = k6 ? xtt_map6_find(m, key, k6) : xtt_map_find(m, idx, key);
 	if (e)
 		goto out;
 	if (atomic_read(&m->count) >= READ_ONCE(max_entries))
@@ -398,6 +465,8 @@ static noinline struct xtt_entry *xtt_map_insert(struct xtt_map *m, u32 idx,
 	if (!e)
 		goto out;
 	e->key = key;
+	if (k6)
+		*xtt_key6(m, e) = *k6;
 	RCU_INIT_POINTER(e->next, rcu_dereference_protected(m->buckets[idx],
 							    lockdep_is_held(lock)));
 	rcu_assign_pointer(m->buckets[idx], e);
@@ -421,7 +490,22 @@ static __always_inline void xtt_map_add(struct xtt_map *m, u32 key,
 
 	e = xtt_map_find(m, idx, key);
 	if (unlikely(!e)) {
-		e = xtt_map_insert(m, idx, key);
+		e = xtt_map_insert(m, idx, key, NULL);
+		if (!e)
+			return;
+	}
+	atomic64_add(n, &e->c[slot]);
+}
+
+static void xtt_map6_add(struct xtt_map *m, const struct xtt_k6 *k,
+			 unsigned int slot, u64 n)
+{
+	u32 h = xtt_map6_hash(m, k);
+	struct xtt_entry *e;
+
+	e = xtt_map6_find(m, h, k);
+	if (unlikely(!e)) {
+		e = xtt_map_insert(m, h >> (32 - m->bits), h, k);
 		if (!e)
 			return;
 	}
@@ -535,6 +619,12 @@ static __always_inline bool xtt_flow_seen(struct xtt_flows *f,
 
 /* ---- the match ---- */
 
+/* Key of an IPv4 address of the net: its host prefix's index in the net. */
+static __always_inline u32 xtt_key4(const struct xt_traffic_table *t, u32 addr)
+{
+	return (addr & ~t->mask) >> t->shift;
+}
+
 static noinline void xtt_count_conn(struct xt_traffic_table *t,
 				    u32 src, bool s_in, u32 dst, bool d_in,
 				    unsigned int proto, u16 port)
@@ -544,9 +634,9 @@ static noinline void xtt_count_conn(struct xt_traffic_table *t,
 	m = t->map[XTT_KIND_IPCONN];
 	if (m) {
 		if (s_in)
-			xtt_map_add(m, src & ~t->mask, proto * 2 + XTT_OUT, 1);
+			xtt_map_add(m, xtt_key4(t, src), proto * 2 + XTT_OUT, 1);
 		if (d_in)
-			xtt_map_add(m, dst & ~t->mask, proto * 2 + XTT_IN, 1);
+			xtt_map_add(m, xtt_key4(t, dst), proto * 2 + XTT_IN, 1);
 	}
 	m = t->map[XTT_KIND_PORTCONN];
 	if (m) {
@@ -762,10 +852,8 @@ static noinline bool traffic_mt_conn(const struct sk_buff *skb,
 
 /* Every case: GSO, internal traffic, a key's first packet, connections. */
 static noinline bool traffic_mt_full(const struct sk_buff *skb,
-				     struct xt_action_param *par)
+				     struct xt_traffic_table *t)
 {
-	const struct xt_traffic_mtinfo *info = par->matchinfo;
-	struct xt_traffic_table *t = info->table;
 	const struct iphdr *iph = ip_hdr(skb);
 	u32 src = ntohl(iph->saddr);
 	u32 dst = ntohl(iph->daddr);
@@ -784,15 +872,15 @@ static noinline bool traffic_mt_full(const struct sk_buff *skb,
 		if (unlikely(skb_is_gso(skb)))
 			bytes = xtt_gso_bytes(skb, iph, len, &segs);
 		if (where & 1)
-			xtt_map_add(m, src & ~t->mask, slot + XTT_OUT, bytes);
+			xtt_map_add(m, xtt_key4(t, src), slot + XTT_OUT, bytes);
 		if (where & 2)
-			xtt_map_add(m, dst & ~t->mask, slot + XTT_IN, bytes);
+			xtt_map_add(m, xtt_key4(t, dst), slot + XTT_IN, bytes);
 		/* packets as on the wire: a GSO packet's segments */
 		m = t->map[XTT_KIND_PACKETS];
 		if (m && (where & 1))
-			xtt_map_add(m, src & ~t->mask, slot + XTT_OUT, segs);
+			xtt_map_add(m, xtt_key4(t, src), slot + XTT_OUT, segs);
 		if (m && (where & 2))
-			xtt_map_add(m, dst & ~t->mask, slot + XTT_IN, segs);
+			xtt_map_add(m, xtt_key4(t, dst), slot + XTT_IN, segs);
 	}
 
 	/* Connections start in a first fragment (or an unfragmented packet). */
@@ -806,10 +894,9 @@ static noinline bool traffic_mt_full(const struct sk_buff *skb,
  * key, no GSO. Anything else is a tail call to traffic_mt_full(), which does
  * the whole packet. The match never drops: it always returns true.
  */
-static bool traffic_mt(const struct sk_buff *skb, struct xt_action_param *par)
+static __always_inline bool xtt_mt4(const struct sk_buff *skb,
+				    struct xt_traffic_table *t)
 {
-	const struct xt_traffic_mtinfo *info = par->matchinfo;
-	struct xt_traffic_table *t = info->table;
 	const struct iphdr *iph = ip_hdr(skb);
 	u32 src = ntohl(iph->saddr);
 	u32 dst = ntohl(iph->daddr);
@@ -823,24 +910,254 @@ static bool traffic_mt(const struct sk_buff *skb, struct xt_action_param *par)
 		return true;
 	/* t->fast: the sides counted here (one side in the net, --traffic) */
 	if (unlikely(!(t->fast & (1U << where)) || skb_is_gso(skb)))
-		return traffic_mt_full(skb, par);
+		return traffic_mt_full(skb, t);
 
 	slot = xtt_tr_slot[iph->protocol];
 	if (where & 1) {
-		key = src & ~t->mask;
+		key = xtt_key4(t, src);
 		slot += XTT_OUT;
 	} else {
-		key = dst & ~t->mask;
+		key = xtt_key4(t, dst);
 		slot += XTT_IN;
 	}
 	m = t->map[XTT_KIND_TRAFFIC];
 	e = xtt_map_find(m, xtt_map_bucket(m, key), key);
 	if (unlikely(!e))
-		return traffic_mt_full(skb, par);
+		return traffic_mt_full(skb, t);
 	atomic64_add(ntohs(iph->tot_len), &e->c[slot]);
 
 	if (t->flows && !(iph->frag_off & htons(IP_OFFSET)))
 		return traffic_mt_conn(skb, t, iph, where);
+	return true;
+}
+
+/* Revision 0 (IPv4). */
+static bool traffic_mt(const struct sk_buff *skb, struct xt_action_param *par)
+{
+	const struct xt_traffic_mtinfo *info = par->matchinfo;
+
+	return xtt_mt4(skb, info->table);
+}
+
+/* Revision 1, IPv4: the same path, keys per host prefix (t->shift). */
+static bool traffic_mt1(const struct sk_buff *skb, struct xt_action_param *par)
+{
+	const struct xt_traffic_mtinfo1 *info = par->matchinfo;
+
+	return xtt_mt4(skb, info->table);
+}
+
+/* ---- IPv6 (revision 1) ---- */
+
+static __always_inline void xtt_k6_load(struct xtt_k6 *k,
+					const struct in6_addr *a)
+{
+	k->hi = (u64)ntohl(a->s6_addr32[0]) << 32 | ntohl(a->s6_addr32[1]);
+	k->lo = (u64)ntohl(a->s6_addr32[2]) << 32 | ntohl(a->s6_addr32[3]);
+}
+
+static __always_inline bool xtt_in6(const struct xt_traffic_table *t,
+				    const struct xtt_k6 *a)
+{
+	return (a->hi & t->mask6.hi) == t->base6.hi &&
+	       (a->lo & t->mask6.lo) == t->base6.lo;
+}
+
+/* Key of an IPv6 address of the net: its host prefix's first address. */
+static __always_inline void xtt_key6_of(const struct xt_traffic_table *t,
+					const struct xtt_k6 *a,
+					struct xtt_k6 *k)
+{
+	k->hi = a->hi & t->hpmask6.hi;
+	k->lo = a->lo & t->hpmask6.lo;
+}
+
+/* An IPv6 address in a flow key: a digest keyed per table. */
+static u32 xtt_flow_addr6(const struct xt_traffic_table *t,
+			  const struct xtt_k6 *a)
+{
+	return (u32)siphash_2u64(a->hi, a->lo, &t->fkey);
+}
+
+/*
+ * Wire bytes of an IPv6 GSO packet, as xtt_gso_bytes() for IPv4: @l3len the
+ * IPv6 header and its extension headers (every segment repeats them), then
+ * TCP (SKB_GSO_TCPV6, doff >= 5) or UDP (SKB_GSO_UDP_L4); UFO (SKB_GSO_UDP)
+ * sends IPv6 fragments, each with the headers and a fragment header.
+ */
+static noinline u64 xtt_gso_bytes6(const struct sk_buff *skb, int proto,
+				   u32 l3len, u32 len, u32 *segs)
+{
+	unsigned int type = skb_shinfo(skb)->gso_type;
+	u32 gso_size = skb_shinfo(skb)->gso_size;
+	u32 hdrlen;
+
+	if ((type & SKB_GSO_TCPV6) && proto == IPPROTO_TCP) {
+		struct tcphdr _th;
+		const struct tcphdr *th;
+
+		th = skb_header_pointer(skb, skb_network_offset(skb) + l3len,
+					sizeof(_th), &_th);
+		if (!th || th->doff < 5)
+			return len;
+		hdrlen = l3len + th->doff * 4;
+	} else if ((type & SKB_GSO_UDP_L4) && proto == IPPROTO_UDP) {
+		hdrlen = l3len + sizeof(struct udphdr);
+	} else if ((type & SKB_GSO_UDP) && proto == IPPROTO_UDP) {
+		if (l3len > len)
+			return len;
+		*segs = xtt_gso_segs(len, l3len, gso_size);
+		if (*segs == 1)
+			return len;
+		return xtt_wire_bytes(len, *segs, l3len) +
+		       (u64)*segs * sizeof(struct frag_hdr);
+	} else {
+		return len;
+	}
+	if (hdrlen > len)
+		return len;
+	*segs = xtt_gso_segs(len, hdrlen, gso_size);
+	return xtt_wire_bytes(len, *segs, hdrlen);
+}
+
+/*
+ * Connections of an IPv6 packet (not a non-first fragment): @proto and
+ * @thoff from ipv6_find_hdr(). TCP SYN without ACK; UDP, ICMPv6 and others
+ * by flow, as for IPv4 (ICMPv6 echo 128/129 share a flow by identifier).
+ */
+static noinline void traffic_mt6_conn(const struct sk_buff *skb,
+				      struct xt_traffic_table *t, int proto,
+				      unsigned int thoff,
+				      const struct xtt_k6 *src,
+				      const struct xtt_k6 *dst,
+				      unsigned int where)
+{
+	union {
+		struct tcphdr th;
+		struct udphdr uh;
+		struct icmp6hdr ih;
+	} buf;
+	struct xtt_flow_key k;
+	struct xtt_k6 key;
+	unsigned int cproto;
+	const void *l4;
+	struct xtt_map *m;
+	u16 port = 0;
+
+	l4 = skb_header_pointer(skb, thoff, xtt_l4_len(proto), &buf);
+	switch (proto) {
+	case IPPROTO_TCP: {
+		const struct tcphdr *th = l4;
+
+		if (!th || !th->syn || th->ack)
+			return;
+		cproto = XTT_CN_TCP;
+		port = ntohs(th->dest);
+		goto count;
+	}
+	case IPPROTO_UDP: {
+		const struct udphdr *uh = l4;
+
+		if (!uh)
+			return;
+		cproto = XTT_CN_UDP;
+		port = ntohs(uh->dest);
+		xtt_flow_key_make(&k, IPPROTO_UDP, xtt_flow_addr6(t, src),
+				  ntohs(uh->source), xtt_flow_addr6(t, dst), port);
+		break;
+	}
+	case IPPROTO_ICMPV6: {
+		const struct icmp6hdr *ih = l4;
+
+		if (!ih)
+			return;
+		cproto = XTT_CN_ICMP;
+		xtt_icmp6_flow_key(&k, xtt_flow_addr6(t, src),
+				   xtt_flow_addr6(t, dst), ih->icmp6_type,
+				   ih->icmp6_code, ntohs(ih->icmp6_identifier));
+		break;
+	}
+	default:
+		cproto = XTT_CN_OTHER;
+		xtt_flow_key_make(&k, proto, xtt_flow_addr6(t, src), 0,
+				  xtt_flow_addr6(t, dst), 0);
+		break;
+	}
+	if (xtt_flow_seen(t->flows, &k) || !xtt_flow_update(t->flows, k))
+		return;
+count:
+	m = t->map[XTT_KIND_IPCONN];
+	if (m && (where & 1)) {
+		xtt_key6_of(t, src, &key);
+		xtt_map6_add(m, &key, cproto * 2 + XTT_OUT, 1);
+	}
+	if (m && (where & 2)) {
+		xtt_key6_of(t, dst, &key);
+		xtt_map6_add(m, &key, cproto * 2 + XTT_IN, 1);
+	}
+	m = t->map[XTT_KIND_PORTCONN];
+	if (m && (where & 2))
+		xtt_map_add(m, port, cproto * 2 + XTT_IN, 1);
+	if (m && (where & 1))
+		xtt_map_add(m, port, cproto * 2 + XTT_OUT, 1);
+}
+
+/*
+ * Revision 1, IPv6. Bytes: the whole packet, 40 + payload length (the
+ * packet's length when that is 0: jumbograms, BIG TCP); GSO as for IPv4.
+ * Protocol: the upper layer after the extension headers (ipv6_find_hdr; a
+ * non-first fragment: its fragment header's next header); ICMPv6 is OTHER
+ * for traffic. A packet whose headers cannot be walked counts as OTHER and
+ * never as a connection; neither does a non-first fragment.
+ */
+static bool traffic_mt6(const struct sk_buff *skb, struct xt_action_param *par)
+{
+	const struct xt_traffic_mtinfo1 *info = par->matchinfo;
+	struct xt_traffic_table *t = info->table;
+	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
+	u32 netlen = skb->len - skb_network_offset(skb);
+	unsigned short fragoff = 0;
+	unsigned int where, thoff = 0, slot;
+	struct xtt_k6 src, dst, key;
+	struct xtt_map *m;
+	u32 len, segs = 1;
+	u64 bytes;
+	int proto;
+
+	xtt_k6_load(&src, &ip6h->saddr);
+	xtt_k6_load(&dst, &ip6h->daddr);
+	where = xtt_in6(t, &src) | xtt_in6(t, &dst) << 1;
+	if (!(t->sides & (1U << where)))
+		return true;
+	proto = ipv6_find_hdr(skb, &thoff, -1, &fragoff, NULL);
+	m = t->map[XTT_KIND_TRAFFIC];
+	if (m) {
+		len = sizeof(*ip6h) + ntohs(ip6h->payload_len);
+		if (!ip6h->payload_len || len > netlen)
+			len = netlen;
+		slot = proto < 0 ? XTT_TR_OTHER * 2 : xtt_tr_slot[proto & 255];
+		bytes = len;
+		if (unlikely(skb_is_gso(skb)) && proto >= 0 && !fragoff)
+			bytes = xtt_gso_bytes6(skb, proto,
+					       thoff - skb_network_offset(skb),
+					       len, &segs);
+		if (where & 1) {
+			xtt_key6_of(t, &src, &key);
+			xtt_map6_add(m, &key, slot + XTT_OUT, bytes);
+			if (t->map[XTT_KIND_PACKETS])
+				xtt_map6_add(t->map[XTT_KIND_PACKETS], &key,
+					     slot + XTT_OUT, segs);
+		}
+		if (where & 2) {
+			xtt_key6_of(t, &dst, &key);
+			xtt_map6_add(m, &key, slot + XTT_IN, bytes);
+			if (t->map[XTT_KIND_PACKETS])
+				xtt_map6_add(t->map[XTT_KIND_PACKETS], &key,
+					     slot + XTT_IN, segs);
+		}
+	}
+	if (t->flows && proto >= 0 && !fragoff)
+		traffic_mt6_conn(skb, t, proto, thoff, &src, &dst, where);
 	return true;
 }
 
@@ -863,7 +1180,8 @@ struct xtt_iter {
 	bool have;		/* key and c hold the row at pos */
 	loff_t pos;		/* seq_file position of the row below (0: header) */
 	u32 next;		/* keys below it were walked */
-	u32 key;		/* the row at pos */
+	struct xtt_k6 next6;	/* the same for IPv6 maps */
+	struct xtt_entry *e;	/* the row at pos (entries live as long as the table) */
 	u64 c[XTT_COUNTERS_MAX];
 };
 
@@ -970,8 +1288,96 @@ static bool xtt_iter_take(struct xtt_iter *it, struct xtt_entry *e)
 			atomic64_set(xtt_base(m, e, i), v);
 		any |= it->c[i];
 	}
-	it->key = e->key;
+	it->e = e;
 	return any;
+}
+
+static int xtt_ix6_cmp(const void *a, const void *b)
+{
+	return xtt_k6_cmp(&((const struct xtt_ix6 *)a)->key,
+			  &((const struct xtt_ix6 *)b)->key);
+}
+
+/* xtt_index_update() for an IPv6 map: its keys and entries, sorted. */
+static int xtt_index6_update(struct xtt_map *m)
+{
+	int epoch = atomic_read(&m->inserts);
+	struct xtt_index6 *ix = m->index6;
+	struct xtt_entry *e;
+	size_t cap, n;
+	u32 b;
+
+	if (ix && ix->epoch == epoch)
+		return 0;
+	cap = atomic_read(&m->count) + 64;
+again:
+	ix = kvmalloc(struct_size(ix, keys, cap), GFP_KERNEL_ACCOUNT);
+	if (!ix)
+		return -ENOMEM;
+	n = 0;
+	rcu_read_lock();
+	for (b = 0; b < m->nbuckets && n < cap; b++) {
+		for (e = rcu_dereference(m->buckets[b]); e && n < cap;
+		     e = rcu_dereference(e->next)) {
+			ix->keys[n].key = *xtt_key6(m, e);
+			ix->keys[n++].e = e;
+		}
+		if ((b & 1023) == 1023) {
+			rcu_read_unlock();
+			cond_resched();
+			rcu_read_lock();
+		}
+	}
+	rcu_read_unlock();
+	if (n == cap) {
+		kvfree(ix);
+		cap *= 2;
+		goto again;
+	}
+	ix->n = n;
+	ix->epoch = epoch;
+	sort(ix->keys, n, sizeof(ix->keys[0]), xtt_ix6_cmp, NULL);
+	kvfree(m->index6);
+	m->index6 = ix;
+	return 0;
+}
+
+/* Under clear_mutex: xtt_iter_advance() of an IPv6 map. */
+static bool xtt_iter_advance6(struct xtt_iter *it)
+{
+	const struct xtt_index6 *ix = it->map->index6;
+	unsigned int steps = 0;
+	bool found = false;
+	u32 lo = 0, hi;
+
+	if (it->done || !ix)
+		return false;
+	/* the first key >= next6 */
+	hi = ix->n;
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+
+		if (xtt_k6_cmp(&ix->keys[mid].key, &it->next6) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (!found) {
+		const struct xtt_ix6 *x;
+
+		if (lo >= ix->n) {
+			it->done = true;
+			break;
+		}
+		x = &ix->keys[lo++];
+		found = xtt_iter_take(it, x->e);
+		it->next6 = x->key;
+		if (++it->next6.lo == 0 && ++it->next6.hi == 0)
+			it->done = true;	/* the last address was walked */
+		if ((++steps & 1023) == 0)
+			cond_resched();
+	}
+	return found;
 }
 
 /* Under clear_mutex: the next row with a displayed counter, in key order. */
@@ -984,6 +1390,8 @@ static bool xtt_iter_advance(struct xtt_iter *it)
 	bool found = false;
 	u32 key, j;
 
+	if (m->v6)
+		return xtt_iter_advance6(it);
 	if (it->done || (!m->direct && !ix))
 		return false;
 	j = m->direct ? 0 : xtt_index_lower(ix, it->next);
@@ -1028,9 +1436,11 @@ static void *xtt_seq_start(struct seq_file *seq, loff_t *pos)
 	/* a new walk (position 0), or a seek: walk to it */
 	it->pos = 0;
 	it->next = 0;
+	it->next6.hi = 0;
+	it->next6.lo = 0;
 	it->done = false;
 	it->have = false;
-	if (!m->direct && xtt_index_update(m))
+	if (m->v6 ? xtt_index6_update(m) : !m->direct && xtt_index_update(m))
 		return ERR_PTR(-ENOMEM);
 	while (it->pos < *pos && (it->have = xtt_iter_advance(it)))
 		it->pos++;
@@ -1056,27 +1466,83 @@ static void xtt_seq_stop(struct seq_file *seq, void *v)
 	mutex_unlock(&it->map->table->clear_mutex);
 }
 
+static void xtt_put_ip4(struct seq_file *seq, u32 ip)
+{
+	/* seq_put_decimal_ull: a tenth of seq_printf's cost, on big tables */
+	seq_put_decimal_ull(seq, "", ip >> 24);
+	seq_put_decimal_ull(seq, ".", (ip >> 16) & 255);
+	seq_put_decimal_ull(seq, ".", (ip >> 8) & 255);
+	seq_put_decimal_ull(seq, ".", ip & 255);
+}
+
 /*
- * One row of a map: the key (an IP of the net, or a port), total in, total
- * out, then the @m->ncounters counters @c, tab separated.
+ * An IPv6 address in RFC 5952 form: lowercase hex, no leading zeros, the
+ * longest run of two or more zero groups (the first of equal runs) as "::";
+ * dotted only for IPv4-mapped addresses (%pI6c also dots ISATAP ids).
+ */
+static void xtt_put_ip6(struct seq_file *seq, const struct xtt_k6 *a)
+{
+	unsigned int i, start, run;
+	u16 g[8];
+
+	if (xtt_ip6_v4mapped(a)) {
+		seq_puts(seq, "::ffff:");
+		xtt_put_ip4(seq, (u32)a->lo);
+		return;
+	}
+	for (i = 0; i < 4; i++) {
+		g[i] = a->hi >> (48 - 16 * i);
+		g[i + 4] = a->lo >> (48 - 16 * i);
+	}
+	run = xtt_ip6_zero_run(g, &start);
+	for (i = 0; i < 8; i++) {
+		if (run && i == start) {
+			seq_puts(seq, "::");
+			i += run - 1;
+			continue;
+		}
+		if (i && !(run && i == start + run))
+			seq_putc(seq, ':');
+		seq_printf(seq, "%x", g[i]);
+	}
+}
+
+/*
+ * The key of a row: a port, or the host prefix (docs/design.md, "IPv6 and
+ * host prefixes"): the bare address when the host prefix is the full
+ * length, else the prefix's first address and "/LEN".
+ */
+static void xtt_put_key(struct seq_file *seq, const struct xtt_map *m,
+			struct xtt_entry *e)
+{
+	const struct xt_traffic_table *t = m->table;
+
+	if (m->kind == XTT_KIND_PORTCONN) {
+		seq_put_decimal_ull(seq, "", e->key);
+		return;
+	}
+	if (m->v6) {
+		xtt_put_ip6(seq, xtt_key6(m, e));
+		if (t->hostprefix < 128)
+			seq_put_decimal_ull(seq, "/", t->hostprefix);
+		return;
+	}
+	xtt_put_ip4(seq, t->base | e->key << t->shift);
+	if (t->hostprefix < 32)
+		seq_put_decimal_ull(seq, "/", t->hostprefix);
+}
+
+/*
+ * One row of a map: the key (an IP or host prefix of the net, or a port),
+ * total in, total out, then the @m->ncounters counters @c, tab separated.
  */
 static void xtt_put_row(struct seq_file *seq, const struct xtt_map *m,
-			u32 key, const u64 *c)
+			struct xtt_entry *e, const u64 *c)
 {
 	unsigned int np = m->ncounters / 2, i;
 	u64 tin = 0, tout = 0;
 
-	/* seq_put_decimal_ull: a tenth of seq_printf's cost, on big tables */
-	if (m->kind == XTT_KIND_PORTCONN) {
-		seq_put_decimal_ull(seq, "", key);
-	} else {
-		u32 ip = m->table->base | key;
-
-		seq_put_decimal_ull(seq, "", ip >> 24);
-		seq_put_decimal_ull(seq, ".", (ip >> 16) & 255);
-		seq_put_decimal_ull(seq, ".", (ip >> 8) & 255);
-		seq_put_decimal_ull(seq, ".", ip & 255);
-	}
+	xtt_put_key(seq, m, e);
 	for (i = 0; i < np; i++) {
 		tin += c[i * 2 + XTT_IN];
 		tout += c[i * 2 + XTT_OUT];
@@ -1107,7 +1573,7 @@ static int xtt_seq_show(struct seq_file *seq, void *v)
 		}
 		return 0;
 	}
-	xtt_put_row(seq, it->map, it->key, it->c);
+	xtt_put_row(seq, it->map, it->e, it->c);
 	return 0;
 }
 
@@ -1243,19 +1709,42 @@ static void xtt_put_options(struct seq_file *seq,
 	seq_putc(seq, '\n');
 }
 
+/* "netbase: " and "netmask: " lines: dotted quads, or RFC 5952 for IPv6. */
+static void xtt_put_net(struct seq_file *seq, const struct xt_traffic_table *t)
+{
+	seq_puts(seq, "netbase: ");
+	if (t->family == NFPROTO_IPV6)
+		xtt_put_ip6(seq, &t->base6);
+	else
+		xtt_put_ip4(seq, t->base);
+	seq_puts(seq, "\nnetmask: ");
+	if (t->family == NFPROTO_IPV6)
+		xtt_put_ip6(seq, &t->mask6);
+	else
+		xtt_put_ip4(seq, t->mask);
+	seq_putc(seq, '\n');
+}
+
+static const char *xtt_family_name(const struct xt_traffic_table *t)
+{
+	return t->family == NFPROTO_IPV6 ? "ipv6" : "ipv4";
+}
+
 /* NAME_info: configuration and state, one "key: value" a line. */
 static int xtt_info_show(struct seq_file *seq, void *v)
 {
 	struct xt_traffic_table *t = seq->private;
-	__be32 base = htonl(t->base), mask = htonl(t->mask);
 	unsigned int k;
 
 	/*
 	 * No traffic_mutex here: destroy removes this file while holding it
 	 * and waits for readers. The maps never change after creation.
+	 * A revision-0 table has no hostprefix line (it means 32).
 	 */
-	seq_printf(seq, "name: %s\nfamily: ipv4\nnetbase: %pI4\nnetmask: %pI4\n",
-		   t->name, &base, &mask);
+	seq_printf(seq, "name: %s\nfamily: %s\n", t->name, xtt_family_name(t));
+	xtt_put_net(seq, t);
+	if (t->revision)
+		seq_printf(seq, "hostprefix: %u\n", t->hostprefix);
 	xtt_put_options(seq, t);
 	seq_printf(seq, "hashsize: %u\n",
 		   t->map[XTT_KIND_TRAFFIC] ? t->map[XTT_KIND_TRAFFIC]->nbuckets :
@@ -1417,18 +1906,19 @@ static int xtt_ctr_show(struct seq_file *seq, void *v)
 	struct xt_traffic_table *t = it->t;
 	const struct xtt_map *m;
 	u64 c[XTT_COUNTERS_MAX];
-	__be32 base, mask;
 	unsigned int i;
 
 	switch (it->at) {
 	case XTT_AT_HEAD:
-		base = htonl(t->base);
-		mask = htonl(t->mask);
 		seq_printf(seq, "xt_traffic_counters %d\nname: %s\ngeneration: %016llx\n",
 			   XTT_COUNTERS_REVISION, t->name, t->generation);
 		xtt_put_options(seq, t);
-		seq_printf(seq, "netbase: %pI4\nnetmask: %pI4\noverflow: %llu\n",
-			   &base, &mask, xtt_overflow(t));
+		xtt_put_net(seq, t);
+		/* revision-0 tables: absent, meaning ipv4 and 32 */
+		if (t->revision)
+			seq_printf(seq, "family: %s\nhostprefix: %u\n",
+				   xtt_family_name(t), t->hostprefix);
+		seq_printf(seq, "overflow: %llu\n", xtt_overflow(t));
 		break;
 	case XTT_AT_SECTION:
 		seq_printf(seq, "[%s]\n", xtt_kind_name[it->kind]);
@@ -1437,7 +1927,7 @@ static int xtt_ctr_show(struct seq_file *seq, void *v)
 		m = t->map[it->kind];
 		for (i = 0; i < m->ncounters; i++)
 			c[i] = atomic64_read(&it->e->c[i]);
-		xtt_put_row(seq, m, it->e->key, c);
+		xtt_put_row(seq, m, it->e, c);
 		break;
 	default:
 		seq_puts(seq, "[end]\n");
@@ -1621,11 +2111,32 @@ static u32 xtt_buckets_cap(void)
 	return 1U << xtt_ilog2(n);
 }
 
+/* A checked rule of either revision, as a table is made or compared. */
+struct xtt_conf {
+	u8 family;		/* NFPROTO_IPV4 or NFPROTO_IPV6 */
+	u8 revision;
+	u8 netlen;		/* prefix length of the net */
+	u8 hostprefix;		/* netlen .. 32 or 128 */
+	u32 flags;
+	u32 hashsize;
+	const union nf_inet_addr *netbase;	/* network order */
+	const union nf_inet_addr *netmask;
+	const char *name;
+};
+
+static struct xtt_k6 xtt_k6_of(const union nf_inet_addr *a)
+{
+	struct xtt_k6 k;
+
+	xtt_k6_load(&k, &a->in6);
+	return k;
+}
+
 static struct xt_traffic_table *xtt_table_create(struct net *net,
-						 const struct xt_traffic_mtinfo *info)
+						 const struct xtt_conf *conf)
 {
 	struct xt_traffic_table *t;
-	u32 ipb;
+	u32 ipb, keyspace = 0;
 
 	t = kzalloc(sizeof(*t), GFP_KERNEL_ACCOUNT);
 	if (!t)
@@ -1633,14 +2144,27 @@ static struct xt_traffic_table *xtt_table_create(struct net *net,
 	t->net = net;
 	t->refcnt = 1;
 	t->memcg = get_mem_cgroup_from_mm(current->mm);
-	strscpy(t->name, info->name, sizeof(t->name));
-	t->flags = info->flags;
-	t->base = ntohl(info->netbase.ip);
-	t->mask = ntohl(info->netmask.ip);
+	strscpy(t->name, conf->name, sizeof(t->name));
+	t->flags = conf->flags;
+	t->family = conf->family;
+	t->revision = conf->revision;
+	t->hostprefix = conf->hostprefix;
+	if (conf->family == NFPROTO_IPV6) {
+		t->base6 = xtt_k6_of(conf->netbase);
+		t->mask6 = xtt_k6_of(conf->netmask);
+		t->hpmask6 = xtt_k6_mask(conf->hostprefix);
+		get_random_bytes(&t->fkey, sizeof(t->fkey));
+	} else {
+		t->base = ntohl(conf->netbase->ip);
+		t->mask = ntohl(conf->netmask->ip);
+		t->shift = 32 - conf->hostprefix;
+		/* prefixes in the net: at most 2^31 (the net is at least a /1) */
+		keyspace = 1U << (conf->hostprefix - conf->netlen);
+	}
 	t->sides = xtt_count_sides(t->flags);
 	/* internal packets (both sides) and tables without --traffic: full path */
 	t->fast = t->flags & XT_TRAFFIC_TRAFFIC ? t->sides & (1 << 1 | 1 << 2) : 0;
-	t->hashsize = info->hashsize;
+	t->hashsize = conf->hashsize;
 	t->overflow = alloc_percpu_gfp(u64, GFP_KERNEL_ACCOUNT);
 	if (!t->overflow)
 		goto out_free_table;
@@ -1650,26 +2174,26 @@ static struct xt_traffic_table *xtt_table_create(struct net *net,
 		t->generation = get_random_u64();
 	} while (!t->generation);
 
-	ipb = xtt_ip_buckets(t->mask, t->hashsize);
+	ipb = xtt_ip_buckets_bits(conf->hostprefix - conf->netlen, t->hashsize);
 	/* as xt_hashlimit: a derived size by RAM; a --hashsize is honoured */
 	if (!t->hashsize && ipb > xtt_buckets_cap())
 		ipb = xtt_buckets_cap();
 	if (t->flags & XT_TRAFFIC_TRAFFIC) {
 		t->map[XTT_KIND_TRAFFIC] = xtt_map_alloc(t, XTT_KIND_TRAFFIC, ipb,
-							 ~t->mask + 1);
+							 keyspace);
 		if (!t->map[XTT_KIND_TRAFFIC])
 			goto out_free_table;
 	}
 	if ((t->flags & XT_TRAFFIC_TRAFFIC) && READ_ONCE(packets)) {
 		t->map[XTT_KIND_PACKETS] = xtt_map_alloc(t, XTT_KIND_PACKETS, ipb,
-							 ~t->mask + 1);
+							 keyspace);
 		if (!t->map[XTT_KIND_PACKETS])
 			goto out_free_table;
 		t->fast = 0;	/* packets take the full path */
 	}
 	if (t->flags & XT_TRAFFIC_IPCONN) {
 		t->map[XTT_KIND_IPCONN] = xtt_map_alloc(t, XTT_KIND_IPCONN, ipb,
-							~t->mask + 1);
+							keyspace);
 		if (!t->map[XTT_KIND_IPCONN])
 			goto out_free_table;
 	}
@@ -1702,33 +2226,55 @@ static const char *const xtt_name_errstr[] = {
 	[XTT_NAME_RESERVED_SUFFIX] = "may not end in _ipconn, _portconn or _info",
 };
 
-static int xtt_check_info(const struct xt_traffic_mtinfo *info)
+/* Flags and name, the same rules and messages for both revisions. */
+static int xtt_check_flags_name(u32 flags, const char *name)
 {
-	u32 base = ntohl(info->netbase.ip), mask = ntohl(info->netmask.ip);
 	enum xtt_name_err nerr;
 
-	if (info->flags & ~XT_TRAFFIC_VALID_FLAGS) {
+	if (flags & ~XT_TRAFFIC_VALID_FLAGS) {
 		pr_info_ratelimited("unknown flag bits 0x%x (known: 0x%x)\n",
-				    info->flags & ~XT_TRAFFIC_VALID_FLAGS,
+				    flags & ~XT_TRAFFIC_VALID_FLAGS,
 				    XT_TRAFFIC_VALID_FLAGS);
 		return -EINVAL;
 	}
-	if (!(info->flags & XT_TRAFFIC_COUNT_FLAGS)) {
+	if (!(flags & XT_TRAFFIC_COUNT_FLAGS)) {
 		pr_info_ratelimited("nothing to count: give --traffic, --portconn or --ipconn\n");
 		return -EINVAL;
 	}
-	if ((info->flags & XT_TRAFFIC_NOINTERNAL) &&
-	    (info->flags & XT_TRAFFIC_ONLYINTERNAL)) {
+	if ((flags & XT_TRAFFIC_NOINTERNAL) && (flags & XT_TRAFFIC_ONLYINTERNAL)) {
 		pr_info_ratelimited("--nointernal and ! --nointernal exclude each other\n");
 		return -EINVAL;
 	}
-	nerr = xtt_name_check(info->name);
+	nerr = xtt_name_check(name);
 	if (nerr != XTT_NAME_OK) {
 		pr_info_ratelimited("table name \"%*pE\" %s\n",
-				    (int)strnlen(info->name, XT_TRAFFIC_NAME_LEN),
-				    info->name, xtt_name_errstr[nerr]);
+				    (int)strnlen(name, XT_TRAFFIC_NAME_LEN),
+				    name, xtt_name_errstr[nerr]);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+static int xtt_check_hashsize(const char *name, u32 hashsize)
+{
+	if (hashsize > XT_TRAFFIC_HASHSIZE_MAX) {
+		pr_info_ratelimited("%s: hashsize %u out of range 1..%u\n",
+				    name, hashsize, XT_TRAFFIC_HASHSIZE_MAX);
+		return -ERANGE;
+	}
+	return 0;
+}
+
+/* Revision 0: IPv4, per address. */
+static int xtt_check_info(const struct xt_traffic_mtinfo *info,
+			  struct xtt_conf *conf)
+{
+	u32 base = ntohl(info->netbase.ip), mask = ntohl(info->netmask.ip);
+	int ret;
+
+	ret = xtt_check_flags_name(info->flags, info->name);
+	if (ret)
+		return ret;
 	if (info->netbase.all[1] || info->netbase.all[2] || info->netbase.all[3] ||
 	    info->netmask.all[1] || info->netmask.all[2] || info->netmask.all[3]) {
 		pr_info_ratelimited("%s: IPv4 netbase/netmask carry IPv6 bits\n",
@@ -1745,20 +2291,121 @@ static int xtt_check_info(const struct xt_traffic_mtinfo *info)
 				    info->name, &info->netbase.ip, &info->netmask.ip);
 		return -EINVAL;
 	}
-	if (info->hashsize > XT_TRAFFIC_HASHSIZE_MAX) {
-		pr_info_ratelimited("%s: hashsize %u out of range 1..%u\n",
-				    info->name, info->hashsize,
-				    XT_TRAFFIC_HASHSIZE_MAX);
-		return -ERANGE;
+	ret = xtt_check_hashsize(info->name, info->hashsize);
+	if (ret)
+		return ret;
+	conf->family = NFPROTO_IPV4;
+	conf->revision = 0;
+	conf->netlen = xtt_prefix_len(mask);
+	conf->hostprefix = 32;
+	conf->flags = info->flags;
+	conf->hashsize = info->hashsize;
+	conf->netbase = &info->netbase;
+	conf->netmask = &info->netmask;
+	conf->name = info->name;
+	return 0;
+}
+
+/* Revision 1, IPv4: as revision 0, plus the host prefix. */
+static int xtt_check_net1_v4(const struct xt_traffic_mtinfo1 *info, u8 *netlen)
+{
+	u32 base = ntohl(info->netbase.ip), mask = ntohl(info->netmask.ip);
+
+	if (info->netbase.all[1] || info->netbase.all[2] || info->netbase.all[3] ||
+	    info->netmask.all[1] || info->netmask.all[2] || info->netmask.all[3]) {
+		pr_info_ratelimited("%s: an IPv4 rule with IPv6 values: netbase %pI6c netmask %pI6c\n",
+				    info->name, &info->netbase.in6,
+				    &info->netmask.in6);
+		return -EINVAL;
 	}
+	if (!xtt_mask_valid(mask)) {
+		pr_info_ratelimited("%s: netmask %pI4 is not a contiguous mask of prefix 1..32\n",
+				    info->name, &info->netmask.ip);
+		return -EINVAL;
+	}
+	if (!xtt_base_aligned(base, mask)) {
+		pr_info_ratelimited("%s: netbase %pI4 is not aligned to netmask %pI4\n",
+				    info->name, &info->netbase.ip, &info->netmask.ip);
+		return -EINVAL;
+	}
+	*netlen = xtt_prefix_len(mask);
+	return 0;
+}
+
+/* Revision 1, IPv6: a contiguous mask of 1..128 bits, the base aligned. */
+static int xtt_check_net1_v6(const struct xt_traffic_mtinfo1 *info, u8 *netlen)
+{
+	struct xtt_k6 base = xtt_k6_of(&info->netbase);
+	struct xtt_k6 mask = xtt_k6_of(&info->netmask);
+	int len = xtt_k6_prefix_len(&mask);
+
+	if (len <= 0) {
+		pr_info_ratelimited("%s: netmask %pI6c is not a contiguous IPv6 mask of prefix 1..128%s\n",
+				    info->name, &info->netmask.in6,
+				    len == 0 ? " (a /0 net would be every address)" : "");
+		return -EINVAL;
+	}
+	if ((base.hi & ~mask.hi) || (base.lo & ~mask.lo)) {
+		pr_info_ratelimited("%s: netbase %pI6c has host bits set for a /%d net\n",
+				    info->name, &info->netbase.in6, len);
+		return -EINVAL;
+	}
+	*netlen = len;
+	return 0;
+}
+
+static int xtt_check_info1(const struct xt_traffic_mtinfo1 *info, u8 family,
+			   struct xtt_conf *conf)
+{
+	unsigned int bits = family == NFPROTO_IPV6 ? 128 : 32;
+	u8 netlen;
+	int ret;
+
+	ret = xtt_check_flags_name(info->flags, info->name);
+	if (ret)
+		return ret;
+	if (info->pad[0] || info->pad[1] || info->pad[2]) {
+		pr_info_ratelimited("%s: padding bytes 0x%02x%02x%02x are not zero\n",
+				    info->name, info->pad[0], info->pad[1],
+				    info->pad[2]);
+		return -EINVAL;
+	}
+	if (family == NFPROTO_IPV6)
+		ret = xtt_check_net1_v6(info, &netlen);
+	else
+		ret = xtt_check_net1_v4(info, &netlen);
+	if (ret)
+		return ret;
+	if (info->hostprefix < netlen || info->hostprefix > bits) {
+		pr_info_ratelimited("%s: hostprefix %u is %s (%u..%u for this /%u %s net)\n",
+				    info->name, info->hostprefix,
+				    info->hostprefix > bits ?
+				    (bits == 32 ? "longer than an IPv4 address" :
+				     "longer than an IPv6 address") :
+				    "shorter than the net",
+				    netlen, bits, netlen,
+				    bits == 32 ? "IPv4" : "IPv6");
+		return -EINVAL;
+	}
+	ret = xtt_check_hashsize(info->name, info->hashsize);
+	if (ret)
+		return ret;
+	conf->family = family;
+	conf->revision = 1;
+	conf->netlen = netlen;
+	conf->hostprefix = info->hostprefix;
+	conf->flags = info->flags;
+	conf->hashsize = info->hashsize;
+	conf->netbase = &info->netbase;
+	conf->netmask = &info->netmask;
+	conf->name = info->name;
 	return 0;
 }
 
 /* A rule naming an existing table must describe it exactly. */
 static int xtt_check_same(const struct xt_traffic_table *t,
-			  const struct xt_traffic_mtinfo *info, bool report)
+			  const struct xtt_conf *conf, bool report)
 {
-	u32 base = ntohl(info->netbase.ip), mask = ntohl(info->netmask.ip);
 	static const struct {
 		u32 bit;
 		const char *opt;
@@ -1772,17 +2419,43 @@ static int xtt_check_same(const struct xt_traffic_table *t,
 	};
 	unsigned int i;
 
-	if (t->base != base || t->mask != mask) {
+	if (t->family != conf->family) {
+		if (report)
+			pr_info_ratelimited("table %s exists for %s; this rule is %s\n",
+					    t->name, xtt_family_name(t),
+					    conf->family == NFPROTO_IPV6 ? "ipv6" : "ipv4");
+		return -EEXIST;
+	}
+	if (t->hostprefix != conf->hostprefix) {
+		if (report)
+			pr_info_ratelimited("table %s exists with --hostprefix %u; this rule has %u\n",
+					    t->name, t->hostprefix, conf->hostprefix);
+		return -EEXIST;
+	}
+	if (t->family == NFPROTO_IPV6) {
+		struct xtt_k6 base = xtt_k6_of(conf->netbase);
+		struct xtt_k6 mask = xtt_k6_of(conf->netmask);
+
+		if (xtt_k6_cmp(&base, &t->base6) || xtt_k6_cmp(&mask, &t->mask6)) {
+			if (report)
+				pr_info_ratelimited("table %s exists with --netbase %pI6c --netmask %d; this rule has %pI6c %u\n",
+						    t->name, conf->netbase,
+						    xtt_k6_prefix_len(&t->mask6),
+						    conf->netbase, conf->netlen);
+			return -EINVAL;
+		}
+	} else if (t->base != ntohl(conf->netbase->ip) ||
+		   t->mask != ntohl(conf->netmask->ip)) {
 		__be32 tb = htonl(t->base), tm = htonl(t->mask);
 
 		if (report)
 			pr_info_ratelimited("table %s exists with --netbase %pI4 --netmask %pI4; this rule has %pI4 %pI4\n",
-					    t->name, &tb, &tm, &info->netbase.ip,
-					    &info->netmask.ip);
+					    t->name, &tb, &tm, &conf->netbase->ip,
+					    &conf->netmask->ip);
 		return -EINVAL;
 	}
 	for (i = 0; i < ARRAY_SIZE(opts); i++) {
-		if ((t->flags ^ info->flags) & opts[i].bit) {
+		if ((t->flags ^ conf->flags) & opts[i].bit) {
 			if (report)
 				pr_info_ratelimited("table %s exists %s %s; this rule differs\n",
 						    t->name,
@@ -1791,10 +2464,10 @@ static int xtt_check_same(const struct xt_traffic_table *t,
 			return -EINVAL;
 		}
 	}
-	if (t->hashsize != info->hashsize) {
+	if (t->hashsize != conf->hashsize) {
 		if (report)
 			pr_info_ratelimited("table %s exists with --hashsize %u; this rule has %u (0 = derived)\n",
-					    t->name, t->hashsize, info->hashsize);
+					    t->name, t->hashsize, conf->hashsize);
 		return -EINVAL;
 	}
 	return 0;
@@ -1803,17 +2476,14 @@ static int xtt_check_same(const struct xt_traffic_table *t,
 /* How long a rule waits for a table of the same name with other options to go. */
 #define XTT_DESTROY_WAIT_MS	2000U
 
-static int traffic_mt_check(const struct xt_mtchk_param *par)
+/* The table of a checked rule: found (and shared) or made. */
+static int xtt_table_get(struct net *net, const struct xtt_conf *conf,
+			 struct xt_traffic_table **table)
 {
-	struct xt_traffic_mtinfo *info = par->matchinfo;
-	struct traffic_net *tn = traffic_pernet(par->net);
+	struct traffic_net *tn = traffic_pernet(net);
 	struct xt_traffic_table *t, *fresh = NULL;
 	unsigned int waited = 0;
-	int ret;
-
-	ret = xtt_check_info(info);
-	if (ret)
-		return ret;
+	int ret = 0;
 
 	/*
 	 * A new table is allocated outside traffic_mutex (megabytes for a
@@ -1822,14 +2492,14 @@ static int traffic_mt_check(const struct xt_mtchk_param *par)
 	 */
 again:
 	mutex_lock(&traffic_mutex);
-	t = xtt_table_lookup(tn, info->name);
+	t = xtt_table_lookup(tn, conf->name);
 	if (t) {
 		/*
 		 * Other options: the table may be one whose last rule is
 		 * being destroyed asynchronously (nft_compat destroys after
 		 * the commit, from a work item): wait for it a little.
 		 */
-		ret = xtt_check_same(t, info, waited >= XTT_DESTROY_WAIT_MS);
+		ret = xtt_check_same(t, conf, waited >= XTT_DESTROY_WAIT_MS);
 		if (ret && waited < XTT_DESTROY_WAIT_MS) {
 			mutex_unlock(&traffic_mutex);
 			msleep(20);
@@ -1839,7 +2509,7 @@ again:
 		if (ret)
 			goto out;
 		t->refcnt++;
-		info->table = t;
+		*table = t;
 		goto out;
 	}
 	if (!tn->proc_dir) {
@@ -1848,10 +2518,10 @@ again:
 	}
 	if (!fresh) {
 		mutex_unlock(&traffic_mutex);
-		fresh = xtt_table_create(par->net, info);
+		fresh = xtt_table_create(net, conf);
 		if (!fresh) {
 			pr_info_ratelimited("%s: out of memory for the table\n",
-					    info->name);
+					    conf->name);
 			return -ENOMEM;
 		}
 		goto again;
@@ -1860,7 +2530,7 @@ again:
 	if (ret)
 		goto out;
 	list_add_tail(&fresh->list, &tn->tables);
-	info->table = fresh;
+	*table = fresh;
 	fresh = NULL;
 out:
 	mutex_unlock(&traffic_mutex);
@@ -1869,11 +2539,33 @@ out:
 	return ret;
 }
 
-static void traffic_mt_destroy(const struct xt_mtdtor_param *par)
+static int traffic_mt_check(const struct xt_mtchk_param *par)
 {
-	struct traffic_net *tn = traffic_pernet(par->net);
-	const struct xt_traffic_mtinfo *info = par->matchinfo;
-	struct xt_traffic_table *t = info->table;
+	struct xt_traffic_mtinfo *info = par->matchinfo;
+	struct xtt_conf conf;
+	int ret;
+
+	ret = xtt_check_info(info, &conf);
+	if (ret)
+		return ret;
+	return xtt_table_get(par->net, &conf, &info->table);
+}
+
+static int traffic_mt_check1(const struct xt_mtchk_param *par)
+{
+	struct xt_traffic_mtinfo1 *info = par->matchinfo;
+	struct xtt_conf conf;
+	int ret;
+
+	ret = xtt_check_info1(info, par->family, &conf);
+	if (ret)
+		return ret;
+	return xtt_table_get(par->net, &conf, &info->table);
+}
+
+static void xtt_table_put(struct net *net, struct xt_traffic_table *t)
+{
+	struct traffic_net *tn = traffic_pernet(net);
 
 	mutex_lock(&traffic_mutex);
 	if (--t->refcnt == 0) {
@@ -1887,16 +2579,54 @@ static void traffic_mt_destroy(const struct xt_mtdtor_param *par)
 	mutex_unlock(&traffic_mutex);
 }
 
-static struct xt_match traffic_mt_reg __read_mostly = {
-	.name		= "traffic",
-	.revision	= 0,
-	.family		= NFPROTO_IPV4,
-	.match		= traffic_mt,
-	.checkentry	= traffic_mt_check,
-	.destroy	= traffic_mt_destroy,
-	.matchsize	= sizeof(struct xt_traffic_mtinfo),
-	.usersize	= offsetof(struct xt_traffic_mtinfo, table),
-	.me		= THIS_MODULE,
+static void traffic_mt_destroy(const struct xt_mtdtor_param *par)
+{
+	const struct xt_traffic_mtinfo *info = par->matchinfo;
+
+	xtt_table_put(par->net, info->table);
+}
+
+static void traffic_mt_destroy1(const struct xt_mtdtor_param *par)
+{
+	const struct xt_traffic_mtinfo1 *info = par->matchinfo;
+
+	xtt_table_put(par->net, info->table);
+}
+
+static struct xt_match traffic_mt_reg[] __read_mostly = {
+	{
+		.name		= "traffic",
+		.revision	= 0,
+		.family		= NFPROTO_IPV4,
+		.match		= traffic_mt,
+		.checkentry	= traffic_mt_check,
+		.destroy	= traffic_mt_destroy,
+		.matchsize	= sizeof(struct xt_traffic_mtinfo),
+		.usersize	= offsetof(struct xt_traffic_mtinfo, table),
+		.me		= THIS_MODULE,
+	},
+	{
+		.name		= "traffic",
+		.revision	= 1,
+		.family		= NFPROTO_IPV4,
+		.match		= traffic_mt1,
+		.checkentry	= traffic_mt_check1,
+		.destroy	= traffic_mt_destroy1,
+		.matchsize	= sizeof(struct xt_traffic_mtinfo1),
+		.usersize	= offsetof(struct xt_traffic_mtinfo1, table),
+		.me		= THIS_MODULE,
+	},
+	{
+		.name		= "traffic",
+		.revision	= 1,
+		.family		= NFPROTO_IPV6,
+		.match		= traffic_mt6,
+		.checkentry	= traffic_mt_check1,
+		.destroy	= traffic_mt_destroy1,
+		.matchsize	= sizeof(struct xt_traffic_mtinfo1),
+		.usersize	= offsetof(struct xt_traffic_mtinfo1, table),
+		.me		= THIS_MODULE,
+	},
 };
 
 /* ---- per network namespace ---- */
@@ -1954,22 +2684,29 @@ static struct pernet_operations traffic_net_ops = {
 
 static int __init traffic_mt_init(void)
 {
+	static const char *const names[ARRAY_SIZE(xtt_entry_cache)] = {
+		"xt_traffic_entry", "xt_traffic_conn_entry",
+		"xt_traffic_entry6", "xt_traffic_conn_entry6",
+	};
+	unsigned int i;
 	int ret;
 
-	xtt_entry_cache[0] = kmem_cache_create("xt_traffic_entry",
-					       XTT_ENTRY_SIZE(4 * XTT_TR_N),
-					       0, SLAB_ACCOUNT, NULL);
-	xtt_entry_cache[1] = kmem_cache_create("xt_traffic_conn_entry",
-					       XTT_ENTRY_SIZE(4 * XTT_CN_N),
-					       0, SLAB_ACCOUNT, NULL);
-	if (!xtt_entry_cache[0] || !xtt_entry_cache[1]) {
-		ret = -ENOMEM;
-		goto out_destroy_caches;
+	/* counters and baselines; IPv6 entries then their 128-bit key */
+	for (i = 0; i < ARRAY_SIZE(xtt_entry_cache); i++) {
+		xtt_entry_cache[i] =
+			kmem_cache_create(names[i],
+					  XTT_ENTRY_SIZE(4 * (i & 1 ? XTT_CN_N : XTT_TR_N)) +
+					  (i >= 2 ? sizeof(struct xtt_k6) : 0),
+					  0, SLAB_ACCOUNT, NULL);
+		if (!xtt_entry_cache[i]) {
+			ret = -ENOMEM;
+			goto out_destroy_caches;
+		}
 	}
 	ret = register_pernet_subsys(&traffic_net_ops);
 	if (ret)
 		goto out_destroy_caches;
-	ret = xt_register_match(&traffic_mt_reg);
+	ret = xt_register_matches(traffic_mt_reg, ARRAY_SIZE(traffic_mt_reg));
 	if (ret)
 		goto out_unregister_pernet;
 	return 0;
@@ -1977,17 +2714,19 @@ static int __init traffic_mt_init(void)
 out_unregister_pernet:
 	unregister_pernet_subsys(&traffic_net_ops);
 out_destroy_caches:
-	kmem_cache_destroy(xtt_entry_cache[1]);
-	kmem_cache_destroy(xtt_entry_cache[0]);
+	for (i = 0; i < ARRAY_SIZE(xtt_entry_cache); i++)
+		kmem_cache_destroy(xtt_entry_cache[i]);
 	return ret;
 }
 
 static void __exit traffic_mt_exit(void)
 {
-	xt_unregister_match(&traffic_mt_reg);
+	unsigned int i;
+
+	xt_unregister_matches(traffic_mt_reg, ARRAY_SIZE(traffic_mt_reg));
 	unregister_pernet_subsys(&traffic_net_ops);
-	kmem_cache_destroy(xtt_entry_cache[1]);
-	kmem_cache_destroy(xtt_entry_cache[0]);
+	for (i = 0; i < ARRAY_SIZE(xtt_entry_cache); i++)
+		kmem_cache_destroy(xtt_entry_cache[i]);
 }
 
 module_init(traffic_mt_init);

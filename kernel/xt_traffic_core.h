@@ -122,17 +122,91 @@ static inline unsigned int xtt_ilog2(u32 v)
  * hash_32() needs a bit to shift to), or the number of addresses in the net
  * clamped to [XTT_BUCKETS_MIN, XTT_BUCKETS_DEFAULT_MAX].
  */
-static inline u32 xtt_ip_buckets(u32 mask, u32 hashsize)
+static inline u32 xtt_ip_buckets_bits(unsigned int keybits, u32 hashsize)
 {
-	unsigned int prefix = xtt_prefix_len(mask);
 	u32 hosts;
 
 	if (hashsize)
 		return hashsize < 2 ? 2 : xtt_roundup_pow2(hashsize);
-	if (32 - prefix >= 16)
+	if (keybits >= 16)
 		return XTT_BUCKETS_DEFAULT_MAX;
-	hosts = 1U << (32 - prefix);
+	hosts = 1U << keybits;
 	return hosts < XTT_BUCKETS_MIN ? XTT_BUCKETS_MIN : hosts;
+}
+
+static inline u32 xtt_ip_buckets(u32 mask, u32 hashsize)
+{
+	return xtt_ip_buckets_bits(32 - xtt_prefix_len(mask), hashsize);
+}
+
+/*
+ * An IPv6 address or mask as two host-order words: hi = bits 0..63 (the
+ * first on the wire), lo = bits 64..127. Compares as the numeric address.
+ */
+struct xtt_k6 {
+	u64 hi;
+	u64 lo;
+};
+
+/* The mask of a prefix of @len bits, 0..128. */
+static inline struct xtt_k6 xtt_k6_mask(unsigned int len)
+{
+	struct xtt_k6 m;
+
+	m.hi = len == 0 ? 0 : len >= 64 ? ~0ULL : ~0ULL << (64 - len);
+	m.lo = len <= 64 ? 0 : len >= 128 ? ~0ULL : ~0ULL << (128 - len);
+	return m;
+}
+
+/* Prefix length of a contiguous mask, or -1 when the mask is not one. */
+static inline int xtt_k6_prefix_len(const struct xtt_k6 *m)
+{
+	unsigned int n = 0;
+	struct xtt_k6 want;
+
+	while (n < 128 && ((n < 64 ? m->hi >> (63 - n) : m->lo >> (127 - n)) & 1))
+		n++;
+	want = xtt_k6_mask(n);
+	return want.hi == m->hi && want.lo == m->lo ? (int)n : -1;
+}
+
+static inline int xtt_k6_cmp(const struct xtt_k6 *a, const struct xtt_k6 *b)
+{
+	if (a->hi != b->hi)
+		return a->hi < b->hi ? -1 : 1;
+	if (a->lo != b->lo)
+		return a->lo < b->lo ? -1 : 1;
+	return 0;
+}
+
+/*
+ * RFC 5952 section 4.2: the longest run of two or more zero groups of @g
+ * (the first of equal runs). Returns its length (0: none) and its start.
+ */
+static inline unsigned int xtt_ip6_zero_run(const u16 g[8], unsigned int *start)
+{
+	unsigned int best = 0, i, j;
+
+	*start = 8;
+	for (i = 0; i < 8; i = j + 1) {
+		j = i;
+		while (j < 8 && g[j] == 0)
+			j++;
+		if (j - i >= 2 && j - i > best) {
+			best = j - i;
+			*start = i;
+		}
+	}
+	return best;
+}
+
+/*
+ * RFC 5952 section 5: the mixed notation is used for IPv4-mapped addresses
+ * (::ffff:0:0/96) only; ISATAP and IPv4-compatible ones are pure hex.
+ */
+static inline bool xtt_ip6_v4mapped(const struct xtt_k6 *a)
+{
+	return a->hi == 0 && (a->lo >> 32) == 0xffff;
 }
 
 /*
@@ -276,6 +350,17 @@ static inline void xtt_icmp_flow_key(struct xtt_flow_key *k, u32 src, u32 dst,
 {
 	if (type == 8 || type == 0)
 		xtt_flow_key_make(k, 1, src, id, dst, id);
+	else
+		xtt_flow_key_make(k, XTT_FLOW_ICMP_MSG, src, ((u16)type << 8) | code,
+				  dst, ((u16)type << 8) | code);
+}
+
+/* ICMPv6 echo request (128) and reply (129) share a flow by identifier. */
+static inline void xtt_icmp6_flow_key(struct xtt_flow_key *k, u32 src, u32 dst,
+				      u8 type, u8 code, u16 id)
+{
+	if (type == 128 || type == 129)
+		xtt_flow_key_make(k, 58, src, id, dst, id);
 	else
 		xtt_flow_key_make(k, XTT_FLOW_ICMP_MSG, src, ((u16)type << 8) | code,
 				  dst, ((u16)type << 8) | code);

@@ -56,4 +56,25 @@ struct xt_traffic_mtinfo {
 	struct xt_traffic_table *table __attribute__((aligned(8)));
 };
 
+/*
+ * Revision 1, registered for NFPROTO_IPV4 and NFPROTO_IPV6: counts per host
+ * prefix of length hostprefix inside the net. netbase/netmask in network byte
+ * order: for IPv4 only .ip is used and the rest of each union must be zero;
+ * for IPv6 all 128 bits (.ip6). hostprefix: net length .. 32 (IPv4) or 128
+ * (IPv6); it is never 0 in a valid struct (libxt puts the default: 32 for
+ * IPv4, 64 for IPv6). pad must be zero.
+ */
+struct xt_traffic_mtinfo1 {
+	__u32 flags;
+	__u32 hashsize;
+	union nf_inet_addr netbase;
+	union nf_inet_addr netmask;
+	__u8 hostprefix;
+	__u8 pad[3];
+	char name[XT_TRAFFIC_NAME_LEN];
+
+	/* Kernel-private: the shared table. Not part of what userspace compares. */
+	struct xt_traffic_table *table __attribute__((aligned(8)));
+};
+
 #endif /* _UAPI_XT_TRAFFIC_H */
