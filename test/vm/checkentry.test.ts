@@ -35,6 +35,8 @@ beforeAll(async () => {
   loadModule();
   sh('modprobe', ['ip_tables']);
   sh('modprobe', ['iptable_raw']);
+  sh('modprobe', ['ip6_tables']);
+  sh('modprobe', ['ip6table_raw']);
   ns = new Netns('xtce');
   holder = spawn('nsenter', [`--net=/run/netns/${ns.name}`, 'sleep', 'infinity'], { stdio: 'ignore' });
   const want = statSync(`/run/netns/${ns.name}`).ino;
@@ -66,7 +68,7 @@ interface Craft {
   netbase?: string;
   netmask?: string;
   name?: string;
-  /** extra craft options (-x, -u, -b I=HEX, -m I=HEX) */
+  /** extra craft options (-x, -u, -b I=HEX, -m I=HEX, -r 1, -6, -p N, -P HEX) */
   opts?: string[];
 }
 
@@ -96,13 +98,30 @@ function procRead(file: string): string {
   return readFileSync(`/proc/${holder!.pid}/net/xt_traffic/${file}`, 'utf8');
 }
 
-// One call site name per pr_info_ratelimited of xtt_check_info (each has its own ratelimit).
-type Site = 'flags' | 'count' | 'internal' | 'name' | 'ipv6' | 'mask' | 'align' | 'hashsize';
+// One call site name per pr_info_ratelimited of the checks (each has its own ratelimit);
+// flags, count, internal, name and hashsize are shared by both revisions.
+type Site =
+  | 'flags'
+  | 'count'
+  | 'internal'
+  | 'name'
+  | 'ipv6'
+  | 'mask'
+  | 'align'
+  | 'hashsize'
+  | 'pad'
+  | 'ipv6on4'
+  | 'mask1'
+  | 'align1'
+  | 'mask6'
+  | 'align6'
+  | 'hostprefix'
+  | 'same';
 
 interface Bad {
   title: string;
   craft: Craft;
-  errno: 'EINVAL' | 'ERANGE';
+  errno: 'EINVAL' | 'ERANGE' | 'EEXIST';
   site: Site;
   /** the kernel's line, without "xt_traffic: " */
   log: string;
@@ -360,6 +379,211 @@ const BAD: Bad[] = [
   },
 ];
 
+// Revision 1 (IPv4 and IPv6, per host prefix): crafted through libiptc / libip6tc.
+const R1 = ['-r', '1'];
+const R16 = ['-r', '1', '-6'];
+/** A revision-1 struct: IPv4 10.0.0.0/8 (or with -6 2001:db8::/48) t1, changed by `c`. */
+const v4r1 = (c: Craft & { extra?: string[] }): Craft => ({ ...c, opts: [...R1, ...(c.extra ?? [])] });
+const v6r1 = (c: Craft & { extra?: string[] }): Craft => ({
+  netbase: '2001:db8::',
+  netmask: 'ffff:ffff:ffff::',
+  ...c,
+  opts: [...R16, ...(c.extra ?? [])],
+});
+const NONCONTIG6 = 'is not a contiguous IPv6 mask of prefix 1..128';
+
+const BAD1: Bad[] = [
+  // IPv4, revision 1
+  { title: 'v4 rev 1: pad byte 0x01', craft: v4r1({ extra: ['-P', '000001'] }), errno: 'EINVAL', site: 'pad', log: 't1: padding bytes 0x000001 are not zero' },
+  { title: 'v4 rev 1: pad byte 0xff first', craft: v4r1({ extra: ['-P', 'ff0000'] }), errno: 'EINVAL', site: 'pad', log: 't1: padding bytes 0xff0000 are not zero' },
+  {
+    title: 'v4 rev 1: IPv6 bits in netbase word 3',
+    craft: v4r1({ extra: ['-b', '3=1'] }),
+    errno: 'EINVAL',
+    site: 'ipv6on4',
+    log: 't1: an IPv4 rule with IPv6 values: netbase a00::1 netmask ff00::',
+  },
+  {
+    title: 'v4 rev 1: IPv6 bits in netmask word 1 (an IPv6 /64 mask on iptables)',
+    craft: v4r1({ netmask: '255.255.255.255', extra: ['-m', '1=ffffffff'] }),
+    errno: 'EINVAL',
+    site: 'ipv6on4',
+    log: 't1: an IPv4 rule with IPv6 values: netbase a00:: netmask ffff:ffff:ffff:ffff::',
+  },
+  {
+    title: 'v4 rev 1: hostprefix 33 (longer than an address)',
+    craft: v4r1({ extra: ['-p', '33'] }),
+    errno: 'EINVAL',
+    site: 'hostprefix',
+    log: 't1: hostprefix 33 is longer than an IPv4 address (8..32 for this /8 IPv4 net)',
+  },
+  {
+    title: 'v4 rev 1: hostprefix 64 (the IPv6 default on iptables)',
+    craft: v4r1({ extra: ['-p', '64'] }),
+    errno: 'EINVAL',
+    site: 'hostprefix',
+    log: 't1: hostprefix 64 is longer than an IPv4 address (8..32 for this /8 IPv4 net)',
+  },
+  {
+    title: 'v4 rev 1: hostprefix 7 (shorter than the /8 net)',
+    craft: v4r1({ extra: ['-p', '7'] }),
+    errno: 'EINVAL',
+    site: 'hostprefix',
+    log: 't1: hostprefix 7 is shorter than the net (8..32 for this /8 IPv4 net)',
+  },
+  {
+    title: 'v4 rev 1: hostprefix 0',
+    craft: v4r1({ extra: ['-p', '0'] }),
+    errno: 'EINVAL',
+    site: 'hostprefix',
+    log: 't1: hostprefix 0 is shorter than the net (8..32 for this /8 IPv4 net)',
+  },
+  {
+    title: 'v4 rev 1: hostprefix 23 on a /24',
+    craft: v4r1({ netbase: '10.1.2.0', netmask: '255.255.255.0', extra: ['-p', '23'] }),
+    errno: 'EINVAL',
+    site: 'hostprefix',
+    log: 't1: hostprefix 23 is shorter than the net (24..32 for this /24 IPv4 net)',
+  },
+  {
+    title: 'v4 rev 1: netmask 0.0.0.0 (a /0 net)',
+    craft: v4r1({ netbase: '0.0.0.0', netmask: '0.0.0.0' }),
+    errno: 'EINVAL',
+    site: 'mask1',
+    log: `t1: netmask 0.0.0.0 ${NONCONTIG_K}`,
+  },
+  {
+    title: 'v4 rev 1: non-contiguous netmask 255.0.255.0',
+    craft: v4r1({ netbase: '0.0.0.0', netmask: '255.0.255.0' }),
+    errno: 'EINVAL',
+    site: 'mask1',
+    log: `t1: netmask 255.0.255.0 ${NONCONTIG_K}`,
+  },
+  {
+    title: 'v4 rev 1: netbase 10.0.0.1 with host bits of a /24',
+    craft: v4r1({ netbase: '10.0.0.1', netmask: '255.255.255.0' }),
+    errno: 'EINVAL',
+    site: 'align1',
+    log: 't1: netbase 10.0.0.1 is not aligned to netmask 255.255.255.0',
+  },
+  { title: 'v4 rev 1: unknown flag bit 0x40', craft: v4r1({ flags: '41' }), errno: 'EINVAL', site: 'flags', log: 'unknown flag bits 0x40 (known: 0x3f)' },
+  { title: 'v4 rev 1: name with "/"', craft: v4r1({ name: 'a/b' }), errno: 'EINVAL', site: 'name', log: `table name "a/b" ${BAD_CHAR}` },
+  {
+    title: 'v4 rev 1: hashsize 4194305',
+    craft: v4r1({ hashsize: '4194305' }),
+    errno: 'ERANGE',
+    site: 'hashsize',
+    log: 't1: hashsize 4194305 out of range 1..4194304',
+  },
+  // IPv6, revision 1
+  {
+    title: 'v6: a /0 net',
+    craft: v6r1({ netbase: '::', netmask: '::' }),
+    errno: 'EINVAL',
+    site: 'mask6',
+    log: `t1: netmask :: ${NONCONTIG6} (a /0 net would be every address)`,
+  },
+  {
+    title: 'v6: non-contiguous netmask ffff:0:ffff::',
+    craft: v6r1({ netbase: '::', netmask: 'ffff:0:ffff::' }),
+    errno: 'EINVAL',
+    site: 'mask6',
+    log: `t1: netmask ffff:0:ffff:: ${NONCONTIG6}`,
+  },
+  {
+    title: 'v6: netmask ::1 (bits from the wrong end)',
+    craft: v6r1({ netbase: '::', netmask: '::1' }),
+    errno: 'EINVAL',
+    site: 'mask6',
+    log: `t1: netmask ::1 ${NONCONTIG6}`,
+  },
+  {
+    title: 'v6: an IPv4 mask in the first word with a hole (255.0.255.0 read as IPv6)',
+    craft: v6r1({ netbase: 'a00::', netmask: 'ff00:ff00::' }),
+    errno: 'EINVAL',
+    site: 'mask6',
+    log: `t1: netmask ff00:ff00:: ${NONCONTIG6}`,
+  },
+  {
+    title: 'v6: netbase 2001:db8::1 with host bits of a /48',
+    craft: v6r1({ netbase: '2001:db8::1' }),
+    errno: 'EINVAL',
+    site: 'align6',
+    log: 't1: netbase 2001:db8::1 has host bits set for a /48 net',
+  },
+  {
+    title: 'v6: netbase 2001:db8:0:1:: with host bits of a /48',
+    craft: v6r1({ netbase: '2001:db8:0:1::' }),
+    errno: 'EINVAL',
+    site: 'align6',
+    log: 't1: netbase 2001:db8:0:1:: has host bits set for a /48 net',
+  },
+  {
+    title: 'v6: hostprefix 129',
+    craft: v6r1({ extra: ['-p', '129'] }),
+    errno: 'EINVAL',
+    site: 'hostprefix',
+    log: 't1: hostprefix 129 is longer than an IPv6 address (48..128 for this /48 IPv6 net)',
+  },
+  {
+    title: 'v6: hostprefix 47 on a /48',
+    craft: v6r1({ extra: ['-p', '47'] }),
+    errno: 'EINVAL',
+    site: 'hostprefix',
+    log: 't1: hostprefix 47 is shorter than the net (48..128 for this /48 IPv6 net)',
+  },
+  {
+    title: 'v6: hostprefix 32 (the IPv4 default) on a /48',
+    craft: v6r1({ extra: ['-p', '32'] }),
+    errno: 'EINVAL',
+    site: 'hostprefix',
+    log: 't1: hostprefix 32 is shorter than the net (48..128 for this /48 IPv6 net)',
+  },
+  {
+    title: 'v6: the default hostprefix 64 on a /96 net',
+    craft: v6r1({ netbase: '2001:db8::', netmask: 'ffff:ffff:ffff:ffff:ffff:ffff::' }),
+    errno: 'EINVAL',
+    site: 'hostprefix',
+    log: 't1: hostprefix 64 is shorter than the net (96..128 for this /96 IPv6 net)',
+  },
+  { title: 'v6: pad bytes 0x00ff00', craft: v6r1({ extra: ['-P', '00ff00'] }), errno: 'EINVAL', site: 'pad', log: 't1: padding bytes 0x00ff00 are not zero' },
+  { title: 'v6: no counting option', craft: v6r1({ flags: '0' }), errno: 'EINVAL', site: 'count', log: 'nothing to count: give --traffic, --portconn or --ipconn' },
+  { title: 'v6: both --nointernal bits', craft: v6r1({ flags: '31' }), errno: 'EINVAL', site: 'internal', log: '--nointernal and ! --nointernal exclude each other' },
+  { title: 'v6: name ending in _info', craft: v6r1({ name: 'v6_info' }), errno: 'EINVAL', site: 'name', log: `table name "v6_info" ${SUFFIX_K}` },
+  {
+    title: 'v6: hashsize 0xffffffff',
+    craft: v6r1({ hashsize: '0xffffffff' }),
+    errno: 'ERANGE',
+    site: 'hashsize',
+    log: 't1: hashsize 4294967295 out of range 1..4194304',
+  },
+];
+
+describe('checkentry refuses a crafted revision-1 struct (IPv4 and IPv6)', () => {
+  it('has at least 20 cases', () => {
+    expect(BAD1.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it.each(BAD1)('$title: $errno and one log line', async (c) => {
+    const refs = moduleRefcnt();
+    const log = new KernelLog();
+    const r = await pacer.paced(c.site, () => craft(c.craft, ['-l']));
+    expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 1, stdout: `${c.errno}\nrules 0\n`, stderr: '' });
+    expect(log.linesStarting(PREFIX)).toEqual([PREFIX + c.log]);
+    expect(log.trouble()).toEqual([]);
+    expect(procFiles()).toEqual([]);
+    expect(moduleRefcnt()).toBe(refs);
+  });
+
+  it('a revision-0 struct on ip6tables: no such match (ENOENT), nothing logged', () => {
+    const log = new KernelLog();
+    const r = craft({ netbase: '2001:db8::', netmask: 'ffff:ffff:ffff::', opts: ['-6'] }, ['-l']);
+    expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 1, stdout: 'ENOENT\nrules 0\n' });
+    expect(log.linesStarting(PREFIX)).toEqual([]);
+    expect(procFiles()).toEqual([]);
+  });
+});
+
 describe('checkentry refuses a crafted struct', () => {
   it('has at least 20 cases', () => {
     expect(BAD.length).toBeGreaterThanOrEqual(20);
@@ -446,6 +670,111 @@ const GOOD: Good[] = [
   },
 ];
 
+const GOOD1: Good[] = [
+  {
+    title: 'v6 /48 per /56',
+    files: ['v6a', 'v6a_info', 'v6a_ipconn'],
+    craft: v6r1({ flags: '5', name: 'v6a', extra: ['-p', '56'] }),
+    info: ['name: v6a', 'family: ipv6', 'netbase: 2001:db8::', 'netmask: ffff:ffff:ffff::', 'hostprefix: 56', 'options: traffic ipconn', 'hashsize: 256'],
+  },
+  {
+    title: 'v6 /48 per /64 (the default)',
+    files: ['v6b', 'v6b_info'],
+    craft: v6r1({ name: 'v6b' }),
+    info: ['name: v6b', 'family: ipv6', 'hostprefix: 64', 'hashsize: 65536'],
+  },
+  {
+    title: 'v6 /128 per address',
+    files: ['v6c', 'v6c_info'],
+    craft: v6r1({ netbase: '2001:db8::1', netmask: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', name: 'v6c', extra: ['-p', '128'] }),
+    info: ['netbase: 2001:db8::1', 'netmask: ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'hostprefix: 128', 'hashsize: 16'],
+  },
+  {
+    title: 'v6 /1 per address',
+    files: ['v6d', 'v6d_info'],
+    craft: v6r1({ netbase: '8000::', netmask: '8000::', name: 'v6d', extra: ['-p', '128'] }),
+    info: ['netbase: 8000::', 'netmask: 8000::', 'hostprefix: 128', 'hashsize: 65536'],
+  },
+  {
+    title: 'v6 IPv4-mapped net (mixed notation)',
+    files: ['v6e', 'v6e_info'],
+    craft: v6r1({ netbase: '::ffff:10.0.0.0', netmask: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00', name: 'v6e', extra: ['-p', '128'] }),
+    info: ['netbase: ::ffff:10.0.0.0', 'netmask: ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00', 'hostprefix: 128'],
+  },
+  {
+    title: 'v6 ISATAP-looking net stays pure hex',
+    files: ['v6f', 'v6f_info'],
+    craft: v6r1({ netbase: 'fe80::5efe:c000:200', netmask: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00', name: 'v6f', extra: ['-p', '128'] }),
+    info: ['netbase: fe80::5efe:c000:200', 'hostprefix: 128'],
+  },
+  {
+    title: 'v4 rev 1 /8 per /24',
+    files: ['v4a', 'v4a_info'],
+    craft: v4r1({ name: 'v4a', extra: ['-p', '24'] }),
+    info: ['name: v4a', 'family: ipv4', 'netbase: 10.0.0.0', 'netmask: 255.0.0.0', 'hostprefix: 24', 'hashsize: 65536'],
+  },
+  {
+    title: 'v4 rev 1 /20 per address (32)',
+    files: ['v4b', 'v4b_info'],
+    craft: v4r1({ netbase: '193.11.176.0', netmask: '255.255.240.0', name: 'v4b' }),
+    info: ['family: ipv4', 'netbase: 193.11.176.0', 'netmask: 255.255.240.0', 'hostprefix: 32', 'hashsize: 4096'],
+  },
+];
+
+describe('checkentry accepts valid revision-1 structs', () => {
+  it.each(GOOD1)('$title', (c) => {
+    const refs = moduleRefcnt();
+    const log = new KernelLog();
+    const v6 = c.craft.opts?.includes('-6');
+    try {
+      const r = craft(c.craft, ['-l']);
+      expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: 'OK\nrules 1\n', stderr: '' });
+      expect(log.linesStarting(PREFIX)).toEqual([]);
+      expect(log.trouble()).toEqual([]);
+      expect(moduleRefcnt()).toBe(refs + 1);
+      expect(procFiles()).toEqual([...c.files].sort());
+      const info = procRead(`${c.files.find((f) => f.endsWith('_info'))}`).split('\n');
+      for (const line of c.info) expect(info).toContain(line);
+      expect(info).toContain('rules: 1');
+    } finally {
+      ns.exec(v6 ? 'ip6tables-legacy' : 'iptables-legacy', ['-t', 'raw', '-F']);
+    }
+    expect(procFiles()).toEqual([]);
+    expect(moduleRefcnt()).toBe(refs);
+  });
+});
+
+describe('table sharing across revisions and families', () => {
+  afterEach(() => {
+    ns.exec('iptables-legacy', ['-t', 'raw', '-F']);
+    ns.exec('ip6tables-legacy', ['-t', 'raw', '-F']);
+  });
+
+  it('revision 0 and revision 1 per address share an IPv4 table (the creator keeps its files)', () => {
+    expect(craft({ name: 'sh' }).stdout).toBe('OK\n');
+    expect(craft(v4r1({ name: 'sh' }), ['-l']).stdout).toBe('OK\nrules 2\n');
+    const info = procRead('sh_info').split('\n');
+    expect(info).toContain('rules: 2');
+    expect(info.some((l) => l.startsWith('hostprefix'))).toBe(false);
+  });
+
+  it('a name in use by IPv4 is refused for IPv6: EEXIST, one line naming it', async () => {
+    expect(craft(v4r1({ name: 'sh' })).stdout).toBe('OK\n');
+    const log = new KernelLog();
+    const r = await pacer.paced('same', () => craft(v6r1({ name: 'sh' }), ['-l']));
+    expect(r.stdout).toBe('EEXIST\nrules 0\n');
+    expect(log.linesStarting(PREFIX)).toEqual([`${PREFIX}table sh exists for ipv4; this rule is ipv6`]);
+  });
+
+  it('a name in use with another host prefix is refused: EEXIST, one line naming both', async () => {
+    expect(craft(v6r1({ name: 'sh', extra: ['-p', '56'] })).stdout).toBe('OK\n');
+    const log = new KernelLog();
+    const r = await pacer.paced('same', () => craft(v6r1({ name: 'sh' }), ['-l']));
+    expect(r.stdout).toBe('EEXIST\nrules 1\n');
+    expect(log.linesStarting(PREFIX)).toEqual([`${PREFIX}table sh exists with --hostprefix 56; this rule has 64`]);
+  });
+});
+
 describe('checkentry accepts valid edge cases', () => {
   it.each(GOOD)('$title', (c) => {
     const refs = moduleRefcnt();
@@ -512,7 +841,7 @@ describe('pr_info_ratelimited', () => {
     const r = await pacer.paced('name', () => craft({ name: 'a:b' }));
     expect(r.stdout).toBe('EINVAL\n');
     expect(log.since().filter((l) => l.includes('xt_traffic') || l.includes('suppressed'))).toEqual([
-      'xtt_check_info: 2 callbacks suppressed',
+      'xtt_check_flags_name: 2 callbacks suppressed',
       `${PREFIX}table name "a:b" ${BAD_CHAR}`,
     ]);
     expect(log.trouble()).toEqual([]);
