@@ -281,7 +281,6 @@ struct xt_traffic_table {
 	u32 hashsize;		/* as given; 0 = derived */
 	u8 family;		/* NFPROTO_IPV4 or NFPROTO_IPV6 */
 	u8 hostprefix;		/* key length: 32 or 128 = per address */
-	u8 revision;		/* of the rule that made it: 0 keeps the old files */
 	u64 generation;		/* random, non-zero: this instance of the table */
 	struct mem_cgroup *memcg;	/* of the rule's creator: entries are charged to it */
 	u64 __percpu *overflow;	/* per CPU, summed when read; never cleared */
@@ -1725,6 +1724,16 @@ static void xtt_put_net(struct seq_file *seq, const struct xt_traffic_table *t)
 	seq_putc(seq, '\n');
 }
 
+/*
+ * Not an IPv4 table counted per address: its files say family and
+ * hostprefix. An IPv4 table per address (revision 0, or revision 1 with
+ * --hostprefix 32) has the revision-0 files, byte for byte.
+ */
+static bool xtt_prefixed(const struct xt_traffic_table *t)
+{
+	return t->family == NFPROTO_IPV6 || t->hostprefix != 32;
+}
+
 static const char *xtt_family_name(const struct xt_traffic_table *t)
 {
 	return t->family == NFPROTO_IPV6 ? "ipv6" : "ipv4";
@@ -1739,11 +1748,11 @@ static int xtt_info_show(struct seq_file *seq, void *v)
 	/*
 	 * No traffic_mutex here: destroy removes this file while holding it
 	 * and waits for readers. The maps never change after creation.
-	 * A revision-0 table has no hostprefix line (it means 32).
+	 * An IPv4 table per address has no hostprefix line (it means 32).
 	 */
 	seq_printf(seq, "name: %s\nfamily: %s\n", t->name, xtt_family_name(t));
 	xtt_put_net(seq, t);
-	if (t->revision)
+	if (xtt_prefixed(t))
 		seq_printf(seq, "hostprefix: %u\n", t->hostprefix);
 	xtt_put_options(seq, t);
 	seq_printf(seq, "hashsize: %u\n",
@@ -1914,8 +1923,8 @@ static int xtt_ctr_show(struct seq_file *seq, void *v)
 			   XTT_COUNTERS_REVISION, t->name, t->generation);
 		xtt_put_options(seq, t);
 		xtt_put_net(seq, t);
-		/* revision-0 tables: absent, meaning ipv4 and 32 */
-		if (t->revision)
+		/* IPv4 tables per address: absent, meaning ipv4 and 32 */
+		if (xtt_prefixed(t))
 			seq_printf(seq, "family: %s\nhostprefix: %u\n",
 				   xtt_family_name(t), t->hostprefix);
 		seq_printf(seq, "overflow: %llu\n", xtt_overflow(t));
@@ -2114,7 +2123,6 @@ static u32 xtt_buckets_cap(void)
 /* A checked rule of either revision, as a table is made or compared. */
 struct xtt_conf {
 	u8 family;		/* NFPROTO_IPV4 or NFPROTO_IPV6 */
-	u8 revision;
 	u8 netlen;		/* prefix length of the net */
 	u8 hostprefix;		/* netlen .. 32 or 128 */
 	u32 flags;
@@ -2147,7 +2155,6 @@ static struct xt_traffic_table *xtt_table_create(struct net *net,
 	strscpy(t->name, conf->name, sizeof(t->name));
 	t->flags = conf->flags;
 	t->family = conf->family;
-	t->revision = conf->revision;
 	t->hostprefix = conf->hostprefix;
 	if (conf->family == NFPROTO_IPV6) {
 		t->base6 = xtt_k6_of(conf->netbase);
@@ -2295,7 +2302,6 @@ static int xtt_check_info(const struct xt_traffic_mtinfo *info,
 	if (ret)
 		return ret;
 	conf->family = NFPROTO_IPV4;
-	conf->revision = 0;
 	conf->netlen = xtt_prefix_len(mask);
 	conf->hostprefix = 32;
 	conf->flags = info->flags;
@@ -2391,7 +2397,6 @@ static int xtt_check_info1(const struct xt_traffic_mtinfo1 *info, u8 family,
 	if (ret)
 		return ret;
 	conf->family = family;
-	conf->revision = 1;
 	conf->netlen = netlen;
 	conf->hostprefix = info->hostprefix;
 	conf->flags = info->flags;

@@ -610,6 +610,8 @@ interface Good {
   files: string[];
   /** NAME_info lines that must be there */
   info: string[];
+  /** an IPv4 table per address: NAME_info has no hostprefix line (as revision 0) */
+  noHostprefix?: boolean;
 }
 
 const N31 = 'A123456789.123456789-123456789_';
@@ -717,7 +719,8 @@ const GOOD1: Good[] = [
     title: 'v4 rev 1 /20 per address (32)',
     files: ['v4b', 'v4b_info'],
     craft: v4r1({ netbase: '193.11.176.0', netmask: '255.255.240.0', name: 'v4b' }),
-    info: ['family: ipv4', 'netbase: 193.11.176.0', 'netmask: 255.255.240.0', 'hostprefix: 32', 'hashsize: 4096'],
+    info: ['family: ipv4', 'netbase: 193.11.176.0', 'netmask: 255.255.240.0', 'hashsize: 4096'],
+    noHostprefix: true,
   },
 ];
 
@@ -736,6 +739,7 @@ describe('checkentry accepts valid revision-1 structs', () => {
       const info = procRead(`${c.files.find((f) => f.endsWith('_info'))}`).split('\n');
       for (const line of c.info) expect(info).toContain(line);
       expect(info).toContain('rules: 1');
+      expect(info.some((l) => l.startsWith('hostprefix: '))).toBe(!c.noHostprefix);
     } finally {
       ns.exec(v6 ? 'ip6tables-legacy' : 'iptables-legacy', ['-t', 'raw', '-F']);
     }
