@@ -26,6 +26,12 @@
 # with other matches and a target; two tables in one rule
 -p udp -m traffic --traffic --netbase 10.0.0.0 --netmask 255.0.0.0 --name t5 -j ACCEPT;-p udp -m traffic --traffic --netbase 10.0.0.0 --netmask 255.0.0.0 --name t5 -j ACCEPT;OK
 -m traffic --traffic --netbase 10.0.0.0 --netmask 255.0.0.0 --name t6 -m traffic --ipconn --netbase 192.168.0.0 --netmask 255.255.0.0 --name t7;=;OK
+# revision 1 on iptables: --hostprefix, saved only when it is not 32
+-m traffic --traffic --netbase 10.0.0.0 --netmask 8 --hostprefix 24 --name p24;-m traffic --traffic --netbase 10.0.0.0 --netmask 255.0.0.0 --hostprefix 24 --name p24;OK
+-m traffic --traffic --netbase 10.0.0.0 --netmask 8 --hostprefix 32 --name p32;-m traffic --traffic --netbase 10.0.0.0 --netmask 255.0.0.0 --name p32;OK
+-m traffic --traffic --netbase 10.0.0.0 --netmask 8 --hostprefix 33 --name t1;;FAIL
+-m traffic --traffic --netbase 10.0.0.0 --netmask 8 --hostprefix 7 --name t1;;FAIL
+-m traffic --traffic --netbase 2001:db8:: --netmask 48 --name t1;;FAIL
 # misaligned netbase
 -m traffic --traffic --netbase 10.0.0.1 --netmask 24 --name t1;;FAIL
 -m traffic --traffic --netbase 193.11.177.0 --netmask 255.255.240.0 --name RSN;;FAIL

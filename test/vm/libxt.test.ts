@@ -122,6 +122,43 @@ const FAIL_MESSAGES: Record<string, string> = {
   [`${B} --name`]: 'option "--name" requires an argument',
   '-m traffic --traffic --netbase 10.0.0.1 --netmask 255.0.0.0 --name raw1':
     'traffic: --netbase 10.0.0.1 is not aligned to netmask 255.0.0.0 (did you mean 10.0.0.0?)',
+  [`${B} --hostprefix 33 --name t1`]:
+    'traffic: --hostprefix "33" is not allowed: give a prefix length from the net\'s length to 32 (32 counts per address, 24 per /24)',
+  [`${B} --hostprefix 7 --name t1`]: 'traffic: --hostprefix 7 is shorter than the net /8: a host prefix lies inside the net (use 8..32)',
+  '-m traffic --traffic --netbase 2001:db8:: --netmask 48 --name t1':
+    'traffic: --netbase "2001:db8::" is IPv6: iptables counts IPv4 nets; use ip6tables for an IPv6 net',
+};
+
+// The same for libip6t_traffic.t (ip6tables, revision 1).
+const B6 = '-m traffic --traffic --netbase 2001:db8:: --netmask 48';
+const FAIL_MESSAGES6: Record<string, string> = {
+  '-m traffic --traffic --netbase 10.0.0.0 --netmask 8 --name t1':
+    'traffic: --netbase "10.0.0.0" is IPv4: ip6tables counts IPv6 nets; use iptables for an IPv4 net',
+  '-m traffic --traffic --netbase 2001:db8:: --netmask 255.255.0.0 --name t1':
+    'traffic: --netmask "255.255.0.0" is IPv4: ip6tables takes a prefix length 1..128 or an IPv6 mask; use iptables for an IPv4 net',
+  '-m traffic --traffic --netbase 2001:db8::1 --netmask 48 --name t1':
+    'traffic: --netbase 2001:db8::1 has host bits set for a /48 net (did you mean 2001:db8::?)',
+  '-m traffic --traffic --netbase :: --netmask 0 --name t1':
+    'traffic: --netmask 0 is not allowed: a /0 net would be every address; use a prefix length 1..128',
+  '-m traffic --traffic --netbase :: --netmask :: --name t1':
+    'traffic: --netmask :: is not allowed: a /0 net would be every address; use a prefix length 1..128',
+  '-m traffic --traffic --netbase 2001:db8:: --netmask 129 --name t1':
+    'traffic: --netmask 129 is out of range: a prefix length is 1..128 (or give an IPv6 mask)',
+  '-m traffic --traffic --netbase :: --netmask ffff::ffff --name t1':
+    'traffic: --netmask ffff::ffff is not contiguous: the one bits must come first (e.g. ffff:ffff:ffff::), or give a prefix length 1..128',
+  '-m traffic --traffic --netbase 2001:db8::/48 --netmask 48 --name t1':
+    'traffic: --netbase "2001:db8::/48" is not an IPv6 address: give the base alone and the prefix with --netmask (e.g. --netbase 2001:db8:: --netmask 48)',
+  '-m traffic --traffic --netbase 2001:db8::g --netmask 48 --name t1': 'traffic: --netbase "2001:db8::g" is not an IPv6 address (e.g. 2001:db8::)',
+  [`${B6} --hostprefix 129 --name t1`]:
+    'traffic: --hostprefix "129" is not allowed: give a prefix length from the net\'s length to 128 (128 counts per address, 64 per /64)',
+  [`${B6} --hostprefix 40 --name t1`]: 'traffic: --hostprefix 40 is shorter than the net /48: a host prefix lies inside the net (use 48..128)',
+  [`${B6} --hostprefix 0 --name t1`]:
+    'traffic: --hostprefix "0" is not allowed: give a prefix length from the net\'s length to 128 (128 counts per address, 64 per /64)',
+  '-m traffic --traffic --netbase 2001:db8:: --netmask 96 --name t1':
+    'traffic: the net /96 is longer than the default --hostprefix 64: give --hostprefix 96..128 (128 counts per address)',
+  [`${B6} --hostprefix 56 --hostprefix 64 --name t1`]: 'traffic: option "--hostprefix" can only be used once.',
+  '-m traffic --netbase 2001:db8:: --netmask 48 --name t1': NOTHING,
+  [`${B6} --name a/b`]: `traffic: --name "a/b" must not contain "/" (it is a file name under /proc/net/xt_traffic/): ${NAME_RULES}`,
 };
 
 const HELP = `traffic match options (per-IP traffic and connection accounting;
@@ -156,6 +193,19 @@ the module parameters proc_perms, proc_uid, proc_gid say otherwise):
 example:
   iptables -t raw -A PREROUTING -m traffic --traffic --portconn --ipconn \\
       --netbase 193.11.176.0 --netmask 20 --nointernal --name RSN
+revision 1 (iptables and ip6tables):
+  --netbase ADDR        on ip6tables an IPv6 address (e.g. 2001:db8::)
+  --netmask N|MASK      on ip6tables a prefix length 1..128 or an IPv6 mask
+                        (e.g. 48 or ffff:ffff:ffff::)
+  --hostprefix N        count per prefix of length N inside the net
+                        (net length <= N <= 32 for IPv4, 128 for IPv6;
+                        default 32 for IPv4: per address, 64 for IPv6: per /64);
+                        rows are keyed ADDR/N, or the bare address at 32 or 128
+  a table name is one family and one host prefix: a rule naming it with
+  another is refused
+example:
+  ip6tables -t raw -A PREROUTING -m traffic --traffic --ipconn \\
+      --netbase 2001:db8:: --netmask 48 --hostprefix 56 --name V6
 `;
 
 // Written with prefix lengths and options out of order; saved in canonical form.
@@ -203,9 +253,9 @@ describe.each(BACKENDS)('libxt_traffic.so with $ipt', ({ ipt, tag }) => {
     const rules = entries.filter((e): e is TRule => e.kind === 'rule');
     const okRuns = rules.filter((r) => r.expect === 'OK').reduce((n, r) => n + r.chains.length, 0);
     const failLines = rules.filter((r) => r.expect === 'FAIL');
-    expect(okRuns).toBe(22 * 3 + 2 * 2);
-    expect(failLines.length).toBe(43);
-    expect(results.length).toBe(MODE === 'full' ? 64 * 3 + 3 * 2 : okRuns + failLines.length);
+    expect(okRuns).toBe(24 * 3 + 2 * 2);
+    expect(failLines.length).toBe(46);
+    expect(results.length).toBe(MODE === 'full' ? 69 * 3 + 3 * 2 : okRuns + failLines.length);
     expect(results.filter((r) => r.expect === 'OK').length).toBe(okRuns);
 
     const prefix = new RegExp(`^iptables v[0-9.]+ \\(${tag}\\): `);
@@ -229,7 +279,7 @@ describe.each(BACKENDS)('libxt_traffic.so with $ipt', ({ ipt, tag }) => {
     expect(r.stderr).toBe('');
     const at = r.stdout.indexOf('traffic match options');
     expect(r.stdout.slice(at)).toBe(HELP);
-    for (const opt of ['--traffic', '--portconn', '--ipconn', '--netbase', '--netmask', '--name', '--hashsize', '--clearonread', '--nointernal', '! --nointernal']) {
+    for (const opt of ['--traffic', '--portconn', '--ipconn', '--netbase', '--netmask', '--hostprefix', '--name', '--hashsize', '--clearonread', '--nointernal', '! --nointernal']) {
       expect(HELP).toContain(`\n  ${opt} `);
     }
   });
@@ -290,5 +340,81 @@ describe.each(BACKENDS)('libxt_traffic.so with $ipt', ({ ipt, tag }) => {
       files = okNs('ls', ['/proc/net/xt_traffic']);
     }
     expect(files).toBe('');
+  });
+});
+
+const BACKENDS6 = [
+  { ipt: 'ip6tables', tag: 'nf_tables' },
+  { ipt: 'ip6tables-legacy', tag: 'legacy' },
+] as const;
+const T6_FILE = `${REPO}/libxt/libip6t_traffic.t`;
+
+describe.each(BACKENDS6)('libxt_traffic.so (revision 1) with $ipt', ({ ipt, tag }) => {
+  it('passes libip6t_traffic.t, every FAIL line for its own reason', async () => {
+    const entries = parseTFile(T6_FILE);
+    const results = await runT(entries, { iptables: ipt, env: ENV, netns: ns, mode: MODE });
+    expect(formatFailures(results)).toBe('');
+    const rules = entries.filter((e): e is TRule => e.kind === 'rule');
+    const okRuns = rules.filter((r) => r.expect === 'OK').reduce((n, r) => n + r.chains.length, 0);
+    const failLines = rules.filter((r) => r.expect === 'FAIL');
+    expect(okRuns).toBe(10 * 3 + 1 * 2);
+    expect(failLines.length).toBe(16);
+    expect(results.filter((r) => r.expect === 'OK').length).toBe(okRuns);
+    const prefix = new RegExp(`^ip6tables v[0-9.]+ \\(${tag}\\): `);
+    const got = results
+      .filter((r) => r.expect === 'FAIL')
+      .map((r) => {
+        const line = r.stderr.split('\n').find((l) => prefix.test(l)) ?? `(no error line in ${JSON.stringify(r.stderr)})`;
+        return [r.rule, r.status, line.replace(prefix, '')];
+      });
+    const want = results.filter((r) => r.expect === 'FAIL').map((r) => [r.rule, 2, FAIL_MESSAGES6[r.rule] ?? '(no expected message)']);
+    expect(got).toEqual(want);
+    expect(Object.keys(FAIL_MESSAGES6).sort()).toEqual(failLines.map((r) => r.rule).sort());
+  }, 900_000);
+
+  it('-m traffic -h shows the revision-1 help', () => {
+    const r = inNs(ipt, ['-m', 'traffic', '-h']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.slice(r.stdout.indexOf('traffic match options'))).toBe(HELP);
+  });
+
+  it('save | restore round-trips; -L and -S; the table files are keyed per prefix', () => {
+    const input = `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -m traffic --name V6 --hostprefix 56 --netmask ffff:ffff:ffff:: --netbase 2001:db8:: --ipconn --traffic
+-A OUTPUT -m traffic --traffic --netbase 2001:db8:0:1:: --netmask 64 --hostprefix 128 --name H --nointernal
+COMMIT
+`;
+    const saved = `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -m traffic --traffic --ipconn --netbase 2001:db8:: --netmask 48 --hostprefix 56 --name V6
+-A OUTPUT -m traffic --traffic --netbase 2001:db8:0:1:: --netmask 64 --hostprefix 128 --name H --nointernal
+COMMIT
+`;
+    okNs(`${ipt}-restore`, [], input);
+    expect(saveText(ipt, 'raw')).toBe(saved);
+    okNs(`${ipt}-restore`, [], saved);
+    expect(saveText(ipt, 'raw')).toBe(saved);
+    const row = okNs(ipt, ['-t', 'raw', '-L', 'PREROUTING', '-n']).split('\n')[2]?.trim().replace(/\s+/g, ' ');
+    expect(row?.endsWith(' ::/0 ::/0 traffic V6 2001:db8::/48 traffic,ipconn hostprefix 56')).toBe(true);
+    expect(okNs(ipt, ['-t', 'raw', '-S', 'OUTPUT'])).toBe(
+      '-P OUTPUT ACCEPT\n-A OUTPUT -m traffic --traffic --netbase 2001:db8:0:1:: --netmask 64 --hostprefix 128 --name H --nointernal\n',
+    );
+    expect(okNs('ls', ['/proc/net/xt_traffic']).split('\n').filter(Boolean).sort()).toEqual(['H', 'H_info', 'V6', 'V6_info', 'V6_ipconn']);
+    const info = okNs('cat', ['/proc/net/xt_traffic/V6_info']).split('\n');
+    expect(info.slice(0, 6)).toEqual(['name: V6', 'family: ipv6', 'netbase: 2001:db8::', 'netmask: ffff:ffff:ffff::', 'hostprefix: 56', 'options: traffic ipconn']);
+    // -D finds it written in another form
+    okNs(ipt, ['-t', 'raw', '-D', 'PREROUTING', '-m', 'traffic', '--traffic', '--ipconn', '--netbase', '2001:db8::', '--netmask', '48', '--hostprefix', '56', '--name', 'V6']);
+    expect(saveText(ipt, 'raw')).not.toContain('--name V6');
+  });
+
+  it('an IPv4 table name is refused on ip6tables (one family per table)', () => {
+    okNs(ipt.replace('ip6tables', 'iptables'), ['-t', 'raw', '-A', 'PREROUTING', '-m', 'traffic', '--traffic', '--netbase', '10.0.0.0', '--netmask', '8', '--name', 'both']);
+    const r = inNs(ipt, ['-t', 'raw', '-A', 'PREROUTING', '-m', 'traffic', '--traffic', '--netbase', '2001:db8::', '--netmask', '48', '--name', 'both']);
+    expect(r.status).not.toBe(0);
+    expect(okNs('cat', ['/proc/net/xt_traffic/both_info'])).toContain('family: ipv4');
   });
 });
