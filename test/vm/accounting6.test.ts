@@ -1,0 +1,300 @@
+// Exact IPv6 accounting (issue 13): namespaces talk IPv6 through router R (ping6, fragmented
+// ping6 and UDP over 1280-byte links, TCP, UDP with a destination options header, a raw
+// protocol that the receiver answers with an ICMPv6 parameter problem). Five revision-1
+// tables on R's raw PREROUTING (per /64, /56 and /128, --nointernal, ! --nointernal) must
+// equal an oracle of per-address ip6tables counter rules on the same hook, summed per host
+// prefix; connections must equal what the test started. The kernel's files are read with
+// userspace's own strict parser (src/proc/parse.ts): canonical RFC 5952 keys, sorted, one
+// prefix length. Neighbours are static and DAD is off, so no NDP packet is counted.
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alignTo6, formatIPv6, parseIPv6 } from '../../src/core/ip.js';
+import { parseInfo, parseTable, rowsFromColumns } from '../../src/proc/parse.js';
+import { loadModule } from '../lib/module.js';
+import { Netns } from '../lib/netns.js';
+import { REPO, sh } from '../lib/sh.js';
+
+const PKT6 = `${REPO}/test/lib/pkt6.py`;
+const NET = '2001:db8:1::';
+const NETLEN = 48;
+const H1A = '2001:db8:1:1::1';
+const H1B = '2001:db8:1:1::2';
+const H1C = '2001:db8:1:2::1';
+const H2 = '2001:db8:1:102::1';
+const R1 = '2001:db8:1:1::fe';
+const R2 = '2001:db8:1:102::fe';
+const RX = '2001:db8:ff::1';
+const X = '2001:db8:ff::2';
+/** Every address of the net that can send or receive. */
+const INNET = [H1A, H1B, H1C, H2, R1, R2];
+
+type Scope = 'int' | 'ext';
+type Mode = 'all' | 'nointernal' | 'onlyinternal';
+const TABLES: { name: string; hostprefix: number; mode: Mode; opt: string[] }[] = [
+  { name: 'P64', hostprefix: 64, mode: 'all', opt: [] },
+  { name: 'P56', hostprefix: 56, mode: 'all', opt: ['--hostprefix', '56'] },
+  { name: 'P128', hostprefix: 128, mode: 'all', opt: ['--hostprefix', '128'] },
+  { name: 'NOINT', hostprefix: 64, mode: 'nointernal', opt: ['--nointernal'] },
+  { name: 'ONLY', hostprefix: 128, mode: 'onlyinternal', opt: ['--hostprefix', '128', '!', '--nointernal'] },
+];
+
+function words(a: string): Uint32Array {
+  const w = new Uint32Array(4);
+  if (!parseIPv6(a, w)) throw new Error(`not IPv6: ${a}`);
+  return w;
+}
+
+/** The table key of an address: RFC 5952, /LEN below 128. */
+function keyOf(a: string, hp: number): string {
+  const t = formatIPv6(alignTo6(words(a), hp));
+  return hp === 128 ? t : `${t}/${hp}`;
+}
+
+function counts(mode: Mode, scope: Scope): boolean {
+  return mode === 'all' || (mode === 'nointernal' ? scope === 'ext' : scope === 'int');
+}
+
+interface SentConn {
+  src: string;
+  dst: string;
+  proto: 'tcp' | 'udp' | 'icmp' | 'other';
+  port: number;
+}
+
+const inNet = (a: string): boolean => INNET.includes(a);
+
+let links = 0;
+
+function link(a: Netns, ipA: string[], b: Netns, ipB: string[]): { ifA: string; ifB: string } {
+  const ifA = `x6l${process.pid % 10000}n${links}a`;
+  const ifB = `x6l${process.pid % 10000}n${links++}b`;
+  sh('ip', ['link', 'add', ifA, 'netns', a.name, 'type', 'veth', 'peer', 'name', ifB, 'netns', b.name]);
+  for (const [ns, dev, ips] of [[a, ifA, ipA], [b, ifB, ipB]] as const) {
+    ns.exec('ip', ['link', 'set', dev, 'mtu', '1280']);
+    ns.exec('ethtool', ['-K', dev, 'tso', 'off', 'gso', 'off', 'gro', 'off', 'tx', 'off', 'rx', 'off']);
+    for (const ip of ips) ns.exec('ip', ['-6', 'addr', 'add', `${ip}/64`, 'dev', dev, 'nodad']);
+    ns.exec('ip', ['link', 'set', dev, 'up']);
+  }
+  const mac = (ns: Netns, dev: string): string => JSON.parse(ns.exec('ip', ['-j', 'link', 'show', 'dev', dev]))[0].address;
+  const macA = mac(a, ifA);
+  const macB = mac(b, ifB);
+  // static neighbours: no neighbour discovery (ICMPv6) during the test
+  for (const ip of ipB) a.exec('ip', ['-6', 'neigh', 'replace', ip, 'lladdr', macB, 'dev', ifA, 'nud', 'permanent']);
+  for (const ip of ipA) b.exec('ip', ['-6', 'neigh', 'replace', ip, 'lladdr', macA, 'dev', ifB, 'nud', 'permanent']);
+  return { ifA, ifB };
+}
+
+/** Starts a pkt6.py server (tcpserve / udpsink) in `ns` and waits until it listens. */
+async function serve(ns: Netns, args: string[]): Promise<Promise<number>> {
+  const p = spawn('ip', ['netns', 'exec', ns.name, 'python3', PKT6, ...args]);
+  let out = '';
+  let err = '';
+  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const done = new Promise<number>((resolve, reject) =>
+    p.on('close', (code) => (code === 0 ? resolve(Number(out.trim().split('\n').pop())) : reject(new Error(`pkt6 ${args.join(' ')}: ${err}`)))),
+  );
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`pkt6 ${args.join(' ')} did not start: ${out}${err}`)), 60_000);
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('listening')) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    done.catch(reject);
+  });
+  return done;
+}
+
+describe.each(['ip6tables', 'ip6tables-legacy'])('exact IPv6 accounting through %s', (ipt) => {
+  let r: Netns;
+  let h1: Netns;
+  let h2: Netns;
+  let x: Netns;
+  const conns: SentConn[] = [];
+  /** oracle counters: `${addr} ${dir} ${scope} ${proto}` -> bytes (proto all/tcp/udp) */
+  const oracle = new Map<string, bigint>();
+
+  beforeAll(async () => {
+    loadModule();
+    r = new Netns('a6r');
+    h1 = new Netns('a6h');
+    h2 = new Netns('a6i');
+    x = new Netns('a6x');
+    r.exec('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
+    const l1 = link(h1, [H1A, H1B, H1C], r, [R1]);
+    link(h2, [H2], r, [R2]);
+    link(x, [X], r, [RX]);
+    r.exec('ip', ['-6', 'route', 'add', '2001:db8:1:2::/64', 'dev', l1.ifB]);
+    h1.exec('ip', ['-6', 'route', 'add', 'default', 'via', R1]);
+    h2.exec('ip', ['-6', 'route', 'add', 'default', 'via', R2]);
+    x.exec('ip', ['-6', 'route', 'add', 'default', 'via', RX]);
+
+    for (const t of TABLES) {
+      await r.run(ipt, [
+        '-t', 'raw', '-A', 'PREROUTING', '-m', 'traffic', '--traffic', '--ipconn', '--portconn',
+        '--netbase', NET, '--netmask', String(NETLEN), ...t.opt, '--name', t.name,
+      ]);
+    }
+    // the oracle: per address, direction, scope (other side inside the net or not), protocol
+    const lines = ['*raw', ':ORACLE - [0:0]', '-A PREROUTING -j ORACLE'];
+    for (const a of INNET) {
+      for (const dir of ['out', 'in'] as const) {
+        for (const scope of ['int', 'ext'] as const) {
+          for (const proto of ['all', 'tcp', 'udp']) {
+            const me = dir === 'out' ? `-s ${a}/128` : `-d ${a}/128`;
+            const other = `${scope === 'ext' ? '! ' : ''}${dir === 'out' ? '-d' : '-s'} ${NET}/${NETLEN}`;
+            const p = proto === 'all' ? '' : ` -p ${proto}`;
+            lines.push(`-A ORACLE ${me} ${other}${p} -m comment --comment "${a} ${dir} ${scope} ${proto}"`);
+          }
+        }
+      }
+    }
+    lines.push('COMMIT', '');
+    await r.run(`${ipt}-restore`, ['--noflush'], { input: lines.join('\n') });
+
+    const sink5353 = await serve(x, ['udpsink', '5353', '20']);
+    const sink5354 = await serve(x, ['udpsink', '5354', '20']);
+    const sink6000 = await serve(h1, ['udpsink', '6000', '20']);
+    // ICMPv6 echo: one ping process is one flow (its identifier)
+    await h1.run('ping', ['-6', '-c', '3', '-s', '56', '-i', '0.2', '-W', '2', '-I', H1A, X]);
+    conns.push({ src: H1A, dst: X, proto: 'icmp', port: 0 });
+    await h2.run('ping', ['-6', '-c', '2', '-s', '200', '-i', '0.2', '-W', '2', '-I', H2, H1C]);
+    conns.push({ src: H2, dst: H1C, proto: 'icmp', port: 0 });
+    await x.run('ping', ['-6', '-c', '1', '-s', '1000', '-W', '2', H1B]);
+    conns.push({ src: X, dst: H1B, proto: 'icmp', port: 0 });
+    // fragments over the 1280-byte links, both ways: the non-first ones count as OTHER
+    await h1.run('ping', ['-6', '-c', '1', '-s', '3000', '-W', '2', '-I', H1A, X]);
+    conns.push({ src: H1A, dst: X, proto: 'icmp', port: 0 });
+    // UDP: one socket is one flow; a fragmented datagram; a destination options header
+    await h1.run('python3', [PKT6, 'udp', X, '5353', '1000', '2', H1A]);
+    conns.push({ src: H1A, dst: X, proto: 'udp', port: 5353 });
+    await h2.run('python3', [PKT6, 'udp', X, '5353', '3000', '1', H2]);
+    conns.push({ src: H2, dst: X, proto: 'udp', port: 5353 });
+    await h1.run('python3', [PKT6, 'udpdst', X, '5354', '500', '2', H1B]);
+    conns.push({ src: H1B, dst: X, proto: 'udp', port: 5354 });
+    await x.run('python3', [PKT6, 'udp', H1C, '6000', '100', '3']);
+    conns.push({ src: X, dst: H1C, proto: 'udp', port: 6000 });
+    // another protocol (253): X answers with an ICMPv6 parameter problem (one type/code flow)
+    await h1.run('python3', [PKT6, 'raw', X, '253', '200', '2', H1A]);
+    conns.push({ src: H1A, dst: X, proto: 'other', port: 0 });
+    conns.push({ src: X, dst: H1A, proto: 'icmp', port: 0 });
+    // TCP: one SYN per connection; one external, one internal
+    const srv1 = await serve(x, ['tcpserve', '8080']);
+    await h1.run('python3', [PKT6, 'tcpsend', X, '8080', '20000', H1B]);
+    expect(await srv1).toBe(20000);
+    conns.push({ src: H1B, dst: X, proto: 'tcp', port: 8080 });
+    const srv2 = await serve(h1, ['tcpserve', '8081']);
+    await h2.run('python3', [PKT6, 'tcpsend', H1A, '8081', '5000', H2]);
+    expect(await srv2).toBe(5000);
+    conns.push({ src: H2, dst: H1A, proto: 'tcp', port: 8081 });
+    expect(await sink5353).toBe(3);
+    expect(await sink5354).toBe(2);
+    expect(await sink6000).toBe(3);
+
+    const save = await r.run(`${ipt}-save`, ['-c', '-t', 'raw']);
+    for (const l of save.split('\n')) {
+      const m = /^\[(\d+):(\d+)\] -A ORACLE .*--comment "([^"]+)"/.exec(l);
+      if (m) oracle.set(m[3]!, BigInt(m[2]!));
+    }
+    expect(oracle.size).toBe(INNET.length * 12);
+  }, 600_000);
+
+  afterAll(() => {
+    for (const ns of [r, h1, h2, x]) ns?.delete();
+  });
+
+  it('the oracle saw the traffic it should: every kind, both scopes', () => {
+    const sum = (f: (k: string) => boolean): bigint => [...oracle].filter(([k]) => f(k)).reduce((s, [, v]) => s + v, 0n);
+    expect(sum((k) => k.endsWith(' int tcp'))).toBeGreaterThan(5000n);
+    expect(sum((k) => k.endsWith(' ext tcp'))).toBeGreaterThan(20000n);
+    expect(sum((k) => k.endsWith(' ext udp'))).toBeGreaterThan(5000n);
+    expect(sum((k) => k.endsWith(' int all'))).toBeGreaterThan(sum((k) => k.endsWith(' int tcp')));
+  });
+
+  it.each(TABLES)('$name (per /$hostprefix, $mode): every row equals the oracle summed per prefix', (t) => {
+    const want = new Map<string, Record<string, bigint>>();
+    for (const a of INNET) {
+      const k = keyOf(a, t.hostprefix);
+      const row = want.get(k) ?? { tcp_in: 0n, tcp_out: 0n, udp_in: 0n, udp_out: 0n, other_in: 0n, other_out: 0n };
+      for (const dir of ['in', 'out'] as const) {
+        for (const scope of ['int', 'ext'] as const) {
+          if (!counts(t.mode, scope)) continue;
+          const get = (p: string): bigint => oracle.get(`${a} ${dir} ${scope} ${p}`)!;
+          row[`tcp_${dir}`]! += get('tcp');
+          row[`udp_${dir}`]! += get('udp');
+          row[`other_${dir}`]! += get('all') - get('tcp') - get('udp');
+        }
+      }
+      want.set(k, row);
+    }
+    const wantRows = [...want]
+      .filter(([, v]) => Object.values(v).some((n) => n !== 0n))
+      .map(([ip, v]) => ({
+        ip,
+        total: { in: v.tcp_in! + v.udp_in! + v.other_in!, out: v.tcp_out! + v.udp_out! + v.other_out! },
+        tcp: { in: v.tcp_in!, out: v.tcp_out! },
+        udp: { in: v.udp_in!, out: v.udp_out! },
+        other: { in: v.other_in!, out: v.other_out! },
+      }))
+      .sort((a, b) => (a.ip < b.ip ? -1 : 1));
+    const text = r.cat(`/proc/net/xt_traffic/${t.name}`);
+    const rows = rowsFromColumns('traffic', parseTable('traffic', text, {}, { family: 'ipv6', hostPrefix: t.hostprefix }));
+    // the kernel sorts numerically; compare as sets of rows in string order
+    expect([...rows].sort((a, b) => (a.ip < b.ip ? -1 : 1))).toEqual(wantRows);
+    expect(rows.length).toBeGreaterThan(0);
+  });
+
+  it.each(TABLES)('$name: connections per prefix and per port equal what was started', (t) => {
+    const ip = new Map<string, Record<string, bigint>>();
+    const port = new Map<number, Record<string, bigint>>();
+    const zero = (): Record<string, bigint> => ({ tcp_in: 0n, tcp_out: 0n, udp_in: 0n, udp_out: 0n, icmp_in: 0n, icmp_out: 0n, other_in: 0n, other_out: 0n });
+    for (const c of conns) {
+      const scope: Scope = inNet(c.src) && inNet(c.dst) ? 'int' : 'ext';
+      if (!counts(t.mode, scope)) continue;
+      for (const [addr, dir] of [[c.src, 'out'], [c.dst, 'in']] as const) {
+        if (!inNet(addr)) continue;
+        const k = keyOf(addr, t.hostprefix);
+        const row = ip.get(k) ?? zero();
+        row[`${c.proto}_${dir}`]! += 1n;
+        ip.set(k, row);
+        const prow = port.get(c.port) ?? zero();
+        prow[`${c.proto}_${dir}`]! += 1n;
+        port.set(c.port, prow);
+      }
+    }
+    const shape = (v: Record<string, bigint>) => ({
+      total: { in: v.tcp_in! + v.udp_in! + v.icmp_in! + v.other_in!, out: v.tcp_out! + v.udp_out! + v.icmp_out! + v.other_out! },
+      tcp: { in: v.tcp_in!, out: v.tcp_out! },
+      udp: { in: v.udp_in!, out: v.udp_out! },
+      icmp: { in: v.icmp_in!, out: v.icmp_out! },
+      other: { in: v.other_in!, out: v.other_out! },
+    });
+    const wantIp = [...ip].map(([k, v]) => ({ ip: k, ...shape(v) })).sort((a, b) => (a.ip < b.ip ? -1 : 1));
+    const wantPort = [...port].map(([k, v]) => ({ port: k, ...shape(v) })).sort((a, b) => a.port - b.port);
+    const gotIp = rowsFromColumns('ipconn', parseTable('ipconn', r.cat(`/proc/net/xt_traffic/${t.name}_ipconn`), {}, { family: 'ipv6', hostPrefix: t.hostprefix }));
+    const gotPort = rowsFromColumns('portconn', parseTable('portconn', r.cat(`/proc/net/xt_traffic/${t.name}_portconn`)));
+    expect([...gotIp].sort((a, b) => (a.ip < b.ip ? -1 : 1))).toEqual(wantIp);
+    expect(gotPort).toEqual(wantPort);
+    const info = r.cat(`/proc/net/xt_traffic/${t.name}_info`);
+    expect(info).toContain('\nflow_evictions: 0\n');
+  });
+
+  it('NAME_info and the counters file carry family and hostprefix; counters equal the table', () => {
+    const info = parseInfo(r.cat('/proc/net/xt_traffic/P56_info'));
+    expect({ family: info.family, netbase: info.netbase, netmask: info.netmask, hostPrefix: info.hostPrefix }).toEqual({
+      family: 'ipv6',
+      netbase: '2001:db8:1::',
+      netmask: 'ffff:ffff:ffff::',
+      hostPrefix: 56,
+    });
+    const lines = r.cat('/proc/net/xt_traffic_counters/P56').split('\n');
+    const at = lines.indexOf('netmask: ffff:ffff:ffff::');
+    expect(lines.slice(at - 1, at + 3)).toEqual(['netbase: 2001:db8:1::', 'netmask: ffff:ffff:ffff::', 'family: ipv6', 'hostprefix: 56']);
+    const sec = lines.slice(lines.indexOf('[traffic]') + 1, lines.indexOf('[ipconn]')).sort();
+    const table = r.cat('/proc/net/xt_traffic/P56').split('\n').slice(1).filter(Boolean).sort();
+    expect(sec).toEqual(table);
+    expect(sec.map((l) => l.split('\t')[0])).toEqual([keyOf(H1A, 56), keyOf(H2, 56)].sort());
+  });
+});
