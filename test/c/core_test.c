@@ -277,8 +277,81 @@ static void test_flow_hash(void)
 	}
 }
 
+/* Revision 1: IPv6 masks, RFC 5952 zero runs, bucket counts per host prefix. */
+static void test_ipv6(void)
+{
+	static const struct {
+		u16 g[8];
+		unsigned int len, start;
+	} runs[] = {
+		{ { 0x2001, 0xdb8, 0, 0, 0, 0, 0, 1 }, 5, 2 },
+		{ { 0x2001, 0xdb8, 0, 1, 0, 0, 0, 0 }, 4, 4 },
+		{ { 0x2001, 0, 0, 1, 0, 0, 1, 1 }, 2, 1 },	/* the first of equal runs */
+		{ { 0x2001, 0xdb8, 0, 1, 1, 1, 1, 1 }, 0, 8 },	/* one zero group: none */
+		{ { 0, 0, 0, 0, 0, 0, 0, 0 }, 8, 0 },
+		{ { 0xfe80, 0, 0, 0, 0, 0x5efe, 0xc000, 0x201 }, 4, 1 },
+	};
+	struct xtt_k6 m, a;
+	struct xtt_flow_key k1, k2;
+	unsigned int i, start;
+
+	m = xtt_k6_mask(0);
+	CHECK_EQ("mask /0 hi", m.hi, 0);
+	CHECK_EQ("mask /0 lo", m.lo, 0);
+	m = xtt_k6_mask(48);
+	CHECK_EQ("mask /48 hi", m.hi, 0xffffffffffff0000ULL);
+	CHECK_EQ("mask /48 lo", m.lo, 0);
+	m = xtt_k6_mask(64);
+	CHECK_EQ("mask /64", m.hi == ~0ULL && m.lo == 0, 1);
+	m = xtt_k6_mask(65);
+	CHECK_EQ("mask /65 lo", m.lo, 0x8000000000000000ULL);
+	m = xtt_k6_mask(128);
+	CHECK_EQ("mask /128", m.hi == ~0ULL && m.lo == ~0ULL, 1);
+	for (i = 0; i <= 128; i++) {
+		m = xtt_k6_mask(i);
+		CHECK_EQ("prefix len of mask", xtt_k6_prefix_len(&m), i);
+	}
+	m.hi = 0xffff0000ffff0000ULL;
+	m.lo = 0;
+	CHECK_EQ("not contiguous", xtt_k6_prefix_len(&m), -1);
+	m.hi = 0;
+	m.lo = 1;
+	CHECK_EQ("::1 not a mask", xtt_k6_prefix_len(&m), -1);
+	m.hi = ~0ULL;
+	m.lo = 1;
+	CHECK_EQ("hole", xtt_k6_prefix_len(&m), -1);
+	for (i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		CHECK_EQ("zero run length", xtt_ip6_zero_run(runs[i].g, &start), runs[i].len);
+		CHECK_EQ("zero run start", start, runs[i].start);
+	}
+	a.hi = 0;
+	a.lo = 0xffff0a000001ULL;
+	CHECK_EQ("v4-mapped", xtt_ip6_v4mapped(&a), 1);
+	a.lo = 0x0a000001ULL;
+	CHECK_EQ("v4-compatible is not mapped", xtt_ip6_v4mapped(&a), 0);
+	a.hi = 1;
+	a.lo = 0xffff0a000001ULL;
+	CHECK_EQ("mapped needs hi 0", xtt_ip6_v4mapped(&a), 0);
+	CHECK_EQ("cmp", xtt_k6_cmp(&(struct xtt_k6){ 1, 0 }, &(struct xtt_k6){ 0, ~0ULL }), 1);
+	CHECK_EQ("cmp lo", xtt_k6_cmp(&(struct xtt_k6){ 1, 2 }, &(struct xtt_k6){ 1, 3 }), -1);
+	CHECK_EQ("cmp eq", xtt_k6_cmp(&(struct xtt_k6){ 1, 2 }, &(struct xtt_k6){ 1, 2 }), 0);
+	CHECK_EQ("buckets /8 per /24", xtt_ip_buckets_bits(24 - 8, 0), 65536);
+	CHECK_EQ("buckets /20 per /24", xtt_ip_buckets_bits(4, 0), XTT_BUCKETS_MIN);
+	CHECK_EQ("buckets /48 per /56", xtt_ip_buckets_bits(8, 0), 256);
+	CHECK_EQ("buckets /1 per /128", xtt_ip_buckets_bits(127, 0), XTT_BUCKETS_DEFAULT_MAX);
+	CHECK_EQ("buckets = rev 0", xtt_ip_buckets_bits(12, 0), xtt_ip_buckets(0xfffff000U, 0));
+	xtt_icmp6_flow_key(&k1, 5, 9, 128, 0, 77);
+	xtt_icmp6_flow_key(&k2, 9, 5, 129, 0, 77);
+	CHECK_EQ("echo request/reply share a flow", k1.w0 == k2.w0 && k1.w1 == k2.w1, 1);
+	CHECK_EQ("echo proto 58", xtt_flow_key_proto(&k1), 58);
+	xtt_icmp6_flow_key(&k2, 5, 9, 1, 4, 0);
+	CHECK_EQ("unreachable keyed by type/code", xtt_flow_key_proto(&k2), XTT_FLOW_ICMP_MSG);
+	CHECK_EQ("type/code in the port", xtt_flow_key_pa(&k2), 0x104);
+}
+
 int main(void)
 {
+	test_ipv6();
 	test_flow_hash();
 	test_count_sides();
 	test_masks();
