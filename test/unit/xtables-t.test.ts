@@ -110,9 +110,9 @@ describe('libxt/libxt_traffic.t', () => {
   const fail = all.filter((e) => e.expect === 'FAIL');
 
   it('has the OK and FAIL cases in filter and raw', () => {
-    expect(ok.length).toBe(24);
-    expect(fail.length).toBe(43);
-    expect(all.length).toBe(67);
+    expect(ok.length).toBe(26);
+    expect(fail.length).toBe(46);
+    expect(all.length).toBe(72);
     expect([...new Set(all.map((e) => `${e.table}:${e.chains.join(',')}`))]).toEqual([
       'filter:INPUT,FORWARD,OUTPUT',
       'raw:PREROUTING,OUTPUT',
