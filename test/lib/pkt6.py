@@ -7,7 +7,7 @@ SRC (optional, last) binds the sending socket to that address.
   pkt6.py raw DST PROTO SIZE COUNT [SRC]       COUNT packets of next header PROTO, SIZE payload bytes
   pkt6.py tcpsend DST PORT BYTES [SRC]         connects, sends BYTES bytes, waits for EOF, closes
   pkt6.py tcpserve PORT                        accepts one connection, reads to EOF, prints the byte count
-  pkt6.py udpsink PORT SECONDS                 receives datagrams for SECONDS, prints how many
+  pkt6.py udpsink PORT COUNT SECONDS           receives COUNT datagrams (or for at most SECONDS), prints how many
 """
 import socket
 import sys
@@ -68,9 +68,9 @@ def main(argv):
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         s.bind(('::', int(argv[2])))
         print('listening', flush=True)
-        end = time.time() + float(argv[3])
+        want, end = int(argv[3]), time.time() + float(argv[4])
         n = 0
-        while True:
+        while n < want:
             left = end - time.time()
             if left <= 0:
                 break

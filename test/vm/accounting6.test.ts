@@ -154,9 +154,9 @@ describe.each(['ip6tables', 'ip6tables-legacy'])('exact IPv6 accounting through 
     lines.push('COMMIT', '');
     await r.run(`${ipt}-restore`, ['--noflush'], { input: lines.join('\n') });
 
-    const sink5353 = await serve(x, ['udpsink', '5353', '20']);
-    const sink5354 = await serve(x, ['udpsink', '5354', '20']);
-    const sink6000 = await serve(h1, ['udpsink', '6000', '20']);
+    const sink5353 = await serve(x, ['udpsink', '5353', '3', '300']);
+    const sink5354 = await serve(x, ['udpsink', '5354', '2', '300']);
+    const sink6000 = await serve(h1, ['udpsink', '6000', '3', '300']);
     // ICMPv6 echo: one ping process is one flow (its identifier)
     await h1.run('ping', ['-6', '-c', '3', '-s', '56', '-i', '0.2', '-W', '2', '-I', H1A, X]);
     conns.push({ src: H1A, dst: X, proto: 'icmp', port: 0 });
