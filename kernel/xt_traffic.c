@@ -1300,8 +1300,10 @@ static int xtt_ix6_cmp(const void *a, const void *b)
 /* xtt_index_update() for an IPv6 map: its keys and entries, sorted. */
 static int xtt_index6_update(struct xtt_map *m)
 {
-	int epoch = atomic_read(&m->inserts);
+	/* acquire: the entries of the inserts counted here are seen */
+	int epoch = atomic_read_acquire(&m->inserts);
 	struct xtt_index6 *ix = m->index6;
+	struct mem_cgroup *old;
 	struct xtt_entry *e;
 	size_t cap, n;
 	u32 b;
@@ -1310,7 +1312,10 @@ static int xtt_index6_update(struct xtt_map *m)
 		return 0;
 	cap = atomic_read(&m->count) + 64;
 again:
+	/* it lives as long as the table: charged to the table's creator */
+	old = set_active_memcg(m->table->memcg);
 	ix = kvmalloc(struct_size(ix, keys, cap), GFP_KERNEL_ACCOUNT);
+	set_active_memcg(old);
 	if (!ix)
 		return -ENOMEM;
 	n = 0;
