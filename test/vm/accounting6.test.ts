@@ -85,8 +85,12 @@ function link(a: Netns, ipA: string[], b: Netns, ipB: string[], offloads: [boole
   return { ifA, ifB };
 }
 
-/** Starts a pkt6.py server (tcpserve / udpsink) in `ns` and waits until it listens. */
-async function serve(ns: Netns, args: string[]): Promise<Promise<number>> {
+/**
+ * Starts a pkt6.py server (tcpserve / udpsink) in `ns` and waits until it listens; `done`
+ * gives what it printed last (in an object: an async function returning a promise would
+ * wait for it).
+ */
+async function serve(ns: Netns, args: string[]): Promise<{ done: Promise<number> }> {
   const p = spawn('ip', ['netns', 'exec', ns.name, 'python3', PKT6, ...args]);
   let out = '';
   let err = '';
@@ -105,7 +109,7 @@ async function serve(ns: Netns, args: string[]): Promise<Promise<number>> {
     });
     done.catch(reject);
   });
-  return done;
+  return { done };
 }
 
 describe.each(['ip6tables', 'ip6tables-legacy'])('exact IPv6 accounting through %s', (ipt) => {
@@ -155,44 +159,44 @@ describe.each(['ip6tables', 'ip6tables-legacy'])('exact IPv6 accounting through 
     lines.push('COMMIT', '');
     await r.run(`${ipt}-restore`, ['--noflush'], { input: lines.join('\n') });
 
-    const sink5353 = await serve(x, ['udpsink', '5353', '3', '300']);
-    const sink5354 = await serve(x, ['udpsink', '5354', '2', '300']);
-    const sink6000 = await serve(h1, ['udpsink', '6000', '3', '300']);
+    const sink5353 = await serve(x, ['udpsink', '5353', '3', '240']);
+    const sink5354 = await serve(x, ['udpsink', '5354', '2', '240']);
+    const sink6000 = await serve(h1, ['udpsink', '6000', '3', '240']);
     // ICMPv6 echo: one ping process is one flow (its identifier)
-    await h1.run('ping', ['-6', '-c', '3', '-s', '56', '-i', '0.2', '-W', '2', '-I', H1A, X]);
+    await h1.run('timeout', ['60', 'ping', '-6', '-c', '3', '-s', '56', '-i', '0.2', '-W', '2', '-I', H1A, X]);
     conns.push({ src: H1A, dst: X, proto: 'icmp', port: 0 });
-    await h2.run('ping', ['-6', '-c', '2', '-s', '200', '-i', '0.2', '-W', '2', '-I', H2, H1C]);
+    await h2.run('timeout', ['60', 'ping', '-6', '-c', '2', '-s', '200', '-i', '0.2', '-W', '2', '-I', H2, H1C]);
     conns.push({ src: H2, dst: H1C, proto: 'icmp', port: 0 });
-    await x.run('ping', ['-6', '-c', '1', '-s', '1000', '-W', '2', H1B]);
+    await x.run('timeout', ['60', 'ping', '-6', '-c', '1', '-s', '1000', '-W', '2', H1B]);
     conns.push({ src: X, dst: H1B, proto: 'icmp', port: 0 });
     // fragments over the 1280-byte links, both ways: the non-first ones count as OTHER
-    await h1.run('ping', ['-6', '-c', '1', '-s', '3000', '-W', '2', '-I', H1A, X]);
+    await h1.run('timeout', ['60', 'ping', '-6', '-c', '1', '-s', '3000', '-W', '2', '-I', H1A, X]);
     conns.push({ src: H1A, dst: X, proto: 'icmp', port: 0 });
     // UDP: one socket is one flow; a fragmented datagram; a destination options header
-    await h1.run('python3', [PKT6, 'udp', X, '5353', '1000', '2', H1A]);
+    await h1.run('timeout', ['120', 'python3', PKT6, 'udp', X, '5353', '1000', '2', H1A]);
     conns.push({ src: H1A, dst: X, proto: 'udp', port: 5353 });
-    await h2.run('python3', [PKT6, 'udp', X, '5353', '3000', '1', H2]);
+    await h2.run('timeout', ['120', 'python3', PKT6, 'udp', X, '5353', '3000', '1', H2]);
     conns.push({ src: H2, dst: X, proto: 'udp', port: 5353 });
-    await h1.run('python3', [PKT6, 'udpdst', X, '5354', '500', '2', H1B]);
+    await h1.run('timeout', ['120', 'python3', PKT6, 'udpdst', X, '5354', '500', '2', H1B]);
     conns.push({ src: H1B, dst: X, proto: 'udp', port: 5354 });
-    await x.run('python3', [PKT6, 'udp', H1C, '6000', '100', '3']);
+    await x.run('timeout', ['120', 'python3', PKT6, 'udp', H1C, '6000', '100', '3']);
     conns.push({ src: X, dst: H1C, proto: 'udp', port: 6000 });
     // another protocol (253): X answers with an ICMPv6 parameter problem (one type/code flow)
-    await h1.run('python3', [PKT6, 'raw', X, '253', '200', '2', H1A]);
+    await h1.run('timeout', ['120', 'python3', PKT6, 'raw', X, '253', '200', '2', H1A]);
     conns.push({ src: H1A, dst: X, proto: 'other', port: 0 });
     conns.push({ src: X, dst: H1A, proto: 'icmp', port: 0 });
     // TCP: one SYN per connection; one external, one internal
     const srv1 = await serve(x, ['tcpserve', '8080']);
-    await h1.run('python3', [PKT6, 'tcpsend', X, '8080', '20000', H1B]);
-    expect(await srv1).toBe(20000);
+    await h1.run('timeout', ['120', 'python3', PKT6, 'tcpsend', X, '8080', '20000', H1B]);
+    expect(await srv1.done).toBe(20000);
     conns.push({ src: H1B, dst: X, proto: 'tcp', port: 8080 });
     const srv2 = await serve(h1, ['tcpserve', '8081']);
-    await h2.run('python3', [PKT6, 'tcpsend', H1A, '8081', '5000', H2]);
-    expect(await srv2).toBe(5000);
+    await h2.run('timeout', ['120', 'python3', PKT6, 'tcpsend', H1A, '8081', '5000', H2]);
+    expect(await srv2.done).toBe(5000);
     conns.push({ src: H2, dst: H1A, proto: 'tcp', port: 8081 });
-    expect(await sink5353).toBe(3);
-    expect(await sink5354).toBe(2);
-    expect(await sink6000).toBe(3);
+    expect(await sink5353.done).toBe(3);
+    expect(await sink5354.done).toBe(2);
+    expect(await sink6000.done).toBe(3);
 
     const save = await r.run(`${ipt}-save`, ['-c', '-t', 'raw']);
     for (const l of save.split('\n')) {
@@ -336,8 +340,8 @@ describe('IPv6 GSO on veth (TSO from the sender, segmented by the router)', () =
     r.exec('ip6tables', ['-t', 'raw', '-A', 'PREROUTING', '-s', HG, '-p', 'tcp']);
     x.exec('ip6tables', ['-t', 'raw', '-A', 'PREROUTING', '-s', HG, '-p', 'tcp']);
     const srv = await serve(x, ['tcpserve', '8090']);
-    await h.run('python3', [PKT6, 'tcpsend', XG, '8090', '1000000', HG]);
-    expect(await srv).toBe(1000000);
+    await h.run('timeout', ['300', 'python3', PKT6, 'tcpsend', XG, '8090', '1000000', HG]);
+    expect(await srv.done).toBe(1000000);
     const bytes = (ns: Netns): bigint => {
       const m = /^\[\d+:(\d+)\] -A PREROUTING -s 2001:db8:2:1::1\/128 -p tcp/m.exec(ns.exec('ip6tables-save', ['-c', '-t', 'raw']));
       return BigInt(m![1]!);
