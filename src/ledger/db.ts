@@ -7,7 +7,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ResourceError, VersionError } from '../core/errors.js';
+import { ResourceError, RuntimeError, VersionError } from '../core/errors.js';
 
 type DB = Database.Database;
 export type { DB };
@@ -183,6 +183,13 @@ function checkFile(db: DB, path: string): void {
     version = db.pragma('user_version', { simple: true }) as number;
     tables = (db.prepare(`SELECT count(*) AS n FROM sqlite_master`).get() as { n: number }).n;
   } catch (e) {
+    // only SQLite's own verdicts on the file's contents mean "not a ledger"; a full disk, an
+    // I/O error or a lock (SQLITE_FULL, SQLITE_IOERR_*, SQLITE_BUSY, SQLITE_CANTOPEN) says
+    // nothing about the file, and telling an operator to use a new file then would lose a ledger
+    const code = (e as { code?: unknown }).code;
+    if (code !== 'SQLITE_NOTADB' && code !== 'SQLITE_CORRUPT') {
+      throw new RuntimeError('ELEDGERIO', `${path}: cannot read the ledger: ${(e as Error).message}${typeof code === 'string' ? ` (${code})` : ''}: nothing was written`, { path, hint: 'a full disk or an I/O error: free space (df) or check the device, then retry; the ledger file is not touched' });
+    }
     throw new VersionError('ENOTLEDGER', `${path} is not an xttraffic ledger: ${(e as Error).message}`, { path, hint: 'point --db / XTT_DB at an xttraffic ledger or at a new file' });
   }
   if (appId !== XTT_APP_ID && (appId !== 0 || tables > 0)) {
