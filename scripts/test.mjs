@@ -47,7 +47,7 @@ const debugSuites = (process.env.XTT_DEBUG_SUITES ?? 'lifecycle clear accounting
 // /proc files, GSO, memory, checkentry, tc/nft of the mirror port), not the ones that test
 // userspace over a kernel already proven on 6.1 (replay: pcap timing through the same mirror
 // set-up, 317 s; ledger: the collector, 218 s; persist, install, libxt, scale), to keep
-// `.ci/run` inside its budget: the full 6.1 list took ~35 min under TCG on Nov 30 (session 4).
+// `.ci/run` inside its budget: the full 6.1 list took 1,705 s under TCG on Nov 30 (session 4).
 // XTT_612_SUITES=all runs every stock file on 6.12 too.
 const suites612 = (process.env.XTT_612_SUITES ?? 'checkentry counters lifecycle accounting accounting6 clear gso memory edges packets cli mirror harness')
   .split(/[\s,]+/)
