@@ -122,7 +122,8 @@ class Collector {
       this.lines.push(...parts.filter((l) => l !== ''));
     });
     this.p.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => this.p.on('exit', (code, signal) => resolve({ code, signal })));
+    // 'close', not 'exit': after the last stdout data (a fast exit can come before the pipe is drained)
+    this.exited = new Promise((resolve) => this.p.on('close', (code, signal) => resolve({ code, signal })));
   }
 
   /** Started, and it has written its pid (it takes the lock before): the kill targets it. */
@@ -408,6 +409,8 @@ describe('the ledger in the VM: collect under kill -9, clears, a reload, rule de
         const ping = await runAsync('ip', ['netns', 'exec', h1.name, 'ping', '-c', '1', '-s', '60000', '-W', '3', X]);
         expect(ping.status, ping.stdout + ping.stderr).toBe(0);
         await until('H1 in ipset xttraffic-block', async () => (await runAsync('ip', ['netns', 'exec', r.name, 'ipset', 'test', 'xttraffic-block', H1])).status === 0, 30_000, 100);
+        // the block comes inside the collection, its JSON line after it: wait for the line too
+        await until('the over event printed', () => c.docs().some((d) => d.quotas.some((q) => q.event === 'over')), 10_000, 50);
         const fakeNow = Date.now() + Number(env['XTT_CLOCK_OFFSET_MS']);
         expect(fakeNow, 'blocked before the period ended (else LEAD_MS is too short for this machine)').toBeLessThan(BOUNDARY - 3000);
         let docs = c.docs();
