@@ -12,8 +12,8 @@ export interface CliResult {
  * when given, without XTABLES_LIBDIR in its environment: it has to find the checkout's
  * libxt itself, as it would for an operator.
  */
-export function runCli(args: string[], ns?: string): Promise<CliResult> {
-  const env = { ...process.env };
+export function runCli(args: string[], ns?: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const env = { ...process.env, ...extraEnv };
   delete env['XTABLES_LIBDIR'];
   const argv = [process.execPath, `${REPO}/dist/cli.js`, ...args];
   const [cmd, ...rest] = ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv;

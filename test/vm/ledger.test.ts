@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliResult } from '../lib/cli.js';
+import { runCli, type CliResult } from '../lib/cli.js';
+import { rng } from '../ledger/helpers.js';
 import { loadModule, unloadModuleWhenFree } from '../lib/module.js';
 import { expectedConns, expectedTraffic, Oracle, parseNet, type PairCount, type SentConn } from '../lib/oracle.js';
 import { REPO, runAsync } from '../lib/sh.js';
@@ -48,32 +49,8 @@ const SEED = Number(process.env['XTT_LEDGER_SEED'] ?? Date.now() % 100_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The CLI in network namespace `ns` with extra environment. */
-function cli(args: string[], ns: string, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  const e = { ...process.env, ...env };
-  delete e['XTABLES_LIBDIR'];
-  return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', ns, process.execPath, CLI, ...args], { env: e, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const cli = (args: string[], ns: string, env: NodeJS.ProcessEnv = {}): Promise<CliResult> => runCli(args, ns, env);
 
 function ok(r: CliResult, what: string): CliResult {
   if (r.code !== 0) throw new Error(`${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
