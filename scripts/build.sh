@@ -17,6 +17,12 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
+# One build at a time per tree: two VM runs started together (or a run beside a bench) would
+# otherwise run make in the same build folders at once.
+mkdir -p "$XTT_CACHE"
+exec 9>"$XTT_CACHE/build.lock"
+flock 9
+
 for rel in "${kernels[@]}"; do
 	[ -f kernel/Makefile ] || break
 	kdir=$(kernel_headers "$rel")
