@@ -65,7 +65,7 @@ function done(ev: QuotaEvent): string {
 
 function line(r: CollectResult): string {
   const res = r.result!;
-  const parts = res.intervals.map((i) => `${i.table}: ${i.hosts} hosts${i.flags.length ? ` [${i.flags.join(' ')}]` : ''}`);
+  const parts = res.intervals.map((i) => `${i.table}: ${i.hosts} ${i.hosts === 1 ? 'host' : 'hosts'}${i.flags.length ? ` [${i.flags.join(' ')}]` : ''}`);
   for (const e of r.errors) parts.push(`${e.table}: not read: ${e.message}`);
   let s = `${iso(res.at)} ${parts.length ? parts.join('; ') : 'no tables'}\n`;
   for (const x of r.quotas) s += `${iso(res.at)} ${quotaEventLine(x.event, x.error === undefined ? done(x.event) : `FAILED, retried next collection: ${x.error}`)}\n`;

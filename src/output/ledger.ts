@@ -78,7 +78,7 @@ export function renderReportText(r: Report): string {
       headers: ['HOST', ...(r.hosts.some((h) => h.group) ? ['GROUP'] : []), ...TOTAL_HEADERS],
       align: ['left', ...(r.hosts.some((h) => h.group) ? ['left' as const] : []), ...TOTAL_HEADERS.map(() => 'right' as const)],
       rows: r.hosts.map((h) => [h.host, ...(r.hosts.some((x) => x.group) ? [h.group ?? ''] : []), ...cells(h.totals, siBytes)]),
-      footer: [`total (${r.hostCount} hosts)`, ...(r.hosts.some((h) => h.group) ? [''] : []), ...cells(r.totals, siBytes)],
+      footer: [`total (${r.hostCount} ${r.hostCount === 1 ? 'host' : 'hosts'})`, ...(r.hosts.some((h) => h.group) ? [''] : []), ...cells(r.totals, siBytes)],
     }).trimEnd());
     for (const h of r.hosts) if (h.p95) out.push(`${h.host}: ${p95Text(h.p95)}`);
   }

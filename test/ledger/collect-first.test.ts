@@ -77,7 +77,7 @@ describe('collect first', () => {
     handlers.get('SIGTERM')!();
     const d = await daemon;
     expect(d.code).toBe(0);
-    expect(d.out).toBe('2026-04-07T09:30:10Z lan: 1 hosts [first]\n2026-04-07T09:30:10Z lan: 1 hosts\n');
+    expect(d.out).toBe('2026-04-07T09:30:10Z lan: 1 host [first]\n2026-04-07T09:30:10Z lan: 1 host\n');
     expect(billed()).toBe(1600n);
     expect(existsSync(infoPath(join(dir, 'ledger.db')))).toBe(false);
   });

@@ -145,7 +145,7 @@ describe('quota through the CLI (fake clock)', () => {
     now += MIN;
     write(600n, 200n); // 800 of 1000: the warning
     r = await cli(['collect', '--once']);
-    expect(r.out).toBe('2026-02-28T23:56:00Z lan: 1 hosts\n2026-02-28T23:56:00Z quota host 10.0.0.7: at 80 % of its quota (sum 800 B of 1.00 kB, period from 2026-02-01T00:00:00Z): logged\n');
+    expect(r.out).toBe('2026-02-28T23:56:00Z lan: 1 host\n2026-02-28T23:56:00Z quota host 10.0.0.7: at 80 % of its quota (sum 800 B of 1.00 kB, period from 2026-02-01T00:00:00Z): logged\n');
     expect(calls).toEqual([]);
     now += MIN;
     write(700n, 300n); // exactly 1000: over, blocked in this collection
@@ -166,7 +166,7 @@ describe('quota through the CLI (fake clock)', () => {
       now += MIN;
       write(900n + BigInt(i), 300n);
       r = await cli(['collect', '--once']);
-      expect(r.out).toBe(`${new Date(now).toISOString().replace('.000', '')} lan: 1 hosts\n`);
+      expect(r.out).toBe(`${new Date(now).toISOString().replace('.000', '')} lan: 1 host\n`);
     }
     expect(calls).toEqual([]);
     r = await cli(['quota', 'list', '--json']);
@@ -175,14 +175,14 @@ describe('quota through the CLI (fake clock)', () => {
     now = Date.UTC(2026, 2, 1, 0, 0);
     write(950n, 300n);
     r = await cli(['collect', '--once']);
-    expect(r.out).toBe('2026-03-01T00:00:00Z lan: 1 hosts\n2026-03-01T00:00:00Z quota host 10.0.0.7: billing period ended (sum 1.25 kB of 1.00 kB, period from 2026-02-01T00:00:00Z): unblocked 10.0.0.7\n');
+    expect(r.out).toBe('2026-03-01T00:00:00Z lan: 1 host\n2026-03-01T00:00:00Z quota host 10.0.0.7: billing period ended (sum 1.25 kB of 1.00 kB, period from 2026-02-01T00:00:00Z): unblocked 10.0.0.7\n');
     expect(calls).toEqual(['ipset test xttraffic-block 10.0.0.7', 'ipset del xttraffic-block 10.0.0.7']);
     expect([...set!]).toEqual([]);
     calls = [];
     now += MIN;
     write(960n, 300n);
     r = await cli(['collect', '--once']);
-    expect(r.out).toBe('2026-03-01T00:01:00Z lan: 1 hosts\n');
+    expect(r.out).toBe('2026-03-01T00:01:00Z lan: 1 host\n');
     expect(calls).toEqual([]);
   });
 
