@@ -1,8 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { REPO, run, sh } from './sh.js';
 
-/** The xt_traffic.ko built for the running kernel by scripts/build.sh. */
+/**
+ * The xt_traffic.ko built for the running kernel by scripts/build.sh, or the one named by
+ * XTT_MODULE_KO (scripts/fail-without-fix.sh: a pre-fix module built from git history).
+ */
 export function modulePath(): string {
+  if (process.env.XTT_MODULE_KO) return process.env.XTT_MODULE_KO;
   const rel = process.env.XTT_KERNEL_RELEASE ?? sh('uname', ['-r']).trim();
   return `${REPO}/.cache/build/${rel}/xt_traffic.ko`;
 }
