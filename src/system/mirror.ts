@@ -4,21 +4,30 @@
  * that enable or disable the mirror set-up. commands/mirror.ts runs them.
  *
  * What `enable IF` sets up (each step only if it is not in place already):
- *  - raw table: chain PROMISC (created if absent), and at the top of PREROUTING
+ *  - raw table of iptables and of ip6tables (the latter unless IF has no IPv6): chain PROMISC
+ *    (created if absent), and at the top of PREROUTING
  *      -i IF -m comment --comment "xttraffic mirror IF: <previous state>" -j PROMISC
  *      -i IF -m comment --comment "xttraffic mirror IF: drop" -j DROP
- *    so the user's `iptables -t raw -A PROMISC -m traffic ...` rules see every mirrored packet,
- *    which is then dropped before conntrack, routing and the sockets.
+ *    so the user's `iptables -t raw -A PROMISC -m traffic ...` (and `ip6tables ...`) rules see
+ *    every mirrored packet, which is then dropped before conntrack, routing and the sockets
+ *    (mirrored NDP, MLD queries and router advertisements included: the stack never sees them,
+ *    so it neither answers them nor learns from them). The ip6tables comment is the iptables
+ *    one with chain= saying whether ip6tables' PROMISC was created.
  *  - net/ipv4/conf/IF/forwarding=0, `ip link set IF arp off`, `ip link set IF promisc on`;
- *  - tc: a clsact qdisc (added if absent) and ingress filters (prefs PREF_BASE..) that set the
- *    packet type to host for IPv4 frames, after popping one 802.1Q tag or two tags (QinQ:
- *    802.1ad or 802.1Q outer, 802.1Q inner). Frames of another host's MAC are PACKET_OTHERHOST
- *    and would be dropped in ip_rcv before PREROUTING; tagged frames of a VLAN without a VLAN
- *    device are marked PACKET_OTHERHOST after tc ingress, hence the pop. Non-IPv4 frames (ARP,
- *    IPv6) are left alone (passed and counted by the last filter) and the kernel drops them.
+ *  - tc: a clsact qdisc (added if absent) and ingress filters (prefs PREF6_BASE..PREF_BASE+4)
+ *    that set the packet type to host for IPv4 and IPv6 frames, after popping one 802.1Q tag
+ *    or two tags (QinQ: 802.1ad or 802.1Q outer, 802.1Q inner). Frames of another host's MAC
+ *    are PACKET_OTHERHOST and would be dropped in ip_rcv/ipv6_rcv before PREROUTING; tagged
+ *    frames of a VLAN without a VLAN device are marked PACKET_OTHERHOST after tc ingress, hence
+ *    the pop. Other frames (ARP, LLDP, ...) are left alone (passed and counted by the last
+ *    filter) and the kernel drops them.
  *  - silence (a SPAN port must transmit nothing): a tc egress guard (`matchall action drop` at
  *    EGRESS_PREF, its counter = frames the port tried to send), added right after the clsact
- *    qdisc so it already catches what the next steps make the kernel send; then the IPv6
+ *    qdisc so it already catches what the next steps make the kernel send; then an nft netdev
+ *    egress guard (table `netdev xttraffic_mirror_IF`, chain egress, `counter drop`), which
+ *    also sees frames sent with PACKET_QDISC_BYPASS (they skip tc) and runs before tc egress
+ *    on the normal path (kernel 5.16+; skipped with a note when nft is not installed, a
+ *    warning when the kernel refuses it: the tc guard stays); then the IPv6
  *    sysctls of IF that make the kernel transmit (IPV6_SILENT: no RA processing, no SLAAC, no
  *    router solicitations, no DAD probes, no forwarding, addr_gen_mode none so no link-local
  *    address is made again), then `ip -6 addr flush dev IF scope link` if it has one (the
@@ -43,6 +52,27 @@ export const PREF_BASE = 49001;
  */
 export const EGRESS_PREF = 49000;
 export const EGRESS_ARGS = ['protocol', 'all', 'matchall', 'action', 'drop'];
+/** First tc preference of the IPv6 ingress filters (before PREF_BASE: 'other' must stay last). */
+export const PREF6_BASE = 48996;
+
+/**
+ * The nft table of the netdev egress guard of `iface`: `xttraffic_mirror_IF`, with an `@` of the
+ * interface name (not allowed in an nft identifier) written as `_`.
+ */
+export function nftTable(iface: string): string {
+  return `xttraffic_mirror_${iface.replace(/@/g, '_')}`;
+}
+export const NFT_CHAIN = 'egress';
+
+/** The one nft command (one transaction) that adds the netdev egress guard of `iface`. */
+export function nftGuardScript(iface: string): string {
+  const t = nftTable(iface);
+  return [
+    `add table netdev ${t}`,
+    `add chain netdev ${t} ${NFT_CHAIN} { type filter hook egress device "${iface}" priority 0; policy accept; }`,
+    `add rule netdev ${t} ${NFT_CHAIN} counter drop`,
+  ].join('\n');
+}
 
 /**
  * The IPv6 settings of IF (net/ipv6/conf/IF/KEY) that make the kernel transmit on its own, in
@@ -58,7 +88,7 @@ export const IPV6_SILENT: Ipv6Conf = { accept_ra: '0', autoconf: '0', router_sol
 /** Their short names in the rule comment (256 characters at most). */
 const IPV6_ABBREV: Record<Ipv6Key, string> = { accept_ra: 'ra', autoconf: 'auto', router_solicitations: 'rs', dad_transmits: 'dad', forwarding: 'fwd', addr_gen_mode: 'agm' };
 
-export type FilterKind = 'ipv4' | 'vlan' | 'qinq' | 'vlan-vlan' | 'other';
+export type FilterKind = 'ipv4' | 'vlan' | 'qinq' | 'vlan-vlan' | 'ipv6' | 'vlan6' | 'qinq6' | 'vlan-vlan6' | 'other';
 
 export interface FilterSpec {
   pref: number;
@@ -85,6 +115,19 @@ export const FILTERS: FilterSpec[] = [
   {
     pref: PREF_BASE + 3, kind: 'vlan-vlan', args: ['protocol', '802.1Q', 'flower', 'vlan_ethtype', '802.1Q', 'cvlan_ethtype', 'ipv4', ...POP, ...POP, ...HOST],
     description: 'IPv4 in two 802.1Q tags',
+  },
+  { pref: PREF6_BASE, kind: 'ipv6', args: ['protocol', 'ipv6', 'matchall', ...HOST], description: 'untagged IPv6' },
+  {
+    pref: PREF6_BASE + 1, kind: 'vlan6', args: ['protocol', '802.1Q', 'flower', 'vlan_ethtype', 'ipv6', ...POP, ...HOST],
+    description: 'IPv6 in one 802.1Q tag',
+  },
+  {
+    pref: PREF6_BASE + 2, kind: 'qinq6', args: ['protocol', '802.1ad', 'flower', 'vlan_ethtype', '802.1Q', 'cvlan_ethtype', 'ipv6', ...POP, ...POP, ...HOST],
+    description: 'IPv6 in 802.1ad + 802.1Q tags (QinQ)',
+  },
+  {
+    pref: PREF6_BASE + 3, kind: 'vlan-vlan6', args: ['protocol', '802.1Q', 'flower', 'vlan_ethtype', '802.1Q', 'cvlan_ethtype', 'ipv6', ...POP, ...POP, ...HOST],
+    description: 'IPv6 in two 802.1Q tags',
   },
   { pref: PREF_BASE + 4, kind: 'other', args: ['protocol', 'all', 'matchall', 'action', 'gact', 'pass'], description: 'anything else (left alone)' },
 ];
@@ -322,6 +365,28 @@ export function parseEgress(json: string): Counters | undefined {
   return { packets: BigInt(s?.packets ?? 0), bytes: BigInt(s?.bytes ?? 0) };
 }
 
+/** The nft egress guard of an interface as `nft -j list table netdev xttraffic_mirror_IF` shows it. */
+export interface NftGuard {
+  /** nft is installed (else nothing below is known). */
+  available: boolean;
+  /** The table exists (enable made it; disable deletes it). */
+  table: boolean;
+  /** It has an egress chain on the interface with a rule that drops: the guard works. */
+  guard: boolean;
+  /** What that rule's counter dropped: frames the port tried to send. */
+  dropped: Counters;
+}
+
+/** Parses `nft -j list table netdev T` of the interface `iface`. */
+export function parseNftGuard(json: string, iface: string): NftGuard {
+  type Expr = { counter?: { packets?: number; bytes?: number }; drop?: unknown };
+  const items = (JSON.parse(json) as { nftables?: Array<{ chain?: { name?: string; hook?: string; dev?: string | string[] }; rule?: { chain?: string; expr?: Expr[] } }> }).nftables ?? [];
+  const chain = items.find((i) => i.chain?.name === NFT_CHAIN && i.chain.hook === 'egress' && [i.chain.dev].flat().includes(iface));
+  const rule = items.find((i) => i.rule?.chain === NFT_CHAIN && (i.rule.expr ?? []).some((e) => e.drop !== undefined));
+  const c = rule?.rule?.expr?.find((e) => e.counter)?.counter;
+  return { available: true, table: true, guard: chain !== undefined && rule !== undefined, dropped: { packets: BigInt(c?.packets ?? 0), bytes: BigInt(c?.bytes ?? 0) } };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Plans
 
@@ -329,6 +394,8 @@ export interface Step {
   cmd: string;
   args: string[];
   what: string;
+  /** When set, a failure of this step does not stop enable: it is reported as this warning. */
+  optional?: string;
 }
 
 export interface Observed {
@@ -345,6 +412,10 @@ export interface Observed {
   /** IPv6 link-local addresses of IF (ADDR/LEN). */
   linkLocal: string[];
   raw: RawState;
+  /** `ip6tables-save -t raw`; undefined when IF has no IPv6 (ip6tables is then left alone). */
+  raw6: RawState | undefined;
+  /** The nft egress guard. */
+  nft: NftGuard;
 }
 
 export function forwardingKey(iface: string): string {
@@ -352,7 +423,7 @@ export function forwardingKey(iface: string): string {
 }
 
 /** The steps that enable the mirror on `o.iface` (empty when everything is in place). */
-export function enablePlan(o: Observed, ipt: string): { steps: Step[]; previous: Previous } {
+export function enablePlan(o: Observed, ipt: string, ipt6: string): { steps: Step[]; previous: Previous; notes: string[] } {
   const iface = o.iface;
   const existing = o.raw.mirrors.get(iface);
   // The chain counts as created by xttraffic if a mirror rule of another interface says so.
@@ -398,6 +469,28 @@ export function enablePlan(o: Observed, ipt: string): { steps: Step[]; previous:
       what: `record the IPv6 settings of ${iface} in the comment of its ${CHAIN} rule (made by an older xttraffic)`,
     });
   }
+  if (o.raw6) {
+    // ip6tables: the same rules; its comment says whether ip6tables' PROMISC was created.
+    const raw6 = o.raw6;
+    const existing6 = raw6.mirrors.get(iface);
+    const created6 = existing6 ? existing6.previous.chainCreated : !raw6.chainExists || [...raw6.mirrors.values()].some((m) => m.previous.chainCreated);
+    const previous6: Previous = { ...previous, chainCreated: created6 };
+    if (!raw6.chainExists) steps.push({ cmd: ipt6, args: ['-t', 'raw', '-N', CHAIN], what: `create chain ${CHAIN} in ip6tables' table raw` });
+    if (!existing6?.drop) {
+      steps.push({
+        cmd: ipt6,
+        args: ['-t', 'raw', '-I', 'PREROUTING', '1', '-i', iface, '-m', 'comment', '--comment', dropComment(iface), '-j', 'DROP'],
+        what: `drop what comes in on ${iface} at the end of ip6tables' raw PREROUTING mirror rules`,
+      });
+    }
+    if (!existing6) {
+      steps.push({
+        cmd: ipt6,
+        args: ['-t', 'raw', '-I', 'PREROUTING', '1', '-i', iface, '-m', 'comment', '--comment', encodeComment(iface, previous6), '-j', CHAIN],
+        what: `send what comes in on ${iface} through ip6tables' ${CHAIN}`,
+      });
+    }
+  }
   if (o.forwarding !== '0') steps.push({ cmd: 'sysctl', args: ['-qw', `${forwardingKey(iface)}=0`], what: `no forwarding on ${iface}` });
   if (o.link.arp) steps.push({ cmd: 'ip', args: ['link', 'set', 'dev', iface, 'arp', 'off'], what: `no ARP on ${iface}` });
   if (!o.link.promisc) steps.push({ cmd: 'ip', args: ['link', 'set', 'dev', iface, 'promisc', 'on'], what: `promiscuous mode on ${iface}` });
@@ -406,6 +499,16 @@ export function enablePlan(o: Observed, ipt: string): { steps: Step[]; previous:
   // report that leaves the link-local address's group when the address goes).
   if (!o.egress) {
     steps.push({ cmd: 'tc', args: ['filter', 'add', 'dev', iface, 'egress', 'pref', String(EGRESS_PREF), ...EGRESS_ARGS], what: `tc egress guard ${EGRESS_PREF}: drop anything ${iface} would send` });
+  }
+  const notes: string[] = [];
+  if (!o.nft.available) {
+    notes.push(`nft not found: no nft egress guard on ${iface}; the tc guard drops what the port would send except frames sent with PACKET_QDISC_BYPASS (install nftables and run enable again)`);
+  } else if (!o.nft.table) {
+    steps.push({
+      cmd: 'nft', args: [nftGuardScript(iface)],
+      what: `nft egress guard (table netdev ${nftTable(iface)}): drop anything ${iface} would send, PACKET_QDISC_BYPASS frames included`,
+      optional: `the nft egress guard could not be added (the netdev egress hook needs Linux 5.16+ with CONFIG_NETFILTER_EGRESS): the tc guard drops what the port would send except frames sent with PACKET_QDISC_BYPASS`,
+    });
   }
   if (o.ipv6) {
     for (const k of IPV6_KEYS) {
@@ -420,16 +523,18 @@ export function enablePlan(o: Observed, ipt: string): { steps: Step[]; previous:
     if (o.filters.includes(f.pref)) continue;
     steps.push({ cmd: 'tc', args: ['filter', 'add', 'dev', iface, 'ingress', 'pref', String(f.pref), ...f.args], what: `tc ingress filter ${f.pref}: ${f.description}` });
   }
-  return { steps, previous };
+  return { steps, previous, notes };
 }
 
 /** The steps that undo enable on `o.iface`; undefined when it is not enabled there. */
-export function disablePlan(o: Observed, ipt: string): { steps: Step[]; previous: Previous; keptChain: boolean } | undefined {
+export function disablePlan(o: Observed, ipt: string, ipt6: string): { steps: Step[]; previous: Previous; keptChain: boolean; keptChain6: boolean } | undefined {
   const iface = o.iface;
   const m = o.raw.mirrors.get(iface);
-  if (!m) return undefined;
-  const p = m.previous;
+  const m6 = o.raw6?.mirrors.get(iface);
+  if (!m && !m6) return undefined;
+  const p = m ? m.previous : { ...m6!.previous, chainCreated: false };
   const steps: Step[] = [];
+  if (o.nft.table) steps.push({ cmd: 'nft', args: ['delete', 'table', 'netdev', nftTable(iface)], what: `remove the nft egress guard (table netdev ${nftTable(iface)})` });
   if (p.clsactAdded && o.clsact) {
     steps.push({ cmd: 'tc', args: ['qdisc', 'del', 'dev', iface, 'clsact'], what: `remove the clsact qdisc of ${iface} (and its filters)` });
   } else {
@@ -452,13 +557,17 @@ export function disablePlan(o: Observed, ipt: string): { steps: Step[]; previous
       steps.push({ cmd: 'sysctl', args: ['-qw', `${ipv6Key(iface, k)}=${p.ipv6[k]}`], what: `IPv6 ${k} on ${iface} back to ${p.ipv6[k]}` });
     }
   }
-  steps.push({ cmd: ipt, args: ['-t', 'raw', '-D', 'PREROUTING', ...m.jump], what: `stop sending ${iface} through ${CHAIN}` });
-  if (m.drop) steps.push({ cmd: ipt, args: ['-t', 'raw', '-D', 'PREROUTING', ...m.drop], what: `remove the drop rule of ${iface}` });
-  const othersLeft = o.raw.mirrors.size > 1 || o.raw.otherReferences > 0;
-  let keptChain = false;
-  if (p.chainCreated && !othersLeft) {
-    if (o.raw.chainRules.length === 0) steps.push({ cmd: ipt, args: ['-t', 'raw', '-X', CHAIN], what: `delete chain ${CHAIN}` });
-    else keptChain = true;
-  }
-  return { steps, previous: p, keptChain };
+  const rules = (cmd: string, raw: RawState, r: MirrorRules | undefined, who: string): boolean => {
+    if (!r) return false;
+    steps.push({ cmd, args: ['-t', 'raw', '-D', 'PREROUTING', ...r.jump], what: `stop sending ${iface} through ${who}${CHAIN}` });
+    if (r.drop) steps.push({ cmd, args: ['-t', 'raw', '-D', 'PREROUTING', ...r.drop], what: `remove the ${who}drop rule of ${iface}` });
+    const othersLeft = raw.mirrors.size > 1 || raw.otherReferences > 0;
+    if (!r.previous.chainCreated || othersLeft) return false;
+    if (raw.chainRules.length > 0) return true;
+    steps.push({ cmd, args: ['-t', 'raw', '-X', CHAIN], what: `delete ${who}chain ${CHAIN}` });
+    return false;
+  };
+  const keptChain = rules(ipt, o.raw, m, '');
+  const keptChain6 = o.raw6 ? rules(ipt6, o.raw6, m6, "ip6tables' ") : false;
+  return { steps, previous: p, keptChain, keptChain6 };
 }

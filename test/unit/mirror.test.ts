@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
-  FILTERS, IPV6_SILENT, decodeComment, disablePlan, dropComment, enablePlan, encodeComment, hasClsact, parseEgress, parseFilters, parseIpv6Conf,
-  parseLink, parseLinkLocal, parseRawSave, validIfname,
-  type Ipv6Conf, type Observed, type Previous,
+  FILTERS, IPV6_SILENT, decodeComment, disablePlan, dropComment, enablePlan, encodeComment, hasClsact, nftGuardScript, nftTable, parseEgress, parseFilters,
+  parseIpv6Conf, parseLink, parseLinkLocal, parseNftGuard, parseRawSave, validIfname,
+  type Ipv6Conf, type NftGuard, type Observed, type Previous,
 } from '../../src/system/mirror.js';
 
 /** The kernel's defaults (6.1 and 6.12) for a new interface. */
@@ -28,6 +28,31 @@ COMMIT
 `;
 
 const EMPTY_RAW = '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
+/** ip6tables-save -c -t raw after enable on eth1: the same comment, chain=created for its own chain. */
+const SAVE6_ENABLED = `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:PROMISC - [0:0]
+[7:560] -A PREROUTING -i eth1 -m comment --comment "${COMMENT}" -j PROMISC
+[7:560] -A PREROUTING -i eth1 -m comment --comment "xttraffic mirror eth1: drop" -j DROP
+COMMIT
+`;
+const NFT_ABSENT: NftGuard = { available: true, table: false, guard: false, dropped: ZERO };
+const NFT_PRESENT: NftGuard = { available: true, table: true, guard: true, dropped: { packets: 2n, bytes: 180n } };
+const NFT_STEP = ['nft', nftGuardScript('eth1')];
+const IP6_STEPS = [
+  ['ip6tables', '-t', 'raw', '-N', 'PROMISC'],
+  ['ip6tables', '-t', 'raw', '-I', 'PREROUTING', '1', '-i', 'eth1', '-m', 'comment', '--comment', 'xttraffic mirror eth1: drop', '-j', 'DROP'],
+  ['ip6tables', '-t', 'raw', '-I', 'PREROUTING', '1', '-i', 'eth1', '-m', 'comment', '--comment', COMMENT, '-j', 'PROMISC'],
+];
+const HOST6 = ['action', 'skbedit', 'ptype', 'host'];
+const POP = ['action', 'vlan', 'pop', 'pipe'];
+const IPV6_FILTER_STEPS = [
+  ['tc', 'filter', 'add', 'dev', 'eth1', 'ingress', 'pref', '48996', 'protocol', 'ipv6', 'matchall', ...HOST6],
+  ['tc', 'filter', 'add', 'dev', 'eth1', 'ingress', 'pref', '48997', 'protocol', '802.1Q', 'flower', 'vlan_ethtype', 'ipv6', ...POP, ...HOST6],
+  ['tc', 'filter', 'add', 'dev', 'eth1', 'ingress', 'pref', '48998', 'protocol', '802.1ad', 'flower', 'vlan_ethtype', '802.1Q', 'cvlan_ethtype', 'ipv6', ...POP, ...POP, ...HOST6],
+  ['tc', 'filter', 'add', 'dev', 'eth1', 'ingress', 'pref', '48999', 'protocol', '802.1Q', 'flower', 'vlan_ethtype', '802.1Q', 'cvlan_ethtype', 'ipv6', ...POP, ...POP, ...HOST6],
+];
 
 // `tc -s -j filter show dev span0 ingress` as iproute2 6.1 prints it (shortened to two filters).
 const TC_JSON = JSON.stringify([
@@ -52,6 +77,8 @@ function observed(o: Partial<Observed> = {}): Observed {
     ipv6: V6_DEFAULTS,
     linkLocal: [LL],
     raw: parseRawSave(EMPTY_RAW),
+    raw6: parseRawSave(EMPTY_RAW),
+    nft: NFT_ABSENT,
     ...o,
   };
 }
@@ -153,17 +180,20 @@ describe('parsing', () => {
 
 describe('enable plan', () => {
   it('on a fresh interface: chain, drop, jump, forwarding, arp, promisc, clsact, egress guard, IPv6 silence, the filters, in this order', () => {
-    const { steps, previous } = enablePlan(observed(), 'iptables');
+    const { steps, previous, notes } = enablePlan(observed(), 'iptables', 'ip6tables');
     expect(previous).toEqual(FRESH_PREV);
+    expect(notes).toEqual([]);
     expect(steps.map((s) => [s.cmd, ...s.args])).toEqual([
       ['iptables', '-t', 'raw', '-N', 'PROMISC'],
       ['iptables', '-t', 'raw', '-I', 'PREROUTING', '1', '-i', 'eth1', '-m', 'comment', '--comment', 'xttraffic mirror eth1: drop', '-j', 'DROP'],
       ['iptables', '-t', 'raw', '-I', 'PREROUTING', '1', '-i', 'eth1', '-m', 'comment', '--comment', COMMENT, '-j', 'PROMISC'],
+      ...IP6_STEPS,
       ['sysctl', '-qw', 'net/ipv4/conf/eth1/forwarding=0'],
       ['ip', 'link', 'set', 'dev', 'eth1', 'arp', 'off'],
       ['ip', 'link', 'set', 'dev', 'eth1', 'promisc', 'on'],
       ['tc', 'qdisc', 'add', 'dev', 'eth1', 'clsact'],
       ['tc', 'filter', 'add', 'dev', 'eth1', 'egress', 'pref', '49000', 'protocol', 'all', 'matchall', 'action', 'drop'],
+      NFT_STEP,
       ['sysctl', '-qw', 'net/ipv6/conf/eth1/accept_ra=0'],
       ['sysctl', '-qw', 'net/ipv6/conf/eth1/autoconf=0'],
       ['sysctl', '-qw', 'net/ipv6/conf/eth1/router_solicitations=0'],
@@ -177,8 +207,31 @@ describe('enable plan', () => {
         'action', 'vlan', 'pop', 'pipe', 'action', 'vlan', 'pop', 'pipe', 'action', 'skbedit', 'ptype', 'host'],
       ['tc', 'filter', 'add', 'dev', 'eth1', 'ingress', 'pref', '49004', 'protocol', '802.1Q', 'flower', 'vlan_ethtype', '802.1Q', 'cvlan_ethtype', 'ipv4',
         'action', 'vlan', 'pop', 'pipe', 'action', 'vlan', 'pop', 'pipe', 'action', 'skbedit', 'ptype', 'host'],
+      ...IPV6_FILTER_STEPS,
       ['tc', 'filter', 'add', 'dev', 'eth1', 'ingress', 'pref', '49005', 'protocol', 'all', 'matchall', 'action', 'gact', 'pass'],
     ]);
+    // the nft guard is one transaction: table, egress chain on the port, counter drop
+    expect(nftGuardScript('eth1')).toBe('add table netdev xttraffic_mirror_eth1\n' +
+      'add chain netdev xttraffic_mirror_eth1 egress { type filter hook egress device "eth1" priority 0; policy accept; }\n' +
+      'add rule netdev xttraffic_mirror_eth1 egress counter drop');
+    expect(steps.find((s) => s.cmd === 'nft')!.optional).toMatch(/5\.16.*PACKET_QDISC_BYPASS/);
+    expect(nftTable('br@x')).toBe('xttraffic_mirror_br_x');
+  });
+
+  it('nft not installed: no nft step, a note that says what is not stopped', () => {
+    const { steps, notes } = enablePlan(observed({ nft: { ...NFT_ABSENT, available: false } }), 'iptables', 'ip6tables');
+    expect(steps.map((s) => s.cmd)).not.toContain('nft');
+    expect(notes).toEqual(['nft not found: no nft egress guard on eth1; the tc guard drops what the port would send except frames sent with PACKET_QDISC_BYPASS (install nftables and run enable again)']);
+  });
+
+  it('enabled before IPv6 was mirrored (iptables rules only): adds the ip6tables rules, the IPv6 filters and the nft guard', () => {
+    const o = observed({
+      link: { promisc: true, arp: false, up: true, tx: ZERO }, forwarding: '0', clsact: true, filters: FILTERS.filter((f) => !f.kind.endsWith('6')).map((f) => f.pref),
+      egress: true, ipv6: IPV6_SILENT, linkLocal: [], raw: parseRawSave(SAVE_ENABLED),
+    });
+    const { steps, previous } = enablePlan(o, 'iptables-legacy', 'ip6tables-legacy');
+    expect(previous).toEqual(FRESH_PREV);
+    expect(steps.map((s) => [s.cmd, ...s.args])).toEqual([...IP6_STEPS.map(([, ...a]) => ['ip6tables-legacy', ...a]), NFT_STEP, ...IPV6_FILTER_STEPS]);
   });
 
   it('already in place: nothing to do, the recorded state is kept', () => {
@@ -191,8 +244,10 @@ describe('enable plan', () => {
       ipv6: IPV6_SILENT,
       linkLocal: [],
       raw: parseRawSave(SAVE_ENABLED),
+      raw6: parseRawSave(SAVE6_ENABLED),
+      nft: NFT_PRESENT,
     });
-    expect(enablePlan(o, 'iptables')).toEqual({ steps: [], previous: FRESH_PREV });
+    expect(enablePlan(o, 'iptables', 'ip6tables')).toEqual({ steps: [], previous: FRESH_PREV, notes: [] });
   });
 
   it('partly in place (a filter and promisc gone): only what is missing, previous state from the comment', () => {
@@ -205,8 +260,10 @@ describe('enable plan', () => {
       ipv6: { ...IPV6_SILENT, accept_ra: '2', addr_gen_mode: '0' },
       linkLocal: [LL],
       raw: parseRawSave(SAVE_ENABLED),
+      raw6: parseRawSave(SAVE6_ENABLED),
+      nft: NFT_PRESENT,
     });
-    const { steps, previous } = enablePlan(o, 'iptables-legacy');
+    const { steps, previous } = enablePlan(o, 'iptables-legacy', 'ip6tables-legacy');
     expect(previous).toEqual(FRESH_PREV);
     expect(steps.map((s) => s.args.slice(0, 7).join(' '))).toEqual([
       'link set dev eth1 promisc on', '-qw net/ipv6/conf/eth1/accept_ra=0', '-qw net/ipv6/conf/eth1/addr_gen_mode=1', '-6 addr flush dev eth1 scope link',
@@ -216,26 +273,31 @@ describe('enable plan', () => {
 
   it('promisc, arp off, forwarding 0, clsact and chain there before: recorded as such', () => {
     const save = '*raw\n:PREROUTING ACCEPT [0:0]\n:PROMISC - [0:0]\nCOMMIT\n';
-    const o = observed({ link: { promisc: true, arp: false, up: true, tx: ZERO }, forwarding: '0', clsact: true, egress: true, ipv6: IPV6_SILENT, linkLocal: [], raw: parseRawSave(save) });
-    const { steps, previous } = enablePlan(o, 'iptables-legacy');
+    const o = observed({ link: { promisc: true, arp: false, up: true, tx: ZERO }, forwarding: '0', clsact: true, egress: true, ipv6: IPV6_SILENT, linkLocal: [], raw: parseRawSave(save), nft: NFT_PRESENT });
+    const { steps, previous } = enablePlan(o, 'iptables-legacy', 'ip6tables-legacy');
     expect(previous).toEqual({ promisc: true, arp: false, forwarding: '0', clsactAdded: false, chainCreated: false, ipv6: IPV6_SILENT });
-    expect(steps.map((s) => s.cmd)).toEqual(['iptables-legacy', 'iptables-legacy', 'tc', 'tc', 'tc', 'tc', 'tc']);
+    expect(steps.map((s) => s.cmd)).toEqual(['iptables-legacy', 'iptables-legacy', ...Array(3).fill('ip6tables-legacy'), ...Array(9).fill('tc')]);
     expect(steps[1]!.args).toContain('xttraffic mirror eth1: promisc=on arp=off forwarding=0 clsact=kept chain=kept ipv6=ra:0,auto:0,rs:0,dad:0,fwd:0,agm:1');
+    // ip6tables' PROMISC did not exist: created, and its comment says so
+    expect(steps[4]!.args).toContain('xttraffic mirror eth1: promisc=on arp=off forwarding=0 clsact=kept chain=created ipv6=ra:0,auto:0,rs:0,dad:0,fwd:0,agm:1');
   });
 
   it('a kernel without IPv6: no IPv6 step, recorded as ipv6=none', () => {
-    const { steps, previous } = enablePlan(observed({ ipv6: null, linkLocal: [] }), 'iptables');
+    const { steps, previous } = enablePlan(observed({ ipv6: null, linkLocal: [], raw6: undefined }), 'iptables', 'ip6tables');
     expect(previous.ipv6).toBeNull();
-    expect(steps.filter((s) => s.args.join(' ').includes('net/ipv6') || s.args[0] === '-6')).toEqual([]);
+    expect(steps.filter((s) => s.args.join(' ').includes('net/ipv6') || s.args[0] === '-6' || s.cmd === 'ip6tables')).toEqual([]);
     expect(steps[2]!.args).toContain(`${OLD_COMMENT} ipv6=none`);
     expect(steps.map((s) => s.args.slice(0, 4).join(' '))).toContain('filter add dev eth1');
   });
 
   it('enabled by an older xttraffic: the comment is replaced in place (-R, counters kept), then the port is silenced', () => {
     const old = SAVE_ENABLED.replaceAll(COMMENT, OLD_COMMENT).replace(':PROMISC - [0:0]\n', ':PROMISC - [0:0]\n[5:300] -A PREROUTING -i eth0 -j ACCEPT\n');
-    const o = observed({ link: { promisc: true, arp: false, up: true, tx: ZERO }, forwarding: '0', clsact: true, filters: FILTERS.map((f) => f.pref), raw: parseRawSave(old) });
+    const o = observed({
+      link: { promisc: true, arp: false, up: true, tx: ZERO }, forwarding: '0', clsact: true, filters: FILTERS.map((f) => f.pref), raw: parseRawSave(old),
+      raw6: parseRawSave(SAVE6_ENABLED), nft: NFT_PRESENT,
+    });
     expect(o.raw.mirrors.get('eth1')!.jumpIndex).toBe(2);
-    const { steps, previous } = enablePlan(o, 'iptables');
+    const { steps, previous } = enablePlan(o, 'iptables', 'ip6tables');
     expect(previous).toEqual(FRESH_PREV);
     expect(steps.map((s) => [s.cmd, ...s.args])).toEqual([
       ['iptables', '-t', 'raw', '-R', 'PREROUTING', '2', '-c', '12', '1008', '-i', 'eth1', '-m', 'comment', '--comment', COMMENT, '-j', 'PROMISC'],
@@ -254,18 +316,20 @@ describe('disable plan', () => {
   const enabledNow = (save: string, o: Partial<Observed> = {}) =>
     observed({
       link: { promisc: true, arp: false, up: true, tx: ZERO }, forwarding: '0', clsact: true, filters: FILTERS.map((f) => f.pref), egress: true,
-      ipv6: IPV6_SILENT, linkLocal: [], raw: parseRawSave(save), ...o,
+      ipv6: IPV6_SILENT, linkLocal: [], raw: parseRawSave(save), raw6: parseRawSave(SAVE6_ENABLED), nft: NFT_PRESENT, ...o,
     });
 
   it('not enabled: undefined', () => {
-    expect(disablePlan(observed(), 'iptables')).toBeUndefined();
+    expect(disablePlan(observed(), 'iptables', 'ip6tables')).toBeUndefined();
   });
 
   it('restores what enable changed, in reverse; keeps the chain while it has rules or other references', () => {
-    const plan = disablePlan(enabledNow(SAVE_ENABLED), 'iptables')!;
+    const plan = disablePlan(enabledNow(SAVE_ENABLED), 'iptables', 'ip6tables')!;
     expect(plan.previous).toEqual(FRESH_PREV);
     expect(plan.keptChain).toBe(false); // eth2 still jumps to PROMISC: not deleted, not "kept because of rules"
+    expect(plan.keptChain6).toBe(false);
     expect(plan.steps.map((s) => [s.cmd, ...s.args])).toEqual([
+      ['nft', 'delete', 'table', 'netdev', 'xttraffic_mirror_eth1'],
       ['tc', 'qdisc', 'del', 'dev', 'eth1', 'clsact'],
       ['ip', 'link', 'set', 'dev', 'eth1', 'promisc', 'off'],
       ['ip', 'link', 'set', 'dev', 'eth1', 'arp', 'on'],
@@ -277,20 +341,28 @@ describe('disable plan', () => {
       ['sysctl', '-qw', 'net/ipv6/conf/eth1/addr_gen_mode=0'],
       ['iptables', '-t', 'raw', '-D', 'PREROUTING', '-i', 'eth1', '-m', 'comment', '--comment', COMMENT, '-j', 'PROMISC'],
       ['iptables', '-t', 'raw', '-D', 'PREROUTING', '-i', 'eth1', '-m', 'comment', '--comment', 'xttraffic mirror eth1: drop', '-j', 'DROP'],
+      ['ip6tables', '-t', 'raw', '-D', 'PREROUTING', '-i', 'eth1', '-m', 'comment', '--comment', COMMENT, '-j', 'PROMISC'],
+      ['ip6tables', '-t', 'raw', '-D', 'PREROUTING', '-i', 'eth1', '-m', 'comment', '--comment', 'xttraffic mirror eth1: drop', '-j', 'DROP'],
+      ['ip6tables', '-t', 'raw', '-X', 'PROMISC'],
     ]);
+    // ip6tables' chain with a rule of the operator's: kept, and said
+    const kept6 = disablePlan(enabledNow(SAVE_ENABLED, { raw6: parseRawSave(SAVE6_ENABLED.replace('COMMIT', '-A PROMISC -j ACCEPT\nCOMMIT')) }), 'iptables', 'ip6tables')!;
+    expect([kept6.keptChain6, kept6.steps.at(-1)!.args.slice(0, 4)]).toEqual([true, ['-t', 'raw', '-D', 'PREROUTING']]);
+    // no nft table: no nft step (nft not installed either)
+    expect(disablePlan(enabledNow(SAVE_ENABLED, { nft: NFT_ABSENT }), 'iptables', 'ip6tables')!.steps[0]!.cmd).toBe('tc');
     const alone = SAVE_ENABLED.replace('[3:252] -A PREROUTING -i eth2 -j PROMISC\n', '');
-    const kept = disablePlan(enabledNow(alone), 'iptables')!;
+    const kept = disablePlan(enabledNow(alone, { raw6: undefined }), 'iptables', 'ip6tables')!;
     expect(kept.keptChain).toBe(true);
     expect(kept.steps.map((s) => s.args[2])).not.toContain('-X');
     const empty = alone.replace(/^\[12:1008\] -A PROMISC .*\n/m, '');
-    const gone = disablePlan(enabledNow(empty), 'iptables')!;
+    const gone = disablePlan(enabledNow(empty, { raw6: undefined }), 'iptables', 'ip6tables')!;
     expect(gone.keptChain).toBe(false);
     expect(gone.steps.at(-1)!.args).toEqual(['-t', 'raw', '-X', 'PROMISC']);
   });
 
   it('a clsact that was there before stays: only our filters go, the egress guard too', () => {
     const save = SAVE_ENABLED.replace('clsact=added', 'clsact=kept').replace('[3:252] -A PREROUTING -i eth2 -j PROMISC\n', '').replace(/^\[12:1008\] -A PROMISC .*\n/m, '');
-    const plan = disablePlan(enabledNow(save, { filters: [49001, 49005] }), 'iptables')!;
+    const plan = disablePlan(enabledNow(save, { filters: [49001, 49005], nft: NFT_ABSENT }), 'iptables', 'ip6tables')!;
     expect(plan.steps.slice(0, 3).map((s) => s.args.join(' '))).toEqual([
       'filter del dev eth1 ingress pref 49001', 'filter del dev eth1 ingress pref 49005', 'filter del dev eth1 egress pref 49000',
     ]);
@@ -300,7 +372,7 @@ describe('disable plan', () => {
   it('only the IPv6 settings that differ from the recorded ones are written back, addr_gen_mode last', () => {
     const rec: Ipv6Conf = { accept_ra: '2', autoconf: '0', router_solicitations: '3', dad_transmits: '0', forwarding: '0', addr_gen_mode: '3' };
     const save = SAVE_ENABLED.replace(COMMENT, encodeComment('eth1', { ...FRESH_PREV, ipv6: rec }));
-    const plan = disablePlan(enabledNow(save), 'iptables')!;
+    const plan = disablePlan(enabledNow(save), 'iptables', 'ip6tables')!;
     expect(plan.previous.ipv6).toEqual(rec);
     expect(plan.steps.filter((s) => s.args[1]!.startsWith('net/ipv6')).map((s) => s.args[1])).toEqual([
       'net/ipv6/conf/eth1/accept_ra=2', 'net/ipv6/conf/eth1/router_solicitations=3', 'net/ipv6/conf/eth1/addr_gen_mode=3',
@@ -310,7 +382,7 @@ describe('disable plan', () => {
   it('a comment of an older xttraffic (no ipv6=): disable works as before and leaves IPv6 alone', () => {
     const old = SAVE_ENABLED.replaceAll(COMMENT, OLD_COMMENT);
     // as an older enable left it: no guard, the IPv6 defaults, a link-local address
-    const plan = disablePlan(enabledNow(old, { egress: false, ipv6: V6_DEFAULTS, linkLocal: [LL] }), 'iptables')!;
+    const plan = disablePlan(enabledNow(old, { egress: false, ipv6: V6_DEFAULTS, linkLocal: [LL], raw6: parseRawSave(EMPTY_RAW), nft: NFT_ABSENT }), 'iptables', 'ip6tables')!;
     expect(plan.previous).toEqual({ promisc: false, arp: true, forwarding: '1', clsactAdded: true, chainCreated: true });
     expect(plan.steps.map((s) => [s.cmd, ...s.args])).toEqual([
       ['tc', 'qdisc', 'del', 'dev', 'eth1', 'clsact'],
@@ -322,6 +394,25 @@ describe('disable plan', () => {
     ]);
     // recorded as none (no IPv6 then): nothing to write back either
     const none = SAVE_ENABLED.replaceAll(COMMENT, `${OLD_COMMENT} ipv6=none`);
-    expect(disablePlan(enabledNow(none), 'iptables')!.steps.some((s) => s.args.join(' ').includes('net/ipv6'))).toBe(false);
+    expect(disablePlan(enabledNow(none), 'iptables', 'ip6tables')!.steps.some((s) => s.args.join(' ').includes('net/ipv6'))).toBe(false);
+  });
+});
+
+describe('nft egress guard', () => {
+  // `nft -j list table netdev xttraffic_mirror_eth1` (nftables 1.0.6) after enable and two drops
+  const listing = (dev: string, expr: unknown[]) => JSON.stringify({
+    nftables: [
+      { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
+      { table: { family: 'netdev', name: 'xttraffic_mirror_eth1', handle: 1 } },
+      { chain: { family: 'netdev', table: 'xttraffic_mirror_eth1', name: 'egress', handle: 1, type: 'filter', hook: 'egress', prio: 0, policy: 'accept', dev } },
+      { rule: { family: 'netdev', table: 'xttraffic_mirror_eth1', chain: 'egress', handle: 2, expr } },
+    ],
+  });
+  it('present, with what it dropped; another device or no drop: not a guard', () => {
+    const ok = [{ counter: { packets: 2, bytes: 180 } }, { drop: null }];
+    expect(parseNftGuard(listing('eth1', ok), 'eth1')).toEqual(NFT_PRESENT);
+    expect(parseNftGuard(listing('eth2', ok), 'eth1').guard).toBe(false);
+    expect(parseNftGuard(listing('eth1', [{ counter: { packets: 2, bytes: 180 } }, { accept: null }]), 'eth1')).toMatchObject({ table: true, guard: false });
+    expect(() => parseNftGuard('not json', 'eth1')).toThrow();
   });
 });
