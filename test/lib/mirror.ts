@@ -2,7 +2,8 @@
  * Helpers for the VM suites that use `xttraffic mirror` (test/vm/mirror.test.ts,
  * test/vm/replay.test.ts):
  *  - mirrorSnapshot(): the state `disable` must restore (interface, its addresses, tc ingress
- *    and egress, the raw table, every net/ipv4 and net/ipv6 conf setting of the interface);
+ *    and egress, the raw tables of iptables and ip6tables, the netdev nft tables, every
+ *    net/ipv4 and net/ipv6 conf setting of the interface);
  *  - mirrorIngress() / mirrorPrerouting(): an independent model of what the mirror's tc
  *    ingress filters do to a captured frame (README "Monitor box on a mirror port"), written
  *    from the documented behaviour, not from src/lib/mirror.ts, so the kernel's own counters
@@ -44,6 +45,8 @@ export async function mirrorSnapshot(ns: Netns, iface: string, ipt: string): Pro
     ns.run('tc', ['filter', 'show', 'dev', iface, 'ingress']),
     ns.run('tc', ['filter', 'show', 'dev', iface, 'egress']),
     ns.run(`${ipt}-save`, ['-t', 'raw']),
+    ns.run(`${ipt.replace('iptables', 'ip6tables')}-save`, ['-t', 'raw']),
+    ns.run('nft', ['list', 'tables', 'netdev']),
     ns.run('sh', ['-c', conf]),
   ]);
   return parts.map((p) => p.split('\n').filter((l) => !l.startsWith('#')).join('\n')).join('\n----\n');
@@ -60,11 +63,13 @@ export interface MirrorStatusJson {
     filters: { present: number; expected: number; frames: number; byKind: Record<string, number> };
     toChain: { packets: number; bytes: number };
     dropped: { packets: number; bytes: number };
+    ip6tables: { enabled: boolean; toChain: { packets: number; bytes: number }; dropped: { packets: number; bytes: number } } | null;
     silence: {
       silent: boolean;
       ipv6: Record<string, string> | null;
       linkLocal: string[];
       guard: boolean;
+      nft: { table: string; state: string; dropped: { packets: number; bytes: number } };
       triedToSend: { packets: number; bytes: number };
       sent: { packets: number; bytes: number };
     };
@@ -73,18 +78,19 @@ export interface MirrorStatusJson {
 }
 
 /** The mirror's tc ingress filter that takes a frame (the first that matches wins). */
-export type MirrorFilterKind = 'ipv4' | 'vlan' | 'qinq' | 'vlan-vlan' | 'other';
-export const MIRROR_FILTER_KINDS: readonly MirrorFilterKind[] = ['ipv4', 'vlan', 'qinq', 'vlan-vlan', 'other'];
+export type MirrorFilterKind = 'ipv4' | 'vlan' | 'qinq' | 'vlan-vlan' | 'ipv6' | 'vlan6' | 'qinq6' | 'vlan-vlan6' | 'other';
+export const MIRROR_FILTER_KINDS: readonly MirrorFilterKind[] = ['ipv4', 'vlan', 'qinq', 'vlan-vlan', 'ipv6', 'vlan6', 'qinq6', 'vlan-vlan6', 'other'];
 
 const ETH_P_IP = 0x0800;
+const ETH_P_IPV6 = 0x86dd;
 const ETH_P_8021Q = 0x8100;
 const ETH_P_8021AD = 0x88a8;
 
 /**
- * Which filter of the mirror takes `frame`, and the frame as it leaves tc ingress: IPv4
- * untagged, in one 802.1Q tag, in 802.1ad + 802.1Q or in 802.1Q + 802.1Q has its tags popped
- * (and its packet type set to host); anything else, including a tagged frame with another
- * payload than IPv4, is left as it is.
+ * Which filter of the mirror takes `frame`, and the frame as it leaves tc ingress: IPv4 or
+ * IPv6 untagged, in one 802.1Q tag, in 802.1ad + 802.1Q or in 802.1Q + 802.1Q has its tags
+ * popped (and its packet type set to host); anything else, including a tagged frame with
+ * another payload than IPv4 or IPv6, is left as it is.
  */
 export function mirrorIngress(frame: PcapFrame): { kind: MirrorFilterKind; frame: PcapFrame } {
   const d = frame.data;
@@ -100,6 +106,10 @@ export function mirrorIngress(frame: PcapFrame): { kind: MirrorFilterKind; frame
   if (t0 === ETH_P_8021Q && t1 === ETH_P_IP) return { kind: 'vlan', frame: pop(1) };
   if (t0 === ETH_P_8021AD && t1 === ETH_P_8021Q && t2 === ETH_P_IP) return { kind: 'qinq', frame: pop(2) };
   if (t0 === ETH_P_8021Q && t1 === ETH_P_8021Q && t2 === ETH_P_IP) return { kind: 'vlan-vlan', frame: pop(2) };
+  if (t0 === ETH_P_IPV6) return { kind: 'ipv6', frame };
+  if (t0 === ETH_P_8021Q && t1 === ETH_P_IPV6) return { kind: 'vlan6', frame: pop(1) };
+  if (t0 === ETH_P_8021AD && t1 === ETH_P_8021Q && t2 === ETH_P_IPV6) return { kind: 'qinq6', frame: pop(2) };
+  if (t0 === ETH_P_8021Q && t1 === ETH_P_8021Q && t2 === ETH_P_IPV6) return { kind: 'vlan-vlan6', frame: pop(2) };
   return { kind: 'other', frame };
 }
 

@@ -10,6 +10,7 @@
  * Pure TypeScript, node built-ins only.
  */
 import { readFileSync } from 'node:fs';
+import { formatIPv6 } from '../../src/core/ip.js';
 
 // ---------------------------------------------------------------------------------------
 // pcap files
@@ -746,7 +747,7 @@ export function computeReference(packets: readonly Ipv4Packet[], opts: Reference
  * Gives the packets the timestamps a rate-limited replay (tcpreplay --pps=RATE) gives them:
  * the i-th packet of the capture (by frame number) at start + (frame-1)/RATE seconds.
  */
-export function retime(packets: readonly Ipv4Packet[], pps: number, start = { tsSec: 0, tsNsec: 0 }): Ipv4Packet[] {
+export function retime<P extends { readonly frame: number; readonly tsSec: number; readonly tsNsec: number }>(packets: readonly P[], pps: number, start = { tsSec: 0, tsNsec: 0 }): P[] {
   return packets.map((p) => {
     const ns = start.tsNsec + Math.round(((p.frame - 1) * 1e9) / pps);
     return { ...p, tsSec: start.tsSec + Math.floor(ns / 1e9), tsNsec: ns % 1e9 };
@@ -833,4 +834,239 @@ export function diffProc(expected: string, got: string): string {
   for (const [k, l] of gm) if (!em.has(k) && k !== keyOf(g[0] ?? '')) out.push(`unexpected row: ${JSON.stringify(l)}`);
   if (out.length === 0 && expected !== got) out.push('same rows, different bytes (order or whitespace)');
   return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------
+// IPv6 (revision 1, design.md "Counting rules": IPv6)
+// ---------------------------------------------------------------------------------------
+
+/** An IPv6 packet as the IPv6 PREROUTING hook sees it (after ip6_rcv_core trimmed it). */
+export interface Ipv6Packet {
+  readonly frame: number;
+  readonly tsSec: number;
+  readonly tsNsec: number;
+  /** 128-bit addresses. */
+  readonly src: bigint;
+  readonly dst: bigint;
+  /** 40 + payload length: the bytes the module counts (and skb->len at PREROUTING). */
+  readonly bytes: number;
+  /** The upper-layer protocol after the extension headers (a non-first fragment: its next header). */
+  readonly proto: number;
+  readonly nonFirstFragment: boolean;
+  /** The upper-layer header and what follows (empty for a non-first fragment). */
+  readonly l4: Uint8Array;
+}
+
+export type Skip6Reason = 'not-ipv6' | 'runt' | 'ip6-short' | 'ip6-version' | 'ip6-plen-long' | 'ip6-addr' | 'ip6-jumbo' | 'ip6-exthdr';
+
+export const IPPROTO_ICMPV6 = 58;
+const IPV6_EXT = new Set([0, 43, 60]); // hop-by-hop, routing, destination options (AH 51, fragment 44 below)
+
+function be128(d: Uint8Array, o: number): bigint {
+  let x = 0n;
+  for (let i = 0; i < 16; i++) x = (x << 8n) | BigInt(d[o + i] ?? 0);
+  return x;
+}
+
+/**
+ * Classifies one Ethernet frame as the IPv6 packet ip6_rcv_core() passes to PREROUTING (the
+ * frame as the mirror's tc filters leave it: untagged, PACKET_HOST), or why it does not.
+ * Modelled drops: not IPv6 (or still tagged), shorter than the header, version != 6, payload
+ * length beyond the frame, a multicast or loopback source, a loopback destination, a
+ * multicast destination of scope 0 or 1; jumbograms (payload length 0) are not modelled.
+ */
+export function decodeFrame6(frame: PcapFrame): Ipv6Packet | Skip6Reason {
+  const d = frame.data;
+  if (d.length < 14) return 'runt';
+  if (be16(d, 12) !== ETH_P_IPV6) return 'not-ipv6';
+  const off = 14;
+  const len = d.length - off;
+  if (len < 40) return 'ip6-short';
+  if (d[off]! >> 4 !== 6) return 'ip6-version';
+  const plen = be16(d, off + 4);
+  if (plen === 0) return 'ip6-jumbo';
+  if (40 + plen > len) return 'ip6-plen-long';
+  const src = be128(d, off + 8);
+  const dst = be128(d, off + 24);
+  const LOOP = 1n;
+  const mc = (a: bigint) => a >> 120n === 0xffn;
+  const scope = (a: bigint) => Number((a >> 112n) & 0xfn);
+  if (mc(src) || src === LOOP || dst === LOOP || (mc(dst) && scope(dst) <= 1)) return 'ip6-addr';
+  // ipv6_find_hdr(): walk the extension headers to the upper-layer protocol
+  const pkt = d.subarray(off, off + 40 + plen);
+  let nh = pkt[6]!;
+  let p = 40;
+  let nonFirstFragment = false;
+  for (;;) {
+    if (IPV6_EXT.has(nh) || nh === 51) {
+      if (p + 2 > pkt.length) return 'ip6-exthdr';
+      const hl = nh === 51 ? (pkt[p + 1]! + 2) * 4 : (pkt[p + 1]! + 1) * 8;
+      nh = pkt[p]!;
+      p += hl;
+      if (p > pkt.length) return 'ip6-exthdr';
+      continue;
+    }
+    if (nh === 44) {
+      if (p + 8 > pkt.length) return 'ip6-exthdr';
+      const fo = be16(pkt, p + 2) & 0xfff8;
+      nh = pkt[p]!;
+      p += 8;
+      if (fo !== 0) {
+        nonFirstFragment = true;
+        break;
+      }
+      continue;
+    }
+    break;
+  }
+  return {
+    frame: frame.number, tsSec: frame.tsSec, tsNsec: frame.tsNsec, src, dst, bytes: 40 + plen, proto: nh, nonFirstFragment,
+    l4: nonFirstFragment ? new Uint8Array(0) : pkt.subarray(p),
+  };
+}
+
+/** The IPv6 packets among (mirror-processed) frames that reach PREROUTING, and why the rest do not. */
+export function preroutingPackets6(frames: readonly PcapFrame[]): { packets: Ipv6Packet[]; skipped: Record<Skip6Reason, number> } {
+  const skipped: Record<Skip6Reason, number> = { 'not-ipv6': 0, runt: 0, 'ip6-short': 0, 'ip6-version': 0, 'ip6-plen-long': 0, 'ip6-addr': 0, 'ip6-jumbo': 0, 'ip6-exthdr': 0 };
+  const packets: Ipv6Packet[] = [];
+  for (const f of frames) {
+    const r = decodeFrame6(f);
+    if (typeof r === 'string') skipped[r]++;
+    else packets.push(r);
+  }
+  return { packets, skipped };
+}
+
+export interface Reference6Options {
+  /** The net: its first address and prefix length. */
+  readonly base: bigint;
+  readonly prefix: number;
+  /** Rows per prefix of this length (64 by default; 128: per address). */
+  readonly hostprefix: number;
+  readonly nointernal?: boolean;
+  readonly onlyInternal?: boolean;
+  readonly flowTimeout?: number;
+}
+
+export interface Reference6 {
+  readonly hostprefix: number;
+  readonly traffic: Map<bigint, TrafficRow>;
+  readonly ipconn: Map<bigint, ConnRow>;
+  readonly portconn: Map<number, ConnRow>;
+  readonly connections: { frame: number; kind: ConnKind; port: number }[];
+}
+
+const mask128 = (len: number): bigint => (len === 0 ? 0n : ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - len)) - 1n));
+
+/** Parses an IPv6 address into 128 bits (the reference's own parser, for test constants). */
+export function ipv6Bits(s: string): bigint {
+  const [head, tail] = s.includes('::') ? s.split('::') as [string, string] : [s, undefined];
+  const groups = (x: string) => (x === '' ? [] : x.split(':'));
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  const all = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  if (all.length !== 8 || all.some((g) => !/^[0-9a-f]{1,4}$/i.test(g))) throw new Error(`not an IPv6 address: ${s}`);
+  return all.reduce((x, g) => (x << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+/** The three tables of an IPv6 table from the packets that reach PREROUTING, in order. */
+export function computeReference6(packets: readonly Ipv6Packet[], opts: Reference6Options): Reference6 {
+  const netMask = mask128(opts.prefix);
+  const hostMask = mask128(opts.hostprefix);
+  if ((opts.base & ~netMask) !== 0n) throw new Error('net base has host bits set');
+  const inNet6 = (a: bigint) => (a & netMask) === opts.base;
+  const timeoutNs = (opts.flowTimeout ?? 30) * 1e9;
+  const traffic = new Map<bigint, TrafficRow>();
+  const ipconn = new Map<bigint, ConnRow>();
+  const portconn = new Map<number, ConnRow>();
+  const connections: Reference6['connections'] = [];
+  const flows = new Map<string, { tsSec: number; tsNsec: number }>();
+  for (const p of packets) {
+    const srcIn = inNet6(p.src);
+    const dstIn = inNet6(p.dst);
+    if (!srcIn && !dstIn) continue;
+    const internal = srcIn && dstIn;
+    if ((internal && opts.nointernal) || (!internal && opts.onlyInternal)) continue;
+    const bytes = BigInt(p.bytes);
+    const t = p.proto === IPPROTO_TCP ? 'tcp' : p.proto === IPPROTO_UDP ? 'udp' : 'other';
+    if (dstIn) {
+      const r = row(traffic, p.dst & hostMask, zeroTraffic);
+      r.totalIn += bytes;
+      r[`${t}In`] += bytes;
+    }
+    if (srcIn) {
+      const r = row(traffic, p.src & hostMask, zeroTraffic);
+      r.totalOut += bytes;
+      r[`${t}Out`] += bytes;
+    }
+    if (p.nonFirstFragment) continue;
+    const d = p.l4;
+    const ends = (a: string, b: string): string => (a < b ? `${a}|${b}` : `${b}|${a}`);
+    const hex = (x: bigint) => x.toString(16).padStart(32, '0');
+    let kind: ConnKind;
+    let port = 0;
+    let key: string | undefined;
+    if (p.proto === IPPROTO_TCP) {
+      if (d.length < 20) continue;
+      const flags = d[13]!;
+      if (!(flags & 0x02) || flags & 0x10) continue;
+      kind = 'tcp';
+      port = be16(d, 2);
+    } else {
+      if (p.proto === IPPROTO_UDP) {
+        if (d.length < 8) continue;
+        key = `u ${ends(`${hex(p.src)}:${be16(d, 0)}`, `${hex(p.dst)}:${be16(d, 2)}`)}`;
+        kind = 'udp';
+        port = be16(d, 2);
+      } else if (p.proto === IPPROTO_ICMPV6) {
+        if (d.length < 8) continue;
+        const type = d[0]!;
+        key = type === 128 || type === 129 ? `e ${ends(hex(p.src), hex(p.dst))} ${be16(d, 4)}` : `i ${ends(hex(p.src), hex(p.dst))} ${type},${d[1]}`;
+        kind = 'icmp';
+      } else {
+        key = `o ${ends(hex(p.src), hex(p.dst))} ${p.proto}`;
+        kind = 'other';
+      }
+      const last = flows.get(key);
+      flows.set(key, { tsSec: p.tsSec, tsNsec: p.tsNsec });
+      if (last !== undefined && gapNs(last, p) <= timeoutNs) continue;
+    }
+    connections.push({ frame: p.frame, kind, port });
+    if (dstIn) {
+      addConn(row(ipconn, p.dst & hostMask, zeroConn), kind, 'In');
+      addConn(row(portconn, port, zeroConn), kind, 'In');
+    }
+    if (srcIn) {
+      addConn(row(ipconn, p.src & hostMask, zeroConn), kind, 'Out');
+      addConn(row(portconn, port, zeroConn), kind, 'Out');
+    }
+  }
+  return { hostprefix: opts.hostprefix, traffic, ipconn, portconn, connections };
+}
+
+/** A row's key: the prefix in RFC 5952 form (the formatter of src/core/ip.ts), /LEN below 128. */
+export function key6(x: bigint, hostprefix: number): string {
+  const w = [96n, 64n, 32n, 0n].map((sh) => Number((x >> sh) & 0xffffffffn));
+  const t = formatIPv6(w);
+  return hostprefix === 128 ? t : `${t}/${hostprefix}`;
+}
+
+function formatRows6<V>(header: string, m: Map<bigint, V>, key: (k: bigint) => string, fields: (v: V) => bigint[]): string {
+  let s = header;
+  for (const k of [...m.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const f = fields(m.get(k)!);
+    if (f.every((x) => x === 0n)) continue;
+    s += `${[key(k), ...f.map(String)].join('\t')}\n`;
+  }
+  return s;
+}
+
+/** The exact texts of NAME, NAME_ipconn and NAME_portconn of an IPv6 table. */
+export function formatAll6(ref: Reference6): { traffic: string; ipconn: string; portconn: string } {
+  const k = (x: bigint) => key6(x, ref.hostprefix);
+  return {
+    traffic: formatRows6(TRAFFIC_HEADER, ref.traffic, k, trafficFields),
+    ipconn: formatRows6(IPCONN_HEADER, ref.ipconn, k, connFields),
+    portconn: formatRows(PORTCONN_HEADER, ref.portconn, String, connFields),
+  };
 }

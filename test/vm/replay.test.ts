@@ -40,6 +40,14 @@
 // so all 30 are counted by their outer addresses (GRE payloads are not decapsulated), as a
 // mon0.1213 VLAN device would have them, with no VLAN device. Its 21 LLC frames in VLAN 1213
 // keep their tag (not IPv4) and are dropped as before.
+// IPv6 (issue 13): the captures' IPv6 packets (test.pcap: one TCP conversation with
+// 2606:4700::6812:69c, 10 packets; wikipedia.pcap: 5 link-local UDP packets to ff02::fb and
+// ff02::1:3) go through the mirror's IPv6 tc filter and ip6tables' raw PREROUTING -j PROMISC /
+// -j DROP. For those two captures M keeps the kernel's IPv6 defaults (R's IPv6 stays off: it
+// only replays) and two ip6tables tables per net (per /64 and per /128, --traffic --ipconn
+// --portconn) must equal test/lib/pcap.ts's IPv6 reference byte for byte; ip6tables' jump
+// and drop counters must equal the packets and bytes (40 + payload length) the IPv6 model
+// says reach PREROUTING. Same replays as the IPv4 tables: no extra tcpreplay run.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -52,15 +60,22 @@ import { Netns } from '../lib/netns.js';
 import { REPO, shAsync } from '../lib/sh.js';
 import {
   computeReference,
+  computeReference6,
   diffProc,
   formatAll,
+  formatAll6,
+  ipv6Bits,
   net,
+  preroutingPackets6,
   readPcap,
   retime,
   scaleTime,
+  type Ipv6Packet,
   type Pcap,
   type Reference,
+  type Reference6,
 } from '../lib/pcap.js';
+import { mirrorIngress } from '../lib/mirror.js';
 
 const PCAPS = process.env.XTT_PCAPS ?? path.resolve(REPO, '../shared/data/pcaps');
 const PPS = 2000;
@@ -84,12 +99,19 @@ interface Scenario {
   conntrack?: boolean;
   /** Packets the raw PREROUTING jump rule must count (checked against the model too). */
   prerouting: number;
+  /**
+   * IPv6: M keeps its IPv6 defaults, and each net gets an ip6tables table per /64 and per
+   * /128; `prerouting6` packets must reach ip6tables' raw PREROUTING.
+   */
+  ipv6?: { nets: { base: string; prefix: number }[]; prerouting6: number };
 }
 
 const SCENARIOS: Scenario[] = [
   // /16 makes the DNS server 141.142.2.2 a host of the net.
-  { id: 'wiki /24 and /16', file: 'wiki', nets: [{ base: '141.142.220.0', prefix: 24 }, { base: '141.142.0.0', prefix: 16 }], prerouting: 121 },
-  { id: 'test /24', file: 'test', nets: [{ base: '172.16.11.0', prefix: 24 }], prerouting: 148 },
+  { id: 'wiki /24 and /16', file: 'wiki', nets: [{ base: '141.142.220.0', prefix: 24 }, { base: '141.142.0.0', prefix: 16 }], prerouting: 121,
+    ipv6: { nets: [{ base: 'fe80::', prefix: 10 }], prerouting6: 5 } },
+  { id: 'test /24', file: 'test', nets: [{ base: '172.16.11.0', prefix: 24 }], prerouting: 148,
+    ipv6: { nets: [{ base: '2001:4958:15a0::', prefix: 48 }], prerouting6: 10 } },
   // /16 makes every packet internal.
   { id: 'afs /24 and /16, fragments one by one', file: 'afs', nets: [{ base: '131.151.1.0', prefix: 24 }, { base: '131.151.0.0', prefix: 16 }], prerouting: 601 },
   { id: 'afs /24 with conntrack (defrag)', file: 'afs', nets: [{ base: '131.151.1.0', prefix: 24 }], conntrack: true, prerouting: 452 },
@@ -112,6 +134,17 @@ interface Table {
 }
 function tablesOf(sc: Scenario): Table[] {
   return sc.nets.flatMap((n) => KINDS.map((k) => ({ name: `${k.name}${n.prefix}`, base: n.base, prefix: n.prefix, opts: k.opts, ref: k.ref })));
+}
+
+/** The IPv6 tables of a scenario: per /64 and per /128 for each net. */
+interface Table6 {
+  name: string;
+  base: string;
+  prefix: number;
+  hostprefix: number;
+}
+function tables6Of(sc: Scenario): Table6[] {
+  return (sc.ipv6?.nets ?? []).flatMap((n) => [64, 128].map((hp) => ({ name: `v6p${n.prefix}h${hp}`, base: n.base, prefix: n.prefix, hostprefix: hp })));
 }
 
 const pcaps = new Map<string, Pcap>();
@@ -159,14 +192,19 @@ class Monitor {
   private constructor(
     readonly ipt: Backend,
     readonly tables: readonly { name: string; base: string; prefix: number; opts: readonly string[] }[],
+    readonly tables6: readonly Table6[] = [],
   ) {}
+
+  get ip6t(): string {
+    return this.ipt.replace('iptables', 'ip6tables');
+  }
 
   static async create(
     ipt: Backend,
     tables: readonly { name: string; base: string; prefix: number; opts: readonly string[] }[],
-    opts: { conntrack?: boolean } = {},
+    opts: { conntrack?: boolean; tables6?: readonly Table6[] } = {},
   ): Promise<Monitor> {
-    const mon = new Monitor(ipt, tables);
+    const mon = new Monitor(ipt, tables, opts.tables6);
     try {
       await mon.setUp(opts);
     } catch (e) {
@@ -187,7 +225,9 @@ class Monitor {
   }
 
   private async setUp(opts: { conntrack?: boolean }): Promise<void> {
-    for (const ns of [this.r, this.m]) {
+    // R only replays: no IPv6 of its own. M keeps the kernel's IPv6 defaults when it counts
+    // IPv6 (`mirror enable` silences the port itself).
+    for (const ns of this.tables6.length > 0 ? [this.r] : [this.r, this.m]) {
       await ns.run('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
     }
     await shAsync('ip', ['link', 'add', 'rep0', 'netns', this.r.name, 'type', 'veth', 'peer', 'name', IFACE, 'netns', this.m.name]);
@@ -213,6 +253,10 @@ class Monitor {
     this.enabled = JSON.parse(await this.cli(['mirror', 'enable', IFACE, '--json'])) as EnableJson;
     // What an operator does next: the traffic rules, appended to PROMISC.
     for (const t of this.tables) await this.m.run(this.ipt, ['-t', 'raw', '-A', 'PROMISC', ...this.ruleArgs(t)]);
+    for (const t of this.tables6) {
+      await this.m.run(this.ip6t, ['-t', 'raw', '-A', 'PROMISC', '-m', 'traffic', '--traffic', '--ipconn', '--portconn', '--netbase', t.base, '--netmask', String(t.prefix),
+        '--hostprefix', String(t.hostprefix), '--name', t.name]);
+    }
 
     this.parked = spawn('ip', ['netns', 'exec', this.m.name, 'sleep', '100000'], { stdio: 'ignore' });
     const pid = this.parked.pid;
@@ -257,8 +301,8 @@ class Monitor {
    * -L: pkts bytes target prot opt in out source destination), and the input interfaces of
    * those rules.
    */
-  async prerouting(): Promise<{ jump: { packets: number; bytes: number }; drop: { packets: number; bytes: number }; ins: string[] }> {
-    const out = await this.m.run(this.ipt, ['-t', 'raw', '-L', 'PREROUTING', '-n', '-v', '-x']);
+  async prerouting(family: 'ipv4' | 'ipv6' = 'ipv4'): Promise<{ jump: { packets: number; bytes: number }; drop: { packets: number; bytes: number }; ins: string[] }> {
+    const out = await this.m.run(family === 'ipv6' ? this.ip6t : this.ipt, ['-t', 'raw', '-L', 'PREROUTING', '-n', '-v', '-x']);
     const jump = { packets: 0, bytes: 0 };
     const drop = { packets: 0, bytes: 0 };
     const ins: string[] = [];
@@ -294,6 +338,7 @@ class Monitor {
    */
   async disable(): Promise<{ off: DisableJson; after: string }> {
     await this.m.run(this.ipt, ['-t', 'raw', '-F', 'PROMISC']);
+    await this.m.run(this.ip6t, ['-t', 'raw', '-F', 'PROMISC']);
     const off = JSON.parse(await this.cli(['mirror', 'disable', IFACE, '--json'])) as DisableJson;
     return { off, after: await mirrorSnapshot(this.m, IFACE, this.ipt) };
   }
@@ -359,9 +404,14 @@ afterAll(() => {
 describe.each(BACKENDS)('replay with %s', (ipt) => {
   describe.each(SCENARIOS)('$id', (sc) => {
     const tables = tablesOf(sc);
+    const tables6 = tables6Of(sc);
     let mon: Monitor | undefined;
     let pr: MirrorPreroutingResult;
     let refs: Map<string, Reference>;
+    let pr6: Ipv6Packet[];
+    let refs6: Map<string, Reference6>;
+    let counters6: Awaited<ReturnType<Monitor['prerouting']>>;
+    let got6: Map<string, ReturnType<Monitor['read']>>;
     let replayed: { sent: number; failed: number; out: string };
     let rxDelta: { packets: number; dropped: number };
     let softnetDelta: number;
@@ -374,7 +424,10 @@ describe.each(BACKENDS)('replay with %s', (ipt) => {
       pr = mirrorPrerouting(pcap, { defrag: sc.conntrack });
       const timed = retime(pr.packets, PPS);
       refs = new Map(tables.map((t) => [t.name, computeReference(timed, { net: net(t.base, t.prefix), ...t.ref })]));
-      mon = await Monitor.create(ipt, tables, { conntrack: sc.conntrack });
+      pr6 = preroutingPackets6(pcap.frames.map((f) => mirrorIngress(f).frame)).packets;
+      const timed6 = retime(pr6, PPS);
+      refs6 = new Map(tables6.map((t) => [t.name, computeReference6(timed6, { base: ipv6Bits(t.base), prefix: t.prefix, hostprefix: t.hostprefix })]));
+      mon = await Monitor.create(ipt, tables, { conntrack: sc.conntrack, tables6 });
       const rx0 = mon.rx();
       const sn0 = softnetDropped();
       replayed = await mon.replay(path.join(PCAPS, FILES[sc.file]), [`--pps=${PPS}`]);
@@ -383,6 +436,8 @@ describe.each(BACKENDS)('replay with %s', (ipt) => {
       rxDelta = { packets: rx1.packets - rx0.packets, dropped: rx1.dropped - rx0.dropped };
       got = new Map(tables.map((t) => [t.name, mon!.read(t.name)]));
       counters = await mon.prerouting();
+      got6 = new Map(tables6.map((t) => [t.name, mon!.read(t.name)]));
+      counters6 = await mon.prerouting('ipv6');
       status = await mon.status();
     });
     afterAll(() => mon?.delete());
@@ -417,13 +472,41 @@ describe.each(BACKENDS)('replay with %s', (ipt) => {
       // model gives it (every frame exactly once).
       expect(status.mirrors.length).toBe(1);
       const s = status.mirrors[0]!;
-      expect([s.iface, s.enabled, s.promisc, s.arp, s.forwarding, s.filters.present]).toEqual([IFACE, true, true, false, '0', 5]);
+      expect([s.iface, s.enabled, s.promisc, s.arp, s.forwarding, s.filters.present]).toEqual([IFACE, true, true, false, '0', 9]);
       expect(s.toChain).toEqual(c);
       expect(s.dropped).toEqual(c);
       expect(s.filters.byKind).toEqual(pr.byKind);
       expect(s.filters.frames).toBe(pcapOf(sc.file).frames.length);
-      expect(status.rules.map((r) => [r.name, r.net])).toEqual(tables.map((t) => [t.name, `${t.base}/${t.prefix}`]));
+      expect(status.rules.map((r) => [r.name, r.net])).toEqual([...tables, ...tables6].map((t) => [t.name, `${t.base}/${t.prefix}`]));
     });
+
+    if (sc.ipv6) {
+      it('ip6tables raw PREROUTING saw exactly the IPv6 packets the model says reach it, and the mirror dropped them all', () => {
+        expect(pr6.length).toBe(sc.ipv6!.prerouting6);
+        const c = { packets: pr6.length, bytes: pr6.reduce((n, p) => n + p.bytes, 0) };
+        expect(counters6).toEqual({ jump: c, drop: c, ins: [IFACE, IFACE] });
+        expect(status.mirrors[0]!.ip6tables).toEqual({ enabled: true, toChain: c, dropped: c });
+        // and the port is silent (guards, settings, no link-local address)
+        expect(status.mirrors[0]!.silence.silent).toBe(true);
+      });
+    }
+
+    for (const t of tables6) {
+      it(`IPv6 table ${t.name} (${t.base}/${t.prefix} per /${t.hostprefix}): traffic, ipconn and portconn match the reference byte for byte`, () => {
+        const exp = formatAll6(refs6.get(t.name)!);
+        const g = got6.get(t.name)!;
+        expectProc('traffic', exp.traffic, g.traffic);
+        expectProc('ipconn', exp.ipconn, g.ipconn);
+        expectProc('portconn', exp.portconn, g.portconn);
+        // the reference has rows to compare (the capture's IPv6 is in the net)
+        expect(rows(exp.traffic)).toBeGreaterThan(0);
+        const info = infoMap(g.info);
+        expect([info.get('name'), info.get('family'), info.get('hostprefix'), info.get('overflow')]).toEqual([t.name, 'ipv6', String(t.hostprefix), '0']);
+        expect(info.get('traffic_entries')).toBe(String(rows(exp.traffic)));
+        expect(info.get('ipconn_entries')).toBe(String(rows(exp.ipconn)));
+        expect(info.get('portconn_entries')).toBe(String(rows(exp.portconn)));
+      });
+    }
 
     if (!sc.conntrack && sc.file === 'afs') {
       it('nf_defrag_ipv4 is not active in the monitor namespace', async () => {
