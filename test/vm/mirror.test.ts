@@ -505,6 +505,8 @@ function suite(backend: 'iptables' | 'legacy'): void {
       expect([s.silence.silent, s.silence.guard, s.silence.sent.packets]).toEqual([true, true, Number(txAtEnable)]);
       // still nothing at the peer since enable
       expect({ framesAtPeer: (await rxPackets(b, mon)) - peerRx0, captured: tap!.lines() }).toEqual({ framesAtPeer: 0, captured: [] });
+      // the text form, for the README (docs: real output)
+      if (tagging === 'none') console.log(`${ipt}: xttraffic mirror status\n${ok(await cli(m, ['mirror', 'status', ...bk])).stdout}`);
     }
 
     it(`silence: for ${SILENCE_MS / 1000} s of mirrored IPv4 and IPv6 pings, IF sends not one frame (MON receives 0)`, async () => {
