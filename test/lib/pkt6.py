@@ -2,12 +2,14 @@
 """IPv6 packet senders for test/vm/accounting6.test.ts (run inside a network namespace).
 SRC (optional, last) binds the sending socket to that address.
 
-  pkt6.py udp DST PORT SIZE COUNT [SRC]        COUNT datagrams of SIZE payload bytes, one socket
+  pkt6.py udp DST PORT SIZE COUNT [SRC [SPORT]]  COUNT datagrams of SIZE payload bytes, one socket
+                                               (from source port SPORT: one flow per port)
   pkt6.py udpdst DST PORT SIZE COUNT [SRC]     the same with a destination options header (PadN, 8 bytes)
   pkt6.py raw DST PROTO SIZE COUNT [SRC]       COUNT packets of next header PROTO, SIZE payload bytes
   pkt6.py tcpsend DST PORT BYTES [SRC]         connects, sends BYTES bytes, waits for EOF, closes
   pkt6.py tcpserve PORT                        accepts one connection, reads to EOF, prints the byte count
   pkt6.py udpsink PORT COUNT SECONDS           receives COUNT datagrams (or for at most SECONDS), prints how many
+  pkt6.py udpblast DST PORT SIZE SECONDS [SRC] sends datagrams for SECONDS, prints how many
 """
 import socket
 import sys
@@ -20,7 +22,7 @@ DSTOPTS = bytes([0, 0, 1, 4, 0, 0, 0, 0])
 
 def bound(s, argv, i):
     if len(argv) > i:
-        s.bind((argv[i], 0))
+        s.bind((argv[i], int(argv[i + 1]) if len(argv) > i + 1 else 0))
     return s
 
 
@@ -80,6 +82,15 @@ def main(argv):
                 n += 1
             except socket.timeout:
                 break
+        print(n, flush=True)
+    elif cmd == 'udpblast':
+        dst, port, size, seconds = argv[2], int(argv[3]), int(argv[4]), float(argv[5])
+        s = bound(socket.socket(socket.AF_INET6, socket.SOCK_DGRAM), argv, 6)
+        end = time.time() + seconds
+        n = 0
+        while time.time() < end:
+            s.sendto(b'b' * size, (dst, port))
+            n += 1
         print(n, flush=True)
     else:
         sys.exit('pkt6.py: unknown command ' + cmd)

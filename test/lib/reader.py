@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reads an xt_traffic file over and over in chunks of a given size until a stop file
 exists, then prints JSON: how many reads, and the sums of the total_in and total_out
-columns over all of them (exact integers).
+columns over all of them (exact integers), also per key ("keys": {KEY: [in, out]}).
 
   reader.py PATH CHUNK MODE STOPFILE     MODE: r (O_RDONLY) or rw (O_RDWR = read-and-clear)
 """
@@ -32,6 +32,7 @@ def main():
     flags = os.O_RDWR if mode == 'rw' else os.O_RDONLY
     reads = 0
     tin = tout = 0
+    keys = {}
     while True:
         last = os.path.exists(stop)
         text = read_once(path, chunk, flags)
@@ -42,10 +43,13 @@ def main():
             f = line.split('\t')
             tin += int(f[1])
             tout += int(f[2])
+            k = keys.setdefault(f[0], [0, 0])
+            k[0] += int(f[1])
+            k[1] += int(f[2])
         reads += 1
         if last:
             break
-    print(json.dumps({'reads': reads, 'in': tin, 'out': tout}))
+    print(json.dumps({'reads': reads, 'in': tin, 'out': tout, 'keys': keys}))
 
 
 if __name__ == '__main__':
