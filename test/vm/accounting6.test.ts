@@ -6,15 +6,13 @@
 // prefix; connections must equal what the test started. The kernel's files are read with
 // userspace's own strict parser (src/proc/parse.ts): canonical RFC 5952 keys, sorted, one
 // prefix length. Neighbours are static and DAD is off, so no NDP packet is counted.
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alignTo6, formatIPv6, parseIPv6 } from '../../src/core/ip.js';
 import { parseInfo, parseTable, rowsFromColumns } from '../../src/proc/parse.js';
 import { loadModule } from '../lib/module.js';
 import { Netns } from '../lib/netns.js';
-import { REPO, sh } from '../lib/sh.js';
+import { sh } from '../lib/sh.js';
+import { keyOf6 as keyOf, PKT6, serve6 as serve } from '../lib/topo6.js';
 
-const PKT6 = `${REPO}/test/lib/pkt6.py`;
 const NET = '2001:db8:1::';
 const NETLEN = 48;
 const H1A = '2001:db8:1:1::1';
@@ -37,18 +35,6 @@ const TABLES: { name: string; hostprefix: number; mode: Mode; opt: string[] }[] 
   { name: 'NOINT', hostprefix: 64, mode: 'nointernal', opt: ['--nointernal'] },
   { name: 'ONLY', hostprefix: 128, mode: 'onlyinternal', opt: ['--hostprefix', '128', '!', '--nointernal'] },
 ];
-
-function words(a: string): Uint32Array {
-  const w = new Uint32Array(4);
-  if (!parseIPv6(a, w)) throw new Error(`not IPv6: ${a}`);
-  return w;
-}
-
-/** The table key of an address: RFC 5952, /LEN below 128. */
-function keyOf(a: string, hp: number): string {
-  const t = formatIPv6(alignTo6(words(a), hp));
-  return hp === 128 ? t : `${t}/${hp}`;
-}
 
 function counts(mode: Mode, scope: Scope): boolean {
   return mode === 'all' || (mode === 'nointernal' ? scope === 'ext' : scope === 'int');
@@ -83,33 +69,6 @@ function link(a: Netns, ipA: string[], b: Netns, ipB: string[], offloads: [boole
   for (const ip of ipB) a.exec('ip', ['-6', 'neigh', 'replace', ip, 'lladdr', macB, 'dev', ifA, 'nud', 'permanent']);
   for (const ip of ipA) b.exec('ip', ['-6', 'neigh', 'replace', ip, 'lladdr', macA, 'dev', ifB, 'nud', 'permanent']);
   return { ifA, ifB };
-}
-
-/**
- * Starts a pkt6.py server (tcpserve / udpsink) in `ns` and waits until it listens; `done`
- * gives what it printed last (in an object: an async function returning a promise would
- * wait for it).
- */
-async function serve(ns: Netns, args: string[]): Promise<{ done: Promise<number> }> {
-  const p = spawn('ip', ['netns', 'exec', ns.name, 'python3', PKT6, ...args]);
-  let out = '';
-  let err = '';
-  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const done = new Promise<number>((resolve, reject) =>
-    p.on('close', (code) => (code === 0 ? resolve(Number(out.trim().split('\n').pop())) : reject(new Error(`pkt6 ${args.join(' ')}: ${err}`)))),
-  );
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`pkt6 ${args.join(' ')} did not start: ${out}${err}`)), 60_000);
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('listening')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    done.catch(reject);
-  });
-  return { done };
 }
 
 describe.each(['ip6tables', 'ip6tables-legacy'])('exact IPv6 accounting through %s', (ipt) => {
