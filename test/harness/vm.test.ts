@@ -43,7 +43,11 @@ describe.each(testKernels())('npm run vm on kernel %s', (kernel) => {
     expect(r.status).toBe(0);
   });
 
-  it(`\`true\` exits 0 in under ${debug ? 300 : 60} s, in the asked-for kernel`, async () => {
+  // A clean boot of the debug kernel (~2 min under TCG) is what `npm test`'s debug step does
+  // anyway right after these self-tests (its suites, then kmemleak's scan, must pass): to save
+  // that boot, the debug kernel's release is checked in the fixture's run below, and this
+  // check runs on it only when asked (XTT_HARNESS_DEBUG_CLEAN_BOOT=1).
+  it.skipIf(debug && process.env.XTT_HARNESS_DEBUG_CLEAN_BOOT !== '1')(`\`true\` exits 0 in under ${debug ? 300 : 60} s, in the asked-for kernel`, async () => {
     const r = await vm(kernel, ['bash', '-c', 'uname -r; true']);
     expect(r.stderr).toContain('vm: guest exited 0');
     expect(r.stderr).not.toContain('vm: FAIL');
@@ -61,7 +65,8 @@ describe.each(testKernels())('npm run vm on kernel %s', (kernel) => {
   // One boot for both checks (a debug boot costs ~2 min): each check prints its own FAIL
   // block, and vm.sh sets the failure where it prints it.
   it.runIf(debug)('debug kernel: fails the run on a UBSAN report and on a leak by a module of ours', async () => {
-    const r = await vm(kernel, ['bash', '-c', 'insmod .cache/build/$XTT_KERNEL_RELEASE/leak/xtt_leak.ko shift=40 && echo inserted']);
+    const r = await vm(kernel, ['bash', '-c', 'uname -r; insmod .cache/build/$XTT_KERNEL_RELEASE/leak/xtt_leak.ko shift=40 && echo inserted']);
+    expect(r.stdout).toMatch(/^6\.1\.\d+-xttdebug-[0-9a-f]{10}$/m); // the asked-for kernel
     expect(r.stdout).toContain('inserted');
     expect(r.stderr).toContain('vm: FAIL: the guest kernel logged:');
     expect(r.stderr).toMatch(/UBSAN: shift-out-of-bounds in .*xtt_leak\.c/);
@@ -70,12 +75,8 @@ describe.each(testKernels())('npm run vm on kernel %s', (kernel) => {
     expect(r.status).not.toBe(0);
   }, DEBUG_RUN_MS);
 
-  // guest-side plumbing is the same for every kernel: tested on the stock ones
-  it.skipIf(debug)('`false` exits non-zero', async () => {
-    const r = await vm(kernel, ['false']);
-    expect(r.status).toBe(1);
-  });
-
+  // guest-side plumbing is the same for every kernel: tested on the stock ones. (A separate
+  // `false` run, one more boot per kernel, proved only what exit 7 below proves.)
   it.skipIf(debug)("streams the command's output and keeps its exit status", async () => {
     const r = await vm(kernel, ['bash', '-c', 'echo out-line; echo err-line >&2; exit 7']);
     expect(r.stdout).toContain('out-line');
