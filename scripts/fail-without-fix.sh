@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Issue 12: every defect has a test that fails on the module before its fix.
+#   scripts/fail-without-fix.sh [--before-only|--head-only|--table] [--run ID]...
+# Builds the pre-fix module from git history (git archive of kernel/ at the revision before
+# the fix, into .cache/prefix/REV/, never over .cache/build/), runs each defect's tests in the
+# VM against it with XTT_MODULE_KO naming that .ko (test/lib/module.ts), expecting FAILURE,
+# runs the same tests against HEAD's module (expecting success), and prints a table:
+# defect, test, result before the fix, result on HEAD. Opt-in (not in npm test).
+#
+# One VM run per group below (several short runs, not one long one), each under `vmslot`
+# when it exists. Reports are kept in .cache/fail-without-fix/GROUP-{before,head}.json;
+# --table prints the table from the kept reports without running anything; --run ID runs
+# only that group (repeatable). Kernel: XTT_KERNEL (default 6.1), as scripts/vm.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+. scripts/lib/kernels.sh
+
+want_before=1
+want_head=1
+runs=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--before-only) want_head= ; shift ;;
+	--head-only) want_before= ; shift ;;
+	--table) want_before= want_head= ; shift ;;
+	--run) runs+=("$2"); shift 2 ;;
+	*) echo "fail-without-fix: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+
+OUT=$XTT_CACHE/fail-without-fix
+mkdir -p "$OUT"
+
+# Groups: ID|REVISION BEFORE THE FIX|FILES (test/vm/)
+GROUPS_=(
+	"A|29fb222^|gso.test.ts memory.test.ts clear.test.ts edges.test.ts packets.test.ts checkentry.test.ts defects.test.ts"
+	"D|963ede7^|counters.test.ts"
+)
+# Rows: DEFECT|GROUP|FILE|TEST NAME (a regex of vitest's full name: describe and it titles
+# joined by spaces; the alternation of a group's regexes is its -t)|NOTE
+# GROUP "host" is a host test (no VM); "-" is a defect without a test (NOTE says why).
+ROWS=(
+	"1 forged GSO inflates counts|A|gso.test.ts|forged virtio_net_hdr GSO packets|"
+	"2 a snapshot of the table per open()|A|memory.test.ts|open files cost a few KB each|"
+	"2 a non-clearing read drops rows that existed before open()|A|memory.test.ts|non-clearing read of a hashed table keeps every row|"
+	"2 entries in own SLAB_ACCOUNT caches (112/144 B)|A|memory.test.ts|entries come from their own accounted caches|"
+	"2 memcg: bucket array charged to the rule's creator|A|defects.test.ts|hashsize 1048576: 8 MiB of buckets|"
+	"2 memcg: entries charged to the rule's creator|A|defects.test.ts|entries added by packets|"
+	"2 module parameters validated|A|edges.test.ts|module parameters are validated|"
+	"3 SipHash-keyed buckets|A|defects.test.ts|keys chosen to collide under the unkeyed hash|"
+	"3 overflow counted exactly at max_entries (per-CPU, before the lock)|A|defects.test.ts|max_entries reached|per-CPU counter and the check before the lock are not visible in counts: expected to pass before too"
+	"4 a --clearonread read clears without CAP_NET_ADMIN|D|counters.test.ts|needs CAP_NET_ADMIN of the opener.*a reader without CAP_NET_ADMIN|"
+	"4 a clearing read can seek back and lose rows|A|clear.test.ts|cannot seek back|"
+	"4 iptables-nft re-add: spurious 'exists with other options'|A|edges.test.ts|iptables-nft: the last rule deleted and re-added|"
+	"4 user strings unescaped in the log: table name|A|checkentry.test.ts|checkentry refuses a crafted struct name with a newline|"
+	"4 user strings unescaped in the log: written command|A|defects.test.ts|user strings reach the kernel log escaped|"
+	"4 -Werror in the DKMS Kbuild|host|test/unit/kbuild.test.ts|no -Werror for DKMS|"
+	"4 failed proc creation removes files never created|-|||no test: needs a proc_create() failure (fault injection; no CONFIG_FAILSLAB on the stock kernels)"
+	"4 bare seqcount_t reader on PREEMPT_RT|-|||no test: no PREEMPT_RT kernel here"
+	"4 hot fields share a cache line; long loops never reschedule|-|||no test: performance/latency only (no functional difference)"
+	"5 no per-IP packet counters|A|packets.test.ts|packet counters [a-z]|the feature is absent before: the test fails at setup (no packets parameter), not on a count"
+	"5 flow-cache evictions not counted in NAME_info|A|packets.test.ts|flow cache evictions|"
+)
+
+SLOT=()
+command -v vmslot >/dev/null && SLOT=(vmslot)
+revdir() { printf '%s' "${1//^/-parent}"; }
+
+series=${XTT_KERNEL:-6.1}
+if [ -e "$(kernel_dir "$series")/.ready" ]; then rel=$series; else rel=$(kernel_cached_release "$series"); fi
+
+# The pre-fix module of REV for this kernel: .cache/prefix/REV/build/RELEASE/xt_traffic.ko
+build_prefix() {
+	local rev=$1 d src
+	d=$XTT_CACHE/prefix/$(revdir "$rev")
+	src=$d/src
+	if [ ! -e "$src/.rev" ] || [ "$(cat "$src/.rev")" != "$(git rev-parse "$rev")" ]; then
+		rm -rf "$src"
+		mkdir -p "$src"
+		git archive "$rev" kernel | tar -x -C "$src"
+		git rev-parse "$rev" >"$src/.rev"
+	fi
+	nice -n 10 make -s -C "$src/kernel" BUILD_DIR="$d/build/$rel" KDIR="$(kernel_headers "$rel")" module >&2
+	printf '%s\n' "$d/build/$rel/xt_traffic.ko"
+}
+
+# Runs one group's tests in the VM: $1 group, $2 before|head
+run_group() {
+	local id=$1 which=$2 rev files pat ko rep
+	IFS='|' read -r _ rev files <<<"$(printf '%s\n' "${GROUPS_[@]}" | grep "^$id|")"
+	pat=$(for r in "${ROWS[@]}"; do IFS='|' read -r _ g _ t _ <<<"$r"; if [ "$g" = "$id" ]; then printf '%s\n' "$t"; fi; done | paste -sd'|')
+	rep=$OUT/$id-$which.json
+	rm -f "$rep"
+	local env=(XTT_VM_OUTDIR="$OUT" XTT_VM_TIMEOUT="${XTT_VM_TIMEOUT:-1200}")
+	if [ "$which" = before ]; then
+		ko=$(build_prefix "$rev")
+		env+=(XTT_MODULE_KO="$ko")
+	fi
+	local args=()
+	for f in $files; do args+=("test/vm/$f"); done
+	printf 'fail-without-fix: group %s (%s%s): %s -t %s\n' "$id" "$which" \
+		"$([ "$which" = before ] && echo ", module of $rev")" "$files" "$pat" >&2
+	set +e
+	env "${env[@]}" "${SLOT[@]}" bash scripts/vm.sh node node_modules/.bin/vitest run \
+		--config vitest.vm.config.ts --reporter=default --reporter=json --outputFile.json="$rep" \
+		"${args[@]}" -t "$pat" >"$OUT/$id-$which.log" 2>&1
+	echo $? >"$OUT/$id-$which.rc"
+	set -e
+	printf 'fail-without-fix: group %s (%s): exit %s, log %s\n' "$id" "$which" "$(cat "$OUT/$id-$which.rc")" "$OUT/$id-$which.log" >&2
+}
+
+# Host rows: $2 before|head
+run_host() {
+	local which=$1 r g f t rev rep
+	for r in "${ROWS[@]}"; do
+		IFS='|' read -r _ g f t _ <<<"$r"
+		[ "$g" = host ] || continue
+		rep=$OUT/host-$which.json
+		rev=29fb222^
+		set +e
+		if [ "$which" = before ]; then
+			XTT_KBUILD_REV=$rev npx vitest run --config vitest.config.ts --reporter=json --outputFile.json="$rep" "$f" >/dev/null 2>&1
+		else
+			npx vitest run --config vitest.config.ts --reporter=json --outputFile.json="$rep" "$f" >/dev/null 2>&1
+		fi
+		set -e
+	done
+}
+
+selected() { [ ${#runs[@]} -eq 0 ] && return 0; local x; for x in "${runs[@]}"; do [ "$x" = "$1" ] && return 0; done; return 1; }
+
+for which in before head; do
+	if [ "$which" = before ] && [ -z "$want_before" ]; then continue; fi
+	if [ "$which" = head ] && [ -z "$want_head" ]; then continue; fi
+	if selected host; then run_host "$which"; fi
+	for g in "${GROUPS_[@]}"; do
+		id=${g%%|*}
+		if selected "$id"; then run_group "$id" "$which"; fi
+	done
+done
+
+# The table, from the kept reports.
+printf '%s\n' "${ROWS[@]}" | OUT=$OUT node -e '
+const fs = require("fs");
+const out = process.env.OUT;
+const rows = fs.readFileSync(0, "utf8").trim().split("\n").map((l) => l.split("|"));
+const load = (g, w) => {
+  try { return JSON.parse(fs.readFileSync(`${out}/${g}-${w}.json`, "utf8")); } catch { return null; }
+};
+const clean = (s) => s.replace(/\x1b\[[0-9;]*m/g, "").replace(/\s+/g, " ").trim();
+function result(g, file, re, w) {
+  if (g === "-") return "no test";
+  const rep = load(g, w);
+  const rc = (() => { try { return fs.readFileSync(`${out}/${g}-${w}.rc`, "utf8").trim(); } catch { return ""; } })();
+  if (!rep) return rc ? `no report (VM exit ${rc})` : "not run";
+  const rx = new RegExp(re);
+  const tests = rep.testResults.filter((f) => f.name.endsWith(file)).flatMap((f) => f.assertionResults)
+    .filter((a) => rx.test(a.fullName) && a.status !== "pending" && a.status !== "skipped");
+  if (!tests.length) {
+    const fileErr = rep.testResults.filter((f) => f.name.endsWith(file)).map((f) => f.message).filter(Boolean)[0];
+    return fileErr ? `FAIL (file: ${clean(fileErr).slice(0, 100)})` : "not run";
+  }
+  const failed = tests.filter((a) => a.status !== "passed");
+  if (!failed.length) return `pass ${tests.length}/${tests.length}`;
+  const msg = clean((failed[0].failureMessages || [""])[0].split("\n")[0]).slice(0, 110);
+  return `FAIL ${failed.length}/${tests.length}: ${msg}`;
+}
+const lines = [["defect", "test", "before the fix (must fail)", "HEAD (must pass)", "note"]];
+for (const [defect, g, file, re, note] of rows) {
+  const test = g === "-" ? "-" : `${file.replace(/^test\/unit\//, "test/unit/")} /${re}/`;
+  lines.push([defect, test, result(g, file, re, "before"), result(g, file, re, "head"), note || ""]);
+}
+console.log(lines.map((l, i) => "| " + l.map((c) => c.replace(/\|/g, "\\|")).join(" | ") + " |" + (i === 0 ? "\n|" + l.map(() => "---").join("|") + "|" : "")).join("\n"));
+'
