@@ -381,7 +381,9 @@ export interface NftGuard {
 export function parseNftGuard(json: string, iface: string): NftGuard {
   type Expr = { counter?: { packets?: number; bytes?: number }; drop?: unknown };
   const items = (JSON.parse(json) as { nftables?: Array<{ chain?: { name?: string; hook?: string; dev?: string | string[] }; rule?: { chain?: string; expr?: Expr[] } }> }).nftables ?? [];
-  const chain = items.find((i) => i.chain?.name === NFT_CHAIN && i.chain.hook === 'egress' && [i.chain.dev].flat().includes(iface));
+  // nft 1.0.6 (Debian 12) leaves a netdev chain's device out of its JSON: the table's name is per
+  // interface; a device it does name must be this one
+  const chain = items.find((i) => i.chain?.name === NFT_CHAIN && i.chain.hook === 'egress' && (i.chain.dev === undefined || [i.chain.dev].flat().includes(iface)));
   const rule = items.find((i) => i.rule?.chain === NFT_CHAIN && (i.rule.expr ?? []).some((e) => e.drop !== undefined));
   const c = rule?.rule?.expr?.find((e) => e.counter)?.counter;
   return { available: true, table: true, guard: chain !== undefined && rule !== undefined, dropped: { packets: BigInt(c?.packets ?? 0), bytes: BigInt(c?.bytes ?? 0) } };

@@ -412,6 +412,8 @@ describe('nft egress guard', () => {
     const ok = [{ counter: { packets: 2, bytes: 180 } }, { drop: null }];
     expect(parseNftGuard(listing('eth1', ok), 'eth1')).toEqual(NFT_PRESENT);
     expect(parseNftGuard(listing('eth2', ok), 'eth1').guard).toBe(false);
+    // nft 1.0.6 (Debian 12) prints no "dev" for a netdev chain
+    expect(parseNftGuard(listing(undefined as unknown as string, ok), 'eth1')).toEqual(NFT_PRESENT);
     expect(parseNftGuard(listing('eth1', [{ counter: { packets: 2, bytes: 180 } }, { accept: null }]), 'eth1')).toMatchObject({ table: true, guard: false });
     expect(() => parseNftGuard('not json', 'eth1')).toThrow();
   });

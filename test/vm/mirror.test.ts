@@ -336,14 +336,14 @@ function suite(backend: 'iptables' | 'legacy'): void {
       m = new Netns('mm');
       // No sysctl of any namespace is touched: IPv6 is on with the kernel's defaults.
       [va, vb] = await link(
-        a, (d) => [`addr add ${A}/24 dev ${d}`, ...[A6, A6B, AX6].map((x) => `addr add ${x}/64 dev ${d} nodad`), `-6 route add ${B6B}/64 dev ${d}`],
-        b, (d) => [`addr add ${B}/24 dev ${d}`, ...[B6, B6B].map((x) => `addr add ${x}/64 dev ${d} nodad`), `-6 route add ${A6B}/64 dev ${d}`, `-6 route add ${AX6}/64 dev ${d}`],
+        a, (d) => [`addr add ${A}/24 dev ${d}`, ...[A6, A6B, AX6].map((x) => `addr add ${x}/64 dev ${d} nodad`), `route add ${key64(B6B)} dev ${d}`],
+        b, (d) => [`addr add ${B}/24 dev ${d}`, ...[B6, B6B].map((x) => `addr add ${x}/64 dev ${d} nodad`), `route add ${key64(A6B)} dev ${d}`, `route add ${key64(AX6)} dev ${d}`],
       );
       // static IPv6 neighbours between A and B: no NDP in the counted traffic
       const macOf = async (ns: Netns, d: string) => (JSON.parse(await ns.run('ip', ['-j', 'link', 'show', 'dev', d])) as Array<{ address: string }>)[0]!.address;
       const [macA, macB] = await Promise.all([macOf(a, va), macOf(b, vb)]);
-      await shAsync('ip', ['-n', a.name, '-batch', '-'], { input: [B6, B6B].map((x) => `-6 neigh replace ${x} lladdr ${macB} dev ${va} nud permanent\n`).join('') });
-      await shAsync('ip', ['-n', b.name, '-batch', '-'], { input: [A6, A6B, AX6].map((x) => `-6 neigh replace ${x} lladdr ${macA} dev ${vb} nud permanent\n`).join('') });
+      await shAsync('ip', ['-n', a.name, '-batch', '-'], { input: [B6, B6B].map((x) => `neigh replace ${x} lladdr ${macB} dev ${va} nud permanent\n`).join('') });
+      await shAsync('ip', ['-n', b.name, '-batch', '-'], { input: [A6, A6B, AX6].map((x) => `neigh replace ${x} lladdr ${macA} dev ${vb} nud permanent\n`).join('') });
       [mon, mif] = await link(b, () => [], m, () => []);
       await shAsync('tc', ['-n', b.name, '-batch', '-'], { input: mirrorBatch(vb, mon, 'none') });
       // M has B's address (on lo, not on the mirror port) and uses conntrack: without the
