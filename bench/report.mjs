@@ -23,13 +23,31 @@ export function parseMeta(text) {
   return Object.fromEntries(tsv(text).map(([k, ...v]) => [k, v.join('\t')]));
 }
 
-/** rows: {contender, sources, sent, usec, pps, nsPerPacket[, round]} */
+/**
+ * rows: {contender, sources, sent, usec, pps, nsPerPacket[, round][, load]}; load (column 8):
+ * 'ipv4-dst' or 'ipv6-dst' (bench/run.sh's measure_dst), absent = IPv4 by source
+ */
 export function parseResults(text) {
-  return tsv(text).map(([contender, sources, sent, usec, pps, ns, round]) => ({
+  return tsv(text).map(([contender, sources, sent, usec, pps, ns, round, load]) => ({
     contender, sources: Number(sources), sent: Number(sent), usec: Number(usec), pps: Number(pps),
-    nsPerPacket: Number(ns), ...(round !== undefined ? { round: Number(round) } : {}),
+    nsPerPacket: Number(ns), ...(round !== undefined && round !== '' ? { round: Number(round) } : {}),
+    ...(load ? { load } : {}),
   }));
 }
+
+/** What packet counters cost: packets=1 minus packets=0 (--traffic), per load and sources. */
+export function packetsCost(rows) {
+  return rows.filter((r) => r.contender === 'xt_traffic --traffic, packets=1').map((r) => {
+    const b = rows.find((x) => x.contender === 'xt_traffic --traffic' && x.sources === r.sources && x.load === r.load);
+    return { load: r.load ?? 'ipv4-src', sources: r.sources, packets0: b?.added ?? null, packets1: r.added,
+      cost: b && r.added !== null && b.added !== null ? round1(r.added - b.added) : null };
+  });
+}
+
+export const LOADS = {
+  'ipv4-dst': 'IPv4 by destination',
+  'ipv6-dst': 'IPv6 by destination',
+};
 
 export function parseExtra(text) {
   return tsv(text).map(([key, value, unit, note]) => ({ key, value: Number(value), unit: unit ?? '', note: note ?? '' }));
@@ -67,11 +85,14 @@ export function ledgerTargets(ledger) {
   return t;
 }
 
-/** Adds `added` = ns/packet(config) - ns/packet(no rule, same sources; else the nearest). */
+/**
+ * Adds `added` = ns/packet(config) - ns/packet(no rule, same load and sources; else the
+ * nearest sources of that load).
+ */
 export function withAdded(rows) {
-  const base = rows.filter((r) => r.contender === 'no rule');
   return rows.map((r) => {
     if (r.contender === 'no rule') return { ...r, added: 0 };
+    const base = rows.filter((x) => x.contender === 'no rule' && x.load === r.load);
     const b = base.find((x) => x.sources === r.sources) ??
       [...base].sort((x, y) => Math.abs(x.sources - r.sources) - Math.abs(y.sources - r.sources))[0];
     return { ...r, added: b ? round1(r.nsPerPacket - b.nsPerPacket) : null };
@@ -111,7 +132,29 @@ export function wallSummary(rows) {
   });
 }
 
-const find = (rows, c, n) => rows.find((r) => r.contender === c && r.sources === n);
+const find = (rows, c, n, load) => rows.find((r) => r.contender === c && r.sources === n && r.load === load);
+
+/**
+ * IPv6 against IPv4, xt_traffic --traffic, per number of sources: added instructions of the
+ * IPv6 rows over their IPv4 by-destination twins (the same load: random destinations), and
+ * over the IPv4 by-source row of the main table.
+ */
+export function ipv6Ratios(rows) {
+  const out = [];
+  const r2 = (a, b) => (a !== null && b ? Math.round((a / b) * 100) / 100 : null);
+  // the floor of a rule with a match that returns at once (measured at 256 for each load)
+  const floor = (load) => find(rows, 'rule with a trivial match (-m mark)', 256, load)?.added ?? null;
+  const own = (a, f) => (a !== null && f !== null ? round1(a - f) : null);
+  for (const v6 of rows.filter((r) => r.load === 'ipv6-dst' && r.contender === 'xt_traffic --traffic')) {
+    const v4d = find(rows, 'xt_traffic --traffic', v6.sources, 'ipv4-dst')?.added ?? null;
+    const v4s = find(rows, 'xt_traffic --traffic', v6.sources, undefined)?.added ?? null;
+    const o6 = own(v6.added, floor('ipv6-dst'));
+    const o4 = own(v4d, floor('ipv4-dst'));
+    out.push({ sources: v6.sources, ipv6: v6.added, ipv4Dst: v4d, ipv4Src: v4s, ratioDst: r2(v6.added, v4d), ratioSrc: r2(v6.added, v4s),
+      ...(o6 !== null && o4 !== null ? { ipv6Own: o6, ipv4Own: o4, ratioOwn: r2(o6, o4) } : {}) });
+  }
+  return out;
+}
 
 /** The issue's targets, each {target, limit, value, met} (value null = not measured). */
 export function targets(rows, extra, reads = [], stepTimeout = null) {
@@ -141,10 +184,14 @@ export function targets(rows, extra, reads = [], stepTimeout = null) {
     big ? (big.status === 'ok' ? `${big.cpu} CPU; ${big.wall} wall` : `${big.status} after ${big.wall} s wall`) : null,
     () => big.status === 'ok');
   const e = (k) => extra.find((a) => a.key === k)?.value ?? null;
-  const m = e('mem_kmalloc64_per_host');
+  // entries: the module's kmem_cache since issue 12 (kmalloc-64 before)
+  const m = e('mem_entry_per_host') ?? e('mem_kmalloc64_per_host');
   const mb = e('mem_buckets_per_host');
-  add('memory per tracked host (kmalloc-64 entries + bucket array), bytes', '<= 128',
+  add('memory per tracked host (entries + bucket array), bytes', '<= 128',
     m !== null ? round1(m + (mb ?? 0)) : null, (v) => v <= 128);
+  const v6 = ipv6Ratios(rows).map((a) => a.ratioDst).filter((a) => a !== null);
+  add('IPv6 / IPv4 xt_traffic --traffic added instructions/packet (by destination; worst of 256/65,536)', '<= 1.3x',
+    v6.length ? Math.max(...v6) : null, (v) => v <= 1.3);
   return t;
 }
 
@@ -155,6 +202,15 @@ export function method(meta) {
   return (ic ? 'qemu TCG -icount shift=0,sleep=off -smp 1 (1 guest ns = 1 guest instruction: ns/packet is instructions/packet; counts, not times: no cache misses)'
     : 'qemu TCG wall clock (NOT icount: ns/packet are noisy times, ±20%)') +
     `; pktgen xmit_mode netif_receive on a dummy device, UDP, IP length 100, random sources over N hosts of 10.50.0.0/16, ${meta.count} packets per measured pass after a warm-up pass (one packet per host); raw PREROUTING ends in DROP; added = 1e9/pps(config) - 1e9/pps(no rule, same sources)`;
+}
+
+export function ipv6Method(count) {
+  return 'as above, but the load varies destinations (pktgen varies only the destination of IPv6 packets): ' +
+    'IPv6: UDP, IPv6 length 100 (40 + 60), from 2001:db8:ffff::2 to 2001:db8:0:X::1 for N random /64s X of the monitored 2001:db8::/48 ' +
+    '(ip6tables-legacy -m traffic, revision 1, default --hostprefix 64; ipset hash:net family inet6 with N /64 members and --match-set s6 dst; ' +
+    'nft dynamic set keyed on ip6 daddr with counters), warm-up 20 x N random packets (10 x N at 65,536); ' +
+    'IPv4 by destination: from 10.60.0.2 to N hosts of 10.50.0.0/16, the same rule as by source, warm-up one packet per host; ' +
+    `${count ?? '?'} packets per measured pass; each load has its own no-rule baseline`;
 }
 
 export function wallMethod(meta) {
@@ -173,8 +229,10 @@ export function report({ meta = {}, icountMeta = {}, results = [], reads = [], e
   const rep = {
     date: meta.date ?? icountMeta.date, kernel: icountMeta.kernel ?? wallMeta.kernel, mode,
     iptables: icountMeta.iptables ?? wallMeta.iptables, host: meta.host, seconds,
+    ...(meta.vms_beside_wall ? { vmsBesideWall: meta.vms_beside_wall } : {}),
     failed: meta.failed ? meta.failed.split(',') : [], skipped: meta.skipped ? meta.skipped.split(',') : [],
-    method: method(icountMeta), results: r,
+    method: method(icountMeta), results: r, count: icountMeta.count ? Number(icountMeta.count) : null,
+    ipv6: ipv6Ratios(r), packetsCost: packetsCost(r),
     reads, readMethod: `guest CPU seconds (user+sys) of each reader under icount (steady); host wall seconds of the step (noisy); each step killed after ${stepTimeout ?? '?'} s of host wall clock`,
     figures: extra,
     wall: wall.length ? { method: wallMethod(wallMeta), results: wallSummary(wall), rounds: wall } : null,
@@ -190,6 +248,7 @@ export function markdown(rep) {
   L.push(`# xttraffic benchmark (${rep.mode})`, '');
   L.push(`- date: ${rep.date}`, `- kernel: ${rep.kernel}`, `- iptables: ${rep.iptables}`);
   if (rep.host) L.push(`- host: ${rep.host}`);
+  if (rep.vmsBesideWall) L.push(`- other VMs on the host during the wall-clock pass: ${rep.vmsBesideWall}`);
   const s = rep.seconds ?? {};
   if (Object.keys(s).length) L.push(`- took: ${Object.entries(s).map(([k, v]) => `${k.replace(/_/g, ' ')} ${v} s`).join(', ')}`);
   if (rep.failed?.length) L.push(`- FAILED: ${rep.failed.join(', ')}`);
@@ -198,8 +257,35 @@ export function markdown(rep) {
     L.push('', '## Packet cost: added guest instructions per packet (icount)', '', `Method: ${rep.method}`, '');
     L.push('| contender | sources | packets | pps | ns/packet | added instructions/packet |');
     L.push('| --- | ---: | ---: | ---: | ---: | ---: |');
-    for (const r of rep.results) {
+    for (const r of rep.results.filter((x) => !x.load)) {
       L.push(`| ${r.contender} | ${fmt(r.sources)} | ${fmt(r.sent)} | ${fmt(r.pps)} | ${fmt(r.nsPerPacket)} | ${fmt(r.added)} |`);
+    }
+    const dst = rep.results.filter((x) => x.load);
+    if (dst.length) {
+      L.push('', '## Packet cost, IPv6 (icount)', '', `Method: ${ipv6Method(rep.count)}`, '');
+      L.push('| load | contender | sources | packets | pps | ns/packet | added instructions/packet |');
+      L.push('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+      for (const r of dst) {
+        L.push(`| ${LOADS[r.load] ?? r.load} | ${r.contender} | ${fmt(r.sources)} | ${fmt(r.sent)} | ${fmt(r.pps)} | ${fmt(r.nsPerPacket)} | ${fmt(r.added)} |`);
+      }
+    }
+    if (rep.packetsCost?.length) {
+      L.push('', 'Packet counters (module parameter packets=1, /proc/net/xt_traffic_packets/NAME) against packets=0, `--traffic` (added instructions/packet):', '');
+      L.push('| load | sources | packets=0 | packets=1 | cost of packet counters |', '| --- | ---: | ---: | ---: | ---: |');
+      for (const a of rep.packetsCost) L.push(`| ${LOADS[a.load] ?? 'IPv4 by source'} | ${fmt(a.sources)} | ${fmt(a.packets0)} | ${fmt(a.packets1)} | ${fmt(a.cost)} |`);
+    }
+    if (rep.ipv6?.length) {
+      L.push('', 'xt_traffic `--traffic`, IPv6 against IPv4 (added instructions/packet):', '');
+      L.push('| sources | IPv6 (/64s, by destination) | IPv4 by destination | IPv6 / IPv4 | IPv4 by source | IPv6 / IPv4 by source |');
+      L.push('| ---: | ---: | ---: | ---: | ---: | ---: |');
+      for (const a of rep.ipv6) {
+        L.push(`| ${fmt(a.sources)} | ${fmt(a.ipv6)} | ${fmt(a.ipv4Dst)} | ${fmt(a.ratioDst)}x | ${fmt(a.ipv4Src)} | ${fmt(a.ratioSrc)}x |`);
+      }
+      if (rep.ipv6.some((a) => a.ratioOwn !== undefined)) {
+        L.push('', 'The same without the floor of any match (a rule with `-m mark` matching everything, 256 destinations, per family): what the match itself adds:', '');
+        L.push('| sources | IPv6 | IPv4 by destination | IPv6 / IPv4 |', '| ---: | ---: | ---: | ---: |');
+        for (const a of rep.ipv6) L.push(`| ${fmt(a.sources)} | ${fmt(a.ipv6Own)} | ${fmt(a.ipv4Own)} | ${fmt(a.ratioOwn)}x |`);
+      }
     }
   }
   if (rep.wall) {

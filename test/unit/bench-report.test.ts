@@ -37,7 +37,57 @@ const input = () => ({
   wallMeta: rep.parseMeta(wallMeta), wall: rep.parseResults(wall), native: rep.parseNative(native),
 });
 
+// IPv6 and IPv4 by-destination rows (column 7 empty: no round; column 8 the load), each load
+// with its own baseline, beside the by-source rows above
+const dst = [
+  ['no rule', 256, 100000, 440000, 227272, 4400.0, '', 'ipv4-dst'],
+  ['xt_traffic --traffic', 256, 100000, 457500, 218579, 4575.0, '', 'ipv4-dst'],
+  ['no rule', 256, 100000, 450000, 222222, 4500.0, '', 'ipv6-dst'],
+  ['xt_traffic --traffic', 256, 100000, 472750, 211528, 4727.5, '', 'ipv6-dst'],
+  ['xt_traffic --traffic, packets=1', 256, 100000, 475000, 210526, 4750.0, '', 'ipv6-dst'],
+  ['no rule', 65536, 100000, 450100, 222172, 4501.0, '', 'ipv6-dst'],
+  ['xt_traffic --traffic', 65536, 100000, 473100, 211371, 4731.0, '', 'ipv6-dst'],
+  ['xt_traffic --traffic, packets=1', 256, 100000, 463844, 215589, 4638.44],
+].map((r) => r.join('\t')).join('\n');
+const floors = [
+  ['rule with a trivial match (-m mark)', 256, 100000, 452000, 221238, 4520.0, '', 'ipv4-dst'],
+  ['rule with a trivial match (-m mark)', 256, 100000, 462500, 216216, 4625.0, '', 'ipv6-dst'],
+].map((r) => r.join('\t')).join('\n');
+
 describe('bench/report.mjs', () => {
+  it('keeps each load apart: baselines, IPv6/IPv4 ratios, packet counters\' cost', () => {
+    const rows = rep.withAdded(rep.parseResults(`${results}\n${dst}`));
+    const get = (c: string, n: number, load?: string) =>
+      rows.find((r: { contender: string; sources: number; load?: string }) => r.contender === c && r.sources === n && r.load === load);
+    expect(get('xt_traffic --traffic', 256).added).toBe(236.6);
+    expect(get('xt_traffic --traffic', 256).round).toBeUndefined();
+    expect(get('xt_traffic --traffic', 256, 'ipv4-dst').added).toBe(175);
+    expect(get('xt_traffic --traffic', 256, 'ipv6-dst').added).toBe(227.5);
+    expect(get('xt_traffic --traffic', 65536, 'ipv6-dst').added).toBe(230);
+    expect(rep.ipv6Ratios(rows)).toEqual([
+      { sources: 256, ipv6: 227.5, ipv4Dst: 175, ipv4Src: 236.6, ratioDst: 1.3, ratioSrc: 0.96 },
+      { sources: 65536, ipv6: 230, ipv4Dst: null, ipv4Src: 250, ratioDst: null, ratioSrc: 0.92 },
+    ]);
+    expect(rep.packetsCost(rows)).toEqual([
+      { load: 'ipv6-dst', sources: 256, packets0: 227.5, packets1: 250, cost: 22.5 },
+      { load: 'ipv4-src', sources: 256, packets0: 236.6, packets1: 261.6, cost: 25 },
+    ]);
+    const t = rep.targets(rows, [], [], 360).find((x: { target: string }) => x.target.startsWith('IPv6 / IPv4'));
+    expect(t).toMatchObject({ value: 1.3, met: true });
+    const md = rep.markdown(rep.report({ results: rep.parseResults(`${results}\n${dst}`), icountMeta: { count: '100000', icount: '1' } }));
+    expect(md).toContain('## Packet cost, IPv6 (icount)');
+    expect(md).toContain('| IPv6 by destination | xt_traffic --traffic | 65,536 | 100,000 | 211,371 | 4,731 | 230 |');
+    expect(md).toContain('| 256 | 227.5 | 175 | 1.3x | 236.6 | 0.96x |');
+    expect(md).toContain('| IPv6 by destination | 256 | 227.5 | 250 | 22.5 |');
+    // with the floors of a trivial match: the match's own cost, 55 and 102.5
+    const own = rep.ipv6Ratios(rep.withAdded(rep.parseResults(`${results}\n${dst}\n${floors}`)));
+    expect(own[0]).toMatchObject({ ipv6Own: 102.5, ipv4Own: 55, ratioOwn: 1.86 });
+    expect(own[1].ratioOwn).toBeUndefined();
+    // the by-source table holds no by-destination row
+    const main = md.split('## Packet cost, IPv6')[0];
+    expect(main).not.toContain('4,727.5');
+  });
+
   it('subtracts the no-rule baseline of the same source count', () => {
     const rows = rep.withAdded(rep.parseResults(results));
     const get = (c: string, n: number) => rows.find((r: { contender: string; sources: number }) => r.contender === c && r.sources === n);
@@ -61,8 +111,14 @@ describe('bench/report.mjs', () => {
     expect(by('xttraffic read --json 1,048,576').limit).toBe('completes within 360 s');
     expect(by('xttraffic read --json 1,048,576').value).toBe('timeout after 360.4 s wall');
     expect(by('xttraffic read --json 1,048,576').met).toBe(false);
-    expect(by('memory').value).toBe(72.2);
+    expect(by('memory').value).toBe(72.2); // mem_kmalloc64_per_host of a run before the entry cache
     expect(by('memory').met).toBe(true);
+  });
+
+  it('takes the entry cache\'s figure for memory when the run has it', () => {
+    const extra = rep.parseExtra('mem_entry_per_host\t112.5\tbytes\tx\nmem_buckets_per_host\t8\tbytes\ty\n');
+    const m = rep.targets([], extra, [], 360).find((x: { target: string }) => x.target.startsWith('memory'));
+    expect(m).toMatchObject({ value: 120.5, met: true });
   });
 
   it('reports the 1M read when it completes, and not at all when it did not run', () => {
@@ -113,5 +169,22 @@ describe('bench/report.mjs', () => {
     expect(rep.baseName(r.mode)).toBe('partial');
     expect(r.targets).toEqual([]);
     expect(rep.markdown(r)).toContain('- skipped: BENCH_WALL=0');
+  });
+});
+
+describe('bench/compare.mjs', () => {
+  it('pairs rows by contender, sources and load, and flags what moved', async () => {
+    // @ts-expect-error: plain ES module without type declarations
+    const cmp = await import('../../bench/compare.mjs');
+    const old = { date: 'a', kernel: 'k', results: rep.withAdded(rep.parseResults(results)), reads: [] };
+    const moved = rep.parseResults(results.replace('4613.44', '4640.00').replace('4470.74', '4472.00'));
+    const neu = { date: 'b', kernel: 'k', results: rep.withAdded([...moved, ...rep.parseResults(dst)]), reads: [] };
+    const c = cmp.compareIcount(old, neu);
+    const get = (x: string, n: number, load?: string) =>
+      c.find((r: { contender: string; sources: number; load?: string }) => r.contender === x && r.sources === n && r.load === load);
+    expect(get('xt_traffic --traffic', 256)).toMatchObject({ old: 236.6, new: 263.1, delta: 26.5, pct: 11.2, moved: true });
+    expect(get('bare rule -i d0', 256)).toMatchObject({ old: 93.9, new: 95.1, delta: 1.2, moved: false });
+    expect(get('xt_traffic --traffic', 256, 'ipv6-dst')).toMatchObject({ old: null, new: 227.5, delta: null, moved: false });
+    expect(cmp.markdown(old, neu)).toContain('| IPv4 by source | xt_traffic --traffic | 256 | 236.6 | 263.1 | +26.5 | +11.2 | yes |');
   });
 });
