@@ -93,6 +93,19 @@ export function iptablesError(deps: Deps, cmd: string, args: string[], r: RunRes
     return new ResourceError('EPERM', what, { hint: 'run it as root (sudo)' });
   }
   const v6 = /^ip6tables/.test(cmd.replace(/^.*\//, ''));
+  // The extension loaded but the kernel has no revision of the match for this family (measured
+  // with a revision-0 module: ip6tables warns so, then "Couldn't load match"); iptables with
+  // such a module picks revision 0, which has no --hostprefix.
+  const noKernelMatch = /Extension traffic is not supported, missing kernel module\?/.test(r.stderr);
+  const rev0Only = /unknown option "--hostprefix"/.test(r.stderr);
+  if ((noKernelMatch || rev0Only) && op === 'add' && moduleState(deps).loaded) {
+    return new ResourceError('ENOMODULE', what, {
+      hint: `the loaded xt_traffic predates IPv6 and --hostprefix (match revision 1): load a newer one${rev0Only ? ' (or libxt_traffic.so predates it: `xttraffic install`)' : ''}`,
+    });
+  }
+  if (noKernelMatch && op === 'add') {
+    return new ResourceError('ENOMODULE', what, { hint: 'the xt_traffic module is not loaded: `sudo xttraffic load`' });
+  }
   if (/Couldn't load match [`']traffic'|unknown option "--(traffic|netbase|name|hostprefix)"/.test(r.stderr)) {
     return new ResourceError('ENOEXTENSION', what, {
       hint: `${v6 ? 'ip6tables' : 'iptables'} cannot find libxt_traffic.so${v6 || /--hostprefix/.test(r.stderr) ? ' (or it predates IPv6 and --hostprefix: match revision 1)' : ''}: \`xttraffic install\` puts it in the xtables directory (or set XTABLES_LIBDIR)`,

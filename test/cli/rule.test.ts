@@ -349,6 +349,29 @@ describe('IPv6 and host prefixes', () => {
     expect(f.stderr).toBe('xttraffic: ip6tables not found\nhint: install it: apt install iptables\n');
   });
 
+  it('with a revision-0 module loaded (messages measured in the VM): the module is named, not the extension', async () => {
+    // ip6tables finds libxt_traffic.so, the kernel has no IPv6 match at all
+    const noV6 = "Warning: Extension traffic is not supported, missing kernel module?\nip6tables v1.8.9 (nf_tables): Couldn't load match `traffic':No such file or directory\n\nTry `ip6tables -h' or 'ip6tables --help' for more information.\n";
+    // iptables picks revision 0, which has no --hostprefix
+    const noHp = 'iptables v1.8.9 (nf_tables): unknown option "--hostprefix"\nTry `iptables -h\' or \'iptables --help\' for more information.\n';
+    f.loaded('xt_traffic');
+    f.handlers.set('ip6tables', () => ({ code: 2, stderr: noV6 }));
+    expect(await f.run('rule', 'add', '--name', 'v6', '--net', '2001:db8::/48', '--json')).toBe(4);
+    expect(f.errorJson().error).toMatchObject({ code: 'ENOMODULE', hint: 'the loaded xt_traffic predates IPv6 and --hostprefix (match revision 1): load a newer one' });
+    f.handlers.set('iptables', () => ({ code: 2, stderr: noHp }));
+    expect(await f.run('rule', 'add', '--name', 'w', '--net', '10.0.0.0/8', '--hostprefix', '24', '--json')).toBe(4);
+    expect(f.errorJson().error).toMatchObject({
+      code: 'ENOMODULE',
+      hint: 'the loaded xt_traffic predates IPv6 and --hostprefix (match revision 1): load a newer one (or libxt_traffic.so predates it: `xttraffic install`)',
+    });
+  });
+
+  it('ip6tables warns that the kernel has no traffic match and the module is not loaded: load it', async () => {
+    f.handlers.set('ip6tables', () => ({ code: 2, stderr: "Warning: Extension traffic is not supported, missing kernel module?\nip6tables v1.8.9 (legacy): Couldn't load match `traffic':No such file or directory\n" }));
+    expect(await f.run('rule', 'add', '--name', 'v6', '--net', '2001:db8::/48', '--json')).toBe(4);
+    expect(f.errorJson().error).toMatchObject({ code: 'ENOMODULE', hint: 'the xt_traffic module is not loaded: `sudo xttraffic load`' });
+  });
+
   it('rule list reads iptables-save and ip6tables-save (of the backend); JSON and text', async () => {
     f.handlers.set('ip6tables-save', () => ({ stdout: SAVE6 }));
     expect(await f.run('rule', 'list', '--name', 'RSN')).toBe(0);
