@@ -29,14 +29,14 @@ export async function link6(a: Netns, sa: Side6, b: Netns, sb: Side6, opts: { mt
     await ns.run('ethtool', ['-K', dev, 'tso', 'off', 'gso', 'off', 'gro', 'off', 'tx', 'off', 'rx', 'off']);
     const cmds = [
       ...(opts.mtu ? [`link set ${dev} mtu ${opts.mtu}`] : []),
-      ...side.v6.map((ip) => `-6 addr add ${ip}/64 dev ${dev} nodad`),
+      ...side.v6.map((ip) => `addr add ${ip}/64 dev ${dev} nodad`),
       ...(side.v4 ?? []).map((c) => `addr add ${c} dev ${dev}`),
       `link set ${dev} up`,
     ];
     await shAsync('ip', ['-n', ns.name, '-batch', '-'], { input: cmds.join('\n') + '\n' });
     macs.push(JSON.parse(await shAsync('ip', ['-n', ns.name, '-j', 'link', 'show', 'dev', dev]))[0].address as string);
   }
-  const neigh = (ips: string[], mac: string, dev: string) => ips.map((ip) => `-6 neigh replace ${ip} lladdr ${mac} dev ${dev} nud permanent`).join('\n') + '\n';
+  const neigh = (ips: string[], mac: string, dev: string) => ips.map((ip) => `neigh replace ${ip} lladdr ${mac} dev ${dev} nud permanent`).join('\n') + '\n';
   if (sb.v6.length) await shAsync('ip', ['-n', a.name, '-batch', '-'], { input: neigh(sb.v6, macs[1]!, ifA) });
   if (sa.v6.length) await shAsync('ip', ['-n', b.name, '-batch', '-'], { input: neigh(sa.v6, macs[0]!, ifB) });
   return [ifA, ifB];
