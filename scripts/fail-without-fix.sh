@@ -7,8 +7,8 @@
 # runs the same tests against HEAD's module (expecting success), and prints a table:
 # defect, test, result before the fix, result on HEAD. Opt-in (not in npm test).
 #
-# One VM run per group below (several short runs, not one long one), each under `vmslot`
-# when it exists. Reports are kept in .cache/fail-without-fix/GROUP-{before,head}.json;
+# One VM boot (under `vmslot` when it exists) runs each group's tests as a step of its own
+# (measured: ~5 min per step of group A under TCG). Reports are kept in .cache/fail-without-fix/GROUP-{before,head}.json;
 # --table prints the table from the kept reports without running anything; --run ID runs
 # only that group (repeatable). Kernel: XTT_KERNEL (default 6.1), as scripts/vm.sh.
 set -euo pipefail
@@ -53,7 +53,7 @@ ROWS=(
 	"4 a --clearonread read clears without CAP_NET_ADMIN|D|counters.test.ts|needs CAP_NET_ADMIN of the opener.*a reader without CAP_NET_ADMIN|"
 	"4 a clearing read can seek back and lose rows|A|clear.test.ts|cannot seek back|"
 	"4 iptables-nft re-add: spurious 'exists with other options'|A|edges.test.ts|iptables-nft: the last rule deleted and re-added|"
-	"4 user strings unescaped in the log: table name|A|checkentry.test.ts|checkentry refuses a crafted struct name with a newline|"
+	"4 user strings unescaped in the log: table name|A|checkentry.test.ts|checkentry refuses a crafted struct .name with a newline|"
 	"4 user strings unescaped in the log: written command|A|defects.test.ts|user strings reach the kernel log escaped|"
 	"4 -Werror in the DKMS Kbuild|host|test/unit/kbuild.test.ts|no -Werror for DKMS|"
 	"4 failed proc creation removes files never created|-|||no test: needs a proc_create() failure (fault injection; no CONFIG_FAILSLAB on the stock kernels)"
@@ -85,29 +85,57 @@ build_prefix() {
 	printf '%s\n' "$d/build/$rel/xt_traffic.ko"
 }
 
-# Runs one group's tests in the VM: $1 group, $2 before|head
-run_group() {
-	local id=$1 which=$2 rev files pat ko rep
-	IFS='|' read -r _ rev files <<<"$(printf '%s\n' "${GROUPS_[@]}" | grep "^$id|")"
-	pat=$(for r in "${ROWS[@]}"; do IFS='|' read -r _ g _ t _ <<<"$r"; if [ "$g" = "$id" ]; then printf '%s\n' "$t"; fi; done | paste -sd'|')
-	rep=$OUT/$id-$which.json
-	rm -f "$rep"
-	local env=(XTT_VM_OUTDIR="$OUT" XTT_VM_TIMEOUT="${XTT_VM_TIMEOUT:-1200}")
-	if [ "$which" = before ]; then
-		ko=$(build_prefix "$rev")
-		env+=(XTT_MODULE_KO="$ko")
-	fi
-	local args=()
-	for f in $files; do args+=("test/vm/$f"); done
-	printf 'fail-without-fix: group %s (%s%s): %s -t %s\n' "$id" "$which" \
-		"$([ "$which" = before ] && echo ", module of $rev")" "$files" "$pat" >&2
+# One VM boot runs every selected step (a step: one group against one module, as its own
+# vitest run; between steps the module is unloaded, so the next loadModule() loads the
+# step's .ko): the VM slots are shared, and one boot waits for a slot once, not per group.
+# $@: the steps, GROUP:before|head
+run_vm() {
+	local step id which rev files pat ko rep args f
+	local guest=$OUT/guest.sh
+	{
+		printf '#!/bin/bash\n# written by scripts/fail-without-fix.sh: runs in the guest\ncd %q\n' "$ROOT"
+		cat <<-'EOS'
+		unload() {
+			local i
+			for i in $(seq 240); do
+				[ -e /sys/module/xt_traffic ] || return 0
+				rmmod xt_traffic 2>/dev/null || sleep 0.5
+			done
+			echo "xt_traffic still in use: $(cat /sys/module/xt_traffic/refcnt)" >&2
+			return 1
+		}
+		step() {
+			local id=$1 which=$2 ko=$3 pat=$4 out=$5
+			shift 5
+			unload || { echo 99 >"$out/$id-$which.rc"; return; }
+			echo "fail-without-fix: step $id $which ${ko:-(HEAD's module)}"
+			XTT_MODULE_KO=$ko node node_modules/.bin/vitest run --config vitest.vm.config.ts \
+				--reporter=default --reporter=json --outputFile.json="$out/$id-$which.json" \
+				"$@" -t "$pat" >"$out/$id-$which.log" 2>&1
+			echo $? >"$out/$id-$which.rc"
+			grep -E '^ *(Test Files|Tests) ' "$out/$id-$which.log"
+		}
+		EOS
+	} >"$guest"
+	for step in "$@"; do
+		id=${step%%:*}
+		which=${step#*:}
+		IFS='|' read -r _ rev files <<<"$(printf '%s\n' "${GROUPS_[@]}" | grep "^$id|")"
+		pat=$(for r in "${ROWS[@]}"; do IFS='|' read -r _ g _ t _ <<<"$r"; if [ "$g" = "$id" ]; then printf '%s\n' "$t"; fi; done | paste -sd'|')
+		rm -f "$OUT/$id-$which.json" "$OUT/$id-$which.rc" "$OUT/$id-$which.log"
+		ko=
+		[ "$which" = before ] && ko=$(build_prefix "$rev")
+		args=()
+		for f in $files; do args+=("test/vm/$f"); done
+		printf 'step %q %q %q %q %q' "$id" "$which" "$ko" "$pat" "$OUT" >>"$guest"
+		printf ' %q' "${args[@]}" >>"$guest"
+		printf '\n' >>"$guest"
+	done
+	printf 'exit 0\n' >>"$guest"
+	printf 'fail-without-fix: one VM boot for %s (log %s)\n' "$*" "$OUT/vm.log" >&2
 	set +e
-	env "${env[@]}" "${SLOT[@]}" bash scripts/vm.sh node node_modules/.bin/vitest run \
-		--config vitest.vm.config.ts --reporter=default --reporter=json --outputFile.json="$rep" \
-		"${args[@]}" -t "$pat" >"$OUT/$id-$which.log" 2>&1
-	echo $? >"$OUT/$id-$which.rc"
+	XTT_VM_OUTDIR="$OUT" XTT_VM_TIMEOUT="${XTT_VM_TIMEOUT:-2400}" "${SLOT[@]}" bash scripts/vm.sh bash "$guest" 2>&1 | tee "$OUT/vm.log" >&2
 	set -e
-	printf 'fail-without-fix: group %s (%s): exit %s, log %s\n' "$id" "$which" "$(cat "$OUT/$id-$which.rc")" "$OUT/$id-$which.log" >&2
 }
 
 # Host rows: $2 before|head
@@ -130,15 +158,17 @@ run_host() {
 
 selected() { [ ${#runs[@]} -eq 0 ] && return 0; local x; for x in "${runs[@]}"; do [ "$x" = "$1" ] && return 0; done; return 1; }
 
+steps=()
 for which in before head; do
 	if [ "$which" = before ] && [ -z "$want_before" ]; then continue; fi
 	if [ "$which" = head ] && [ -z "$want_head" ]; then continue; fi
 	if selected host; then run_host "$which"; fi
 	for g in "${GROUPS_[@]}"; do
 		id=${g%%|*}
-		if selected "$id"; then run_group "$id" "$which"; fi
+		if selected "$id"; then steps+=("$id:$which"); fi
 	done
 done
+[ ${#steps[@]} -eq 0 ] || run_vm "${steps[@]}"
 
 # The table, from the kept reports.
 printf '%s\n' "${ROWS[@]}" | OUT=$OUT node -e '
