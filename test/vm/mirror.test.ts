@@ -612,8 +612,9 @@ function suite(backend: 'iptables' | 'legacy'): void {
 
     it('disable restores the interface, tc and the raw table exactly; the PROMISC chain it created is gone', async () => {
       await m.run(ipt, ['-t', 'raw', '-F', 'PROMISC']);
-      const off = JSON.parse(ok(await cli(m, ['mirror', 'disable', mif, ...bk, '--json'])).stdout) as { mirror: { changed: boolean; keptChain: boolean } };
-      expect(off.mirror).toMatchObject({ changed: true, keptChain: false });
+      await m.run(ip6t, ['-t', 'raw', '-F', 'PROMISC']);
+      const off = JSON.parse(ok(await cli(m, ['mirror', 'disable', mif, ...bk, '--json'])).stdout) as { mirror: { changed: boolean; keptChain: boolean; keptChain6: boolean } };
+      expect(off.mirror).toMatchObject({ changed: true, keptChain: false, keptChain6: false });
       expect(await snapshot()).toBe(before);
       expect(await ipv6Conf(m, mif)).toEqual(v6Before);
       expect(await m.run('ip', ['-6', '-o', 'addr', 'show', 'dev', mif, 'scope', 'link'])).toBe(llBefore);
