@@ -19,6 +19,7 @@
 #                  read of 16,384 rows, ledger of 4,096 hosts; asserts nothing about speed (~2.5 minutes on a busy
 #                  2-core host, one of them booting)
 #   BENCH_WALL=0, BENCH_NATIVE=0, BENCH_LEDGER=0  skip part 2, 3 or 4; other BENCH_* knobs: see bench/run.sh
+#                  (BENCH_IPV6=0, BENCH_IPV4=0: without the IPv6 or the IPv4 by-source packet rows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,13 +32,16 @@ chmod 755 "$WORK"
 # The guest's clock is virtual under icount: date the results on the host.
 export XTT_BENCH_DATE=${XTT_BENCH_DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
 # XTT_* reach the guest; BENCH_* do not: pass them as XTT_BENCH_*.
-for v in BENCH_QUICK BENCH_COUNT BENCH_READ BENCH_MEM BENCH_BIG BENCH_IPT BENCH_PACKETS \
+for v in BENCH_QUICK BENCH_COUNT BENCH_READ BENCH_MEM BENCH_BIG BENCH_IPT BENCH_PACKETS BENCH_IPV6 BENCH_IPV4 \
 	BENCH_STEP_TIMEOUT BENCH_ROUNDS BENCH_WALL_COUNT BENCH_WALL_SOURCES; do
 	[ -n "${!v:-}" ] && export "XTT_$v=${!v}"
 done
 unset XTT_BENCH_PASS
 
 say() { printf 'bench: %s\n' "$*" >&2; }
+# qemu guests running on the host besides ours (called while none of ours runs): wall-clock
+# figures taken beside other VMs are noisier (the report says how many there were)
+other_vms() { pgrep -c -x qemu-system-x86 || true; } # comm is cut to 15 characters
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }'; }
 failed=()
@@ -48,7 +52,7 @@ meta=$WORK/meta.tsv
 	printf 'date\t%s\n' "$XTT_BENCH_DATE"
 	printf 'host\t%s, %s CPUs, load average %s\n' "$(uname -r)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$meta"
-for v in BENCH_PACKETS BENCH_READ BENCH_BIG BENCH_MEM BENCH_WALL BENCH_NATIVE BENCH_LEDGER; do
+for v in BENCH_PACKETS BENCH_IPV6 BENCH_IPV4 BENCH_READ BENCH_BIG BENCH_MEM BENCH_WALL BENCH_NATIVE BENCH_LEDGER; do
 	[ "${!v:-1}" = 0 ] && partial+=("$v=0")
 done
 
@@ -68,11 +72,13 @@ printf 'seconds_icount_vm\t%s\n' "$(secs "$t")" >>"$meta"
 if [ -z "$QUICK" ] && [ "${BENCH_WALL:-1}" != 0 ]; then
 	t=$(now)
 	say "plain TCG VM, -smp 1 (wall-clock pass)"
+	v0=$(other_vms)
 	if ! env -u XTT_VM_ICOUNT XTT_VM_SMP=1 XTT_NO_BUILD=1 XTT_VM_OUTDIR="$WORK" XTT_BENCH_PASS=wall \
 		XTT_VM_TIMEOUT="${XTT_VM_WALL_TIMEOUT:-900}" bash scripts/vm.sh bash bench/run.sh; then
 		failed+=("wall VM")
 	fi
 	printf 'seconds_wall_vm\t%s\n' "$(secs "$t")" >>"$meta"
+	printf 'vms_beside_wall\t%s at its start, %s at its end\n' "$v0" "$(other_vms)" >>"$meta"
 fi
 
 # 3. native read on the host (after the VM parts: the first one built dist/ and the addon)

@@ -24,7 +24,9 @@
 #   BENCH_COUNT=N   packets per measured pass of the icount pass (default 100000)
 #   BENCH_READ=0    skip the reading section;  BENCH_MEM=0  skip the memory figure
 #   BENCH_BIG=0     skip the 1,048,576-row read (fills a /12 with pktgen)
-#   BENCH_PACKETS=0 skip the icount packet-cost section
+#   BENCH_PACKETS=0 skip the icount packet-cost section (IPv4 and IPv6)
+#   BENCH_IPV6=0    skip its IPv6 rows and their IPv4 by-destination twins
+#   BENCH_IPV4=0    skip its IPv4 by-source rows (with BENCH_READ=0: the IPv6 section alone)
 #   BENCH_STEP_TIMEOUT=S  host wall-clock limit of each reading step (default 360): a step
 #                   over it is killed and reported as a timeout
 #   BENCH_ROUNDS=N, BENCH_WALL_COUNT=N, BENCH_WALL_SOURCES=N  wall pass (default 5, 100000,
@@ -34,7 +36,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # bench/bench.sh forwards BENCH_* as XTT_BENCH_* (only XTT_* reach the guest)
-BENCH_VARS="BENCH_QUICK BENCH_COUNT BENCH_READ BENCH_MEM BENCH_BIG BENCH_IPT BENCH_PACKETS BENCH_PASS
+BENCH_VARS="BENCH_QUICK BENCH_COUNT BENCH_READ BENCH_MEM BENCH_BIG BENCH_IPT BENCH_PACKETS BENCH_IPV6 BENCH_IPV4 BENCH_PASS
 	BENCH_STEP_TIMEOUT BENCH_ROUNDS BENCH_WALL_COUNT BENCH_WALL_SOURCES"
 for v in $BENCH_VARS; do
 	x=XTT_$v
@@ -46,6 +48,8 @@ KO=$REPO/.cache/build/$REL/xt_traffic.ko
 export XTABLES_LIBDIR=$REPO/libxt:/usr/lib/x86_64-linux-gnu/xtables
 IPT=${BENCH_IPT:-iptables-legacy}
 IPTR=${IPT}-restore
+IP6T=${IPT/iptables/ip6tables}
+IP6TR=${IP6T}-restore
 QUICK=${BENCH_QUICK:-}
 COUNT=${BENCH_COUNT:-100000}
 [ -n "$QUICK" ] && COUNT=${BENCH_COUNT:-10000}
@@ -61,6 +65,12 @@ fi
 STEP_TIMEOUT=${BENCH_STEP_TIMEOUT:-360}
 DEV=d0
 DST=10.60.0.1
+# IPv6 load: pktgen varies only IPv6 destinations (random bits of dst6_min | r & dst6_max),
+# so the IPv6 rows count by destination: N /64s 2001:db8:0:X::1 of the net 2001:db8::/48,
+# from SRC6 outside it. The IPv4 "by destination" rows are their like-for-like IPv4 twin.
+NET6=2001:db8::
+SRC6=2001:db8:ffff::2
+dst6_of() { printf '2001:db8:0:%x::1' "$1"; } # the /64 number X
 PKT_SIZE=114 # Ethernet frame without FCS: 14 + IP total length 100 (20 IP + 8 UDP + 72 data)
 IPLEN=100
 OUT=${XTT_VM_OUTDIR:-}
@@ -110,18 +120,27 @@ MAC=$(cat /sys/class/net/$DEV/address)
 
 PG=/proc/net/pktgen
 pgset() { echo "$2" >"$1" || die "pktgen: '$2' > $1 refused"; }
-pgset $PG/kpktgend_0 "rem_device_all"
-pgset $PG/kpktgend_0 "add_device $DEV"
 P=$PG/$DEV
-pgset $P "xmit_mode netif_receive"
-pgset $P "pkt_size $PKT_SIZE"
-pgset $P "delay 0"
-pgset $P "dst $DST"
-pgset $P "dst_mac $MAC"
-pgset $P "udp_src_min 9"
-pgset $P "udp_src_max 9"
-pgset $P "udp_dst_min 9"
-pgset $P "udp_dst_max 9"
+# pg_init [6]: a fresh pktgen device (pktgen has no command that turns IPv6 off again)
+pg_init() {
+	pgset $PG/kpktgend_0 "rem_device_all"
+	pgset $PG/kpktgend_0 "add_device $DEV"
+	pgset $P "xmit_mode netif_receive"
+	pgset $P "pkt_size $PKT_SIZE"
+	pgset $P "delay 0"
+	pgset $P "dst_mac $MAC"
+	pgset $P "udp_src_min 9"
+	pgset $P "udp_src_max 9"
+	pgset $P "udp_dst_min 9"
+	pgset $P "udp_dst_max 9"
+	if [ "${1:-}" = 6 ]; then
+		pgset $P "src6 $SRC6"
+		pgset $P "dst6_min $(dst6_of 0)"
+	else
+		pgset $P "dst $DST"
+	fi
+}
+pg_init
 
 src_max() { # N hosts from 10.50.0.0
 	local n=$(($1 - 1))
@@ -134,6 +153,9 @@ pg_run() {
 	pgset $P "count $2"
 	if [ "$3" = rnd ]; then pgset $P "flag IPSRC_RND"; else pgset $P "flag !IPSRC_RND"; fi
 	echo start >$PG/pgctrl
+	pg_result
+}
+pg_result() {
 	local r
 	r=$(grep -A1 '^Result' $P)
 	# Result: OK: 436161(c436161+d0) usec, 100000 (114byte,0frags)
@@ -154,10 +176,55 @@ measure() {
 	printf '%s\t%s\t%s\t%s\t%s\t%s%s\n' "$name" "$n" "$SENT" "$USEC" "$PPS" "$ns" "${round:+	$round}" >>"$file"
 	say "$(printf '%-34s %7s sources %8s pkts %8s pps %9s ns/pkt%s' "$name" "$n" "$SENT" "$PPS" "$ns" "${round:+  (round $round)}")"
 }
+# the load of measure_dst's rows (column 8 of results.tsv; column 7 is the wall pass's round):
+# ipv4-dst or ipv6-dst; measure()'s rows are IPv4 by source
+LOAD=
+# pg_run_dst4 N COUNT rnd|seq: IPv4 from 10.60.0.2 to N hosts of 10.50.0.0/16 (random or in
+# order); sets SENT USEC PPS
+pg_run_dst4() {
+	pgset $P "src_min 10.60.0.2"
+	pgset $P "src_max 10.60.0.2"
+	pgset $P "dst_min 10.50.0.0"
+	pgset $P "dst_max $(src_max "$1")"
+	pgset $P "count $2"
+	if [ "$3" = rnd ]; then pgset $P "flag IPDST_RND"; else pgset $P "flag !IPDST_RND"; fi
+	pgset $P "flag !IPSRC_RND"
+	echo start >$PG/pgctrl
+	pg_result
+}
+# pg_run6 N COUNT: IPv6 from SRC6 to COUNT random ones of N /64s (N a power of two <= 65536)
+pg_run6() {
+	pgset $P "dst6_max $(dst6_of $(($1 - 1)))"
+	pgset $P "count $2"
+	echo start >$PG/pgctrl
+	pg_result
+}
+# measure_dst FILE NAME N COUNT 4|6: as measure, by destination. Warm-up: IPv4 each host once
+# in order; IPv6 (random only) 20 x N packets, 10 x N from 65,536 on (expected /64s missed
+# then: N e^-10 = 3 of 65,536, each one insert in the measured pass: < 0.1 instructions/packet)
+measure_dst() {
+	local file=$1 name=$2 n=$3 c=$4 fam=$5 ns
+	if [ "$fam" = 6 ]; then
+		pg_run6 "$n" $((n * (n >= 65536 ? 10 : 20)))
+		pg_run6 "$n" "$c"
+	else
+		pg_run_dst4 "$n" "$n" seq
+		pg_run_dst4 "$n" "$c" rnd
+	fi
+	measure_record "$file" "$name" "$n"
+}
+measure_record() { # FILE NAME N: the last pg_run* as a row
+	local ns
+	ns=$(awk -v u="$USEC" -v s="$SENT" 'BEGIN { printf "%.2f", u * 1000 / s }')
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t\t%s\n' "$2" "$3" "$SENT" "$USEC" "$PPS" "$ns" "$LOAD" >>"$1"
+	say "$(printf '%-34s %7s sources %8s pkts %8s pps %9s ns/pkt  [%s]' "$2" "$3" "$SENT" "$PPS" "$ns" "$LOAD")"
+}
 
 flush_all() {
 	$IPT -t raw -F 2>/dev/null
 	$IPT -t raw -X 2>/dev/null
+	$IP6T -t raw -F 2>/dev/null
+	$IP6T -t raw -X 2>/dev/null
 	nft flush ruleset 2>/dev/null
 	ipset destroy 2>/dev/null
 	rmmod xt_ACCOUNT 2>/dev/null
@@ -179,8 +246,8 @@ reload_xtt() {
 	insmod "$KO" $XTT_PARAMS || die "insmod $KO"
 }
 XTT_RULE="-m traffic --netbase 10.50.0.0 --netmask 16 --name bench"
-xtt_table() { cat /proc/net/xt_traffic/bench 2>/dev/null; }
-# sum of column K (1-based, after the IP) of the traffic table; rows
+xtt_table() { cat "/proc/net/xt_traffic/${XTT_NAME:-bench}" 2>/dev/null; }
+# sum of column K (1-based, after the IP) of the traffic table; rows (XTT_NAME: other table)
 xtt_rows() { xtt_table | tail -n +2 | grep -c .; }
 xtt_sum() { xtt_table | tail -n +2 | awk -v k="$1" '{ s += $(k + 1) } END { printf "%d", s }'; }
 rule_pkts() { # packets of the first rule of raw PREROUTING
@@ -249,6 +316,133 @@ raw_chain_keep() { # like raw_chain, without the flush (xt_ACCOUNT stays loaded)
 	} | $IPTR || die "$IPTR failed"
 }
 
+# ---------- IPv6 contenders (by destination: see NET6) ----------
+# raw PREROUTING of ip6tables = RULES... then DROP
+raw_chain6() {
+	{
+		echo '*raw'
+		cat
+		echo "-A PREROUTING -j DROP"
+		echo COMMIT
+	} | $IP6TR || die "$IP6TR failed"
+}
+XTT6_RULE="-m traffic --netbase $NET6 --netmask 48 --name bench6"
+setup6_norule() { flush_all && raw_chain6 </dev/null; }
+setup6_xtt() { reload_xtt && echo "-A PREROUTING $XTT6_RULE --traffic" | raw_chain6; }
+setup6_xtt_packets() {
+	reload_xtt && echo 1 >/sys/module/xt_traffic/parameters/packets &&
+		echo "-A PREROUTING $XTT6_RULE --traffic" | raw_chain6
+}
+setup6_ipset() { # N: set s6, hash:net family inet6 with counters, N /64s
+	flush_all
+	{
+		echo "create s6 hash:net family inet6 counters maxelem 131072"
+		# builtins only: a fork per member takes minutes under TCG at 65,536
+		for ((i = 0; i < $1; i++)); do printf 'add s6 2001:db8:0:%x::/64\n' "$i"; done
+	} | ipset restore || die "ipset restore (inet6)"
+	echo "-A PREROUTING -m set --match-set s6 dst" | raw_chain6
+}
+setup6_nft() {
+	setup6_norule
+	nft -f - <<-EOF || die "nft (ip6)"
+		table ip6 bench6 {
+			set s { type ipv6_addr; size 131072; flags dynamic; counter; }
+			chain pre { type filter hook prerouting priority raw - 1; policy accept;
+				update @s { ip6 daddr counter }
+			}
+		}
+	EOF
+}
+# IPv4 by destination, the IPv6 rows' twin (the same rule as by source)
+setup4d_norule() { setup_norule; }
+setup4d_xtt() { setup_xtt; }
+
+# icount_dst RES: the IPv6 rows and their IPv4 twins, by destination
+icount_dst() {
+	local RES=$1 n SRCS
+	FAIL=0 # a subshell: its checks' verdict is its exit status
+	if [ -n "$QUICK" ]; then SRCS=(256); else SRCS=(256 65536); fi
+	LOAD=ipv4-dst
+	for n in "${SRCS[@]}"; do
+		setup4d_norule
+		measure_dst "$RES" "no rule" "$n" "$COUNT" 4
+		if [ "$n" = 256 ] && [ -z "$QUICK" ]; then
+			# the floor of any rule and of any match, as for IPv4 by source
+			setup_bare
+			measure_dst "$RES" "bare rule -i $DEV" "$n" "$COUNT" 4
+			setup_mark
+			measure_dst "$RES" "rule with a trivial match (-m mark)" "$n" "$COUNT" 4
+		fi
+		setup4d_xtt
+		measure_dst "$RES" "xt_traffic --traffic" "$n" "$COUNT" 4
+		if [ -n "$QUICK" ]; then
+			check "xt_traffic rows (IPv4 by destination)" "$n" "$(xtt_rows)"
+			check "xt_traffic in bytes (IPv4 by destination)" $(((n + COUNT) * IPLEN)) "$(xtt_sum 1)"
+			check "xt_traffic out bytes (IPv4 by destination)" 0 "$(xtt_sum 2)"
+		fi
+	done
+	pg_init 6
+	LOAD=ipv6-dst
+	local warm
+	for n in "${SRCS[@]}"; do
+		warm=$((n * (n >= 65536 ? 10 : 20)))
+		setup6_norule
+		measure_dst "$RES" "no rule" "$n" "$COUNT" 6
+		if [ "$n" = 256 ] && [ -z "$QUICK" ]; then
+			flush_all
+			echo "-A PREROUTING -i $DEV" | raw_chain6
+			measure_dst "$RES" "bare rule -i $DEV" "$n" "$COUNT" 6
+			flush_all
+			echo "-A PREROUTING -m mark --mark 0x0/0x0" | raw_chain6
+			measure_dst "$RES" "rule with a trivial match (-m mark)" "$n" "$COUNT" 6
+		fi
+		setup6_xtt
+		local e0
+		e0=$(ENTRY_CACHE=xt_traffic_entry6 entry_objects)
+		measure_dst "$RES" "xt_traffic --traffic" "$n" "$COUNT" 6
+		say "xt_traffic IPv6 rows: $(XTT_NAME=bench6 xtt_rows) of $n /64s"
+		if [ "$n" = "${SRCS[-1]}" ] && [ "${BENCH_MEM:-1}" != 0 ] && [ -z "$QUICK" ]; then
+			local e1 rows6 hs6 osz6 per6 perb6
+			e1=$(ENTRY_CACHE=xt_traffic_entry6 entry_objects)
+			osz6=$(ENTRY_CACHE=xt_traffic_entry6 entry_size)
+			rows6=$(XTT_NAME=bench6 xtt_rows)
+			hs6=$(awk '$1 == "hashsize:" { print $2 }' /proc/net/xt_traffic/bench6_info)
+			per6=$(awk -v a="$e0" -v b="$e1" -v r="$rows6" -v z="$osz6" 'BEGIN { printf "%.1f", (b - a) * z / r }')
+			perb6=$(awk -v h="$hs6" -v r="$rows6" 'BEGIN { printf "%.1f", h * 8 / r }')
+			say "memory, IPv6: $rows6 /64s: xt_traffic_entry6 objects $e0 -> $e1 x $osz6 B = $per6 B/prefix; bucket array $hs6 x 8 B = $perb6 B/prefix"
+			printf 'mem6_prefixes\t%s\t\tIPv6 /64s tracked (--traffic)\n' "$rows6" >>"$EXTRA"
+			printf 'mem6_entry_per_prefix\t%s\tbytes\txt_traffic_entry6 objects delta x %s B (slab_size) / prefixes\n' "$per6" "$osz6" >>"$EXTRA"
+			printf 'mem6_buckets_per_prefix\t%s\tbytes\thashsize %s x 8-byte bucket pointers / prefixes\n' "$perb6" "$hs6" >>"$EXTRA"
+		fi
+		if [ -n "$QUICK" ] || [ "$n" = 256 ]; then
+			check "xt_traffic IPv6 rows (/64s)" "$n" "$(XTT_NAME=bench6 xtt_rows)"
+			check "xt_traffic IPv6 in bytes (packets x $IPLEN)" $(((warm + COUNT) * IPLEN)) "$(XTT_NAME=bench6 xtt_sum 1)"
+			check "xt_traffic IPv6 udp in bytes" $(((warm + COUNT) * IPLEN)) "$(XTT_NAME=bench6 xtt_sum 5)"
+			check "xt_traffic IPv6 out bytes" 0 "$(XTT_NAME=bench6 xtt_sum 2)"
+		fi
+		[ -n "$QUICK" ] && continue
+		if [ -e /sys/module/xt_traffic/parameters/packets ]; then
+			setup6_xtt_packets
+			measure_dst "$RES" "xt_traffic --traffic, packets=1" "$n" "$COUNT" 6
+			echo 0 >/sys/module/xt_traffic/parameters/packets
+		fi
+		setup6_ipset "$n"
+		measure_dst "$RES" "ipset hash:net inet6 counters" "$n" "$COUNT" 6
+		setup6_nft
+		measure_dst "$RES" "nft dynamic set (counter)" "$n" "$COUNT" 6
+		[ "$n" = 256 ] && say "nft ip6 set elements: $(nft list set ip6 bench6 s | grep -o 'counter packets' | wc -l)"
+	done
+	flush_all
+	[ "$FAIL" = 0 ]
+}
+
+# The module's entry cache (kmem_cache "xt_traffic_entry", SLAB_ACCOUNT; SLUB may merge it
+# with another cache of its size: /sys/kernel/slab/NAME then links to the merged one, whose
+# object count includes the others' objects, steady while the bench runs)
+ENTRY_CACHE=xt_traffic_entry
+entry_objects() { awk '{ print $1 }' "/sys/kernel/slab/$ENTRY_CACHE/objects"; }
+entry_size() { cat "/sys/kernel/slab/$ENTRY_CACHE/slab_size"; }
+
 # ---------- icount pass: packet cost ----------
 icount_packets() {
 	local RES=$1 n SRCS
@@ -271,7 +465,7 @@ icount_packets() {
 	for n in "${SRCS[@]}"; do
 		setup_xtt # fresh table per size
 		if [ "$n" = "$MEMN" ] && [ "${BENCH_MEM:-1}" != 0 ]; then
-			s0=$(awk '$1 == "kmalloc-64" { print $2 }' /proc/slabinfo)
+			s0=$(entry_objects)
 			m0=$(awk '$1 == "Slab:" { print $2 }' /proc/meminfo)
 		fi
 		measure "$RES" "xt_traffic --traffic" "$n" "$COUNT"
@@ -288,16 +482,17 @@ icount_packets() {
 			check "xttraffic read --json rows" "$n" "$json_rows"
 		fi
 		if [ "$n" = "$MEMN" ] && [ "${BENCH_MEM:-1}" != 0 ]; then
-			s1=$(awk '$1 == "kmalloc-64" { print $2 }' /proc/slabinfo)
+			s1=$(entry_objects)
 			m1=$(awk '$1 == "Slab:" { print $2 }' /proc/meminfo)
 			rows=$(xtt_rows)
 			hs=$(awk '$1 == "hashsize:" { print $2 }' /proc/net/xt_traffic/bench_info)
-			per=$(awk -v a="$s0" -v b="$s1" -v r="$rows" 'BEGIN { printf "%.1f", (b - a) * 64 / r }')
+			osz=$(entry_size)
+			per=$(awk -v a="$s0" -v b="$s1" -v r="$rows" -v z="$osz" 'BEGIN { printf "%.1f", (b - a) * z / r }')
 			perb=$(awk -v h="$hs" -v r="$rows" 'BEGIN { printf "%.1f", h * 8 / r }')
 			perslab=$(awk -v a="$m0" -v b="$m1" -v r="$rows" 'BEGIN { printf "%.1f", (b - a) * 1024 / r }')
-			say "memory: $rows hosts: kmalloc-64 active objects $s0 -> $s1 = $per B/host; bucket array $hs x 8 B = $perb B/host; Slab total +$((m1 - m0)) KiB = $perslab B/host"
+			say "memory: $rows hosts: $ENTRY_CACHE objects $s0 -> $s1 x $osz B = $per B/host; bucket array $hs x 8 B = $perb B/host; Slab total +$((m1 - m0)) KiB = $perslab B/host"
 			printf 'mem_hosts\t%s\t\thosts tracked (--traffic)\n' "$rows" >>"$EXTRA"
-			printf 'mem_kmalloc64_per_host\t%s\tbytes\tkmalloc-64 active objects delta x 64 / hosts\n' "$per" >>"$EXTRA"
+			printf 'mem_entry_per_host\t%s\tbytes\t%s objects delta x %s B (slab_size) / hosts\n' "$per" "$ENTRY_CACHE" "$osz" >>"$EXTRA"
 			printf 'mem_buckets_per_host\t%s\tbytes\thashsize %s x 8-byte bucket pointers / hosts (allocated with the rule)\n' "$perb" "$hs" >>"$EXTRA"
 			printf 'mem_slab_per_host\t%s\tbytes\t/proc/meminfo Slab delta / hosts (all caches)\n' "$perslab" >>"$EXTRA"
 		fi
@@ -508,8 +703,13 @@ for pass in ${PASS//,/ }; do
 	icount)
 		RES=$D/results.tsv EXTRA=$D/extra.tsv READS=$D/reads.tsv
 		: >"$RES" && : >"$EXTRA" && : >"$READS"
-		[ "${BENCH_PACKETS:-1}" != 0 ] && icount_packets "$RES"
+		[ "${BENCH_PACKETS:-1}" != 0 ] && [ "${BENCH_IPV4:-1}" != 0 ] && icount_packets "$RES"
 		[ "${BENCH_READ:-1}" != 0 ] && icount_reads
+		# last, in a subshell: a failure there (die) fails the run but keeps the rows above
+		if [ "${BENCH_PACKETS:-1}" != 0 ] && [ "${BENCH_IPV6:-1}" != 0 ]; then
+			(icount_dst "$RES") || { say "CHECK FAILED: the IPv6 / by-destination section"; FAIL=1; }
+			pg_init
+		fi
 		;;
 	wall)
 		: >"$D/wall.tsv"

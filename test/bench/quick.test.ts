@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 const dir = process.env['XTT_BENCH_QUICK_DIR'] ?? '.cache/test-results/bench';
 const file = join(dir, 'quick.json');
 
-interface Row { contender: string; sources: number; sent: number; pps: number; nsPerPacket: number; added: number | null }
+interface Row { contender: string; sources: number; sent: number; pps: number; nsPerPacket: number; added: number | null; load?: string }
 interface WallRow { contender: string; sources: number; rounds: number; medianPps: number; minPps: number; maxPps: number; spreadPct: number | null; medianNs: number; addedNs: number | null }
 interface Read { key: string; rows: number; cpu: number | null; wall: number | null; status: string }
 interface Report {
@@ -23,6 +23,7 @@ const load = (): Report => {
   return JSON.parse(readFileSync(file, 'utf8')) as Report;
 };
 const contenders = ['no rule', 'bare rule -i d0', 'xt_traffic --traffic'];
+// the main table's rows: IPv4 by source (no load)
 const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
 
 describe('bench smoke run (BENCH_QUICK=1)', () => {
@@ -37,11 +38,25 @@ describe('bench smoke run (BENCH_QUICK=1)', () => {
   it('has a packet-cost row with positive figures for each contender', () => {
     const r = load();
     for (const c of contenders) {
-      const row = r.results.find((x) => x.contender === c && x.sources === 256);
+      const row = r.results.find((x) => x.contender === c && x.sources === 256 && !x.load);
       expect(row, c).toBeDefined();
       expect([row!.sent, row!.pps, row!.nsPerPacket].every(positive), c).toBe(true);
       if (c !== 'no rule') expect(positive(row!.added), `${c} added`).toBe(true);
     }
+  });
+
+  it('has the IPv6 rows and their IPv4 by-destination twins, each load with its baseline', () => {
+    const r = load();
+    for (const l of ['ipv4-dst', 'ipv6-dst']) {
+      for (const c of ['no rule', 'xt_traffic --traffic']) {
+        const row = r.results.find((x) => x.contender === c && x.sources === 256 && x.load === l);
+        expect(row, `${l} ${c}`).toBeDefined();
+        expect([row!.sent, row!.pps, row!.nsPerPacket].every(positive), `${l} ${c}`).toBe(true);
+        if (c !== 'no rule') expect(positive(row!.added), `${l} ${c} added`).toBe(true);
+      }
+    }
+    const md = readFileSync(join(dir, 'quick.md'), 'utf8');
+    expect(md).toContain('## Packet cost, IPv6 (icount)');
   });
 
   it('has a wall-clock row (median, spread, added) for each contender', () => {
@@ -72,7 +87,7 @@ describe('bench smoke run (BENCH_QUICK=1)', () => {
 
   it('has the memory figures', () => {
     const r = load();
-    for (const k of ['mem_kmalloc64_per_host', 'mem_buckets_per_host']) {
+    for (const k of ['mem_entry_per_host', 'mem_buckets_per_host']) {
       expect(positive(r.figures.find((f) => f.key === k)?.value), k).toBe(true);
     }
   });
