@@ -230,13 +230,16 @@ export function report({ meta = {}, icountMeta = {}, results = [], reads = [], e
     date: meta.date ?? icountMeta.date, kernel: icountMeta.kernel ?? wallMeta.kernel, mode,
     iptables: icountMeta.iptables ?? wallMeta.iptables, host: meta.host, seconds,
     ...(meta.vms_beside_wall ? { vmsBesideWall: meta.vms_beside_wall } : {}),
+    ...(meta.note ? { note: meta.note } : {}), // e.g. a run assembled from pieces
     failed: meta.failed ? meta.failed.split(',') : [], skipped: meta.skipped ? meta.skipped.split(',') : [],
     method: method(icountMeta), results: r, count: icountMeta.count ? Number(icountMeta.count) : null,
     ipv6: ipv6Ratios(r), packetsCost: packetsCost(r),
     reads, readMethod: `guest CPU seconds (user+sys) of each reader under icount (steady); host wall seconds of the step (noisy); each step killed after ${stepTimeout ?? '?'} s of host wall clock`,
     figures: extra,
     wall: wall.length ? { method: wallMethod(wallMeta), results: wallSummary(wall), rounds: wall } : null,
-    native: native.length ? { method: 'host wall ms, best of 3: a table file in the kernel\'s format read through the addon and through node fs + the TypeScript parser (bench/native-read.mjs)', steps: native } : null,
+    native: native.length ? { method: native.some((x) => x.addonMs !== null)
+      ? 'host wall ms, best of 3: a table file in the kernel\'s format read through the addon and through node fs + the TypeScript parser (bench/native-read.mjs)'
+      : 'host wall ms, best of 3: a table file in the kernel\'s format (a regular file: one read() returns it all, unlike /proc) read through node fs + the TypeScript parser, the one reader (bench/native-read.mjs)', steps: native } : null,
     ledger: ledger.length ? { method: 'host, bench/ledger.mjs: one collection (read + parse + deltas + 5-minute rollup + commit; median of 10) and the fold of a closed 5-minute bucket into hour/day/period (its own transaction after the commit, once per 5 minutes): wall and CPU ms; report --period --json as a new process (median of 3); file growth per active host per day of 5-minute collections. A shared machine: the load average is in each note', figures: ledger } : null,
     targets: mode === 'full' ? [...targets(r, extra, reads, stepTimeout), ...(ledger.length ? ledgerTargets(ledger) : [])] : [],
   };
@@ -249,6 +252,7 @@ export function markdown(rep) {
   L.push(`- date: ${rep.date}`, `- kernel: ${rep.kernel}`, `- iptables: ${rep.iptables}`);
   if (rep.host) L.push(`- host: ${rep.host}`);
   if (rep.vmsBesideWall) L.push(`- other VMs on the host during the wall-clock pass: ${rep.vmsBesideWall}`);
+  if (rep.note) L.push(`- note: ${rep.note}`);
   const s = rep.seconds ?? {};
   if (Object.keys(s).length) L.push(`- took: ${Object.entries(s).map(([k, v]) => `${k.replace(/_/g, ' ')} ${v} s`).join(', ')}`);
   if (rep.failed?.length) L.push(`- FAILED: ${rep.failed.join(', ')}`);
@@ -308,8 +312,11 @@ export function markdown(rep) {
   if (rep.native) {
     const rows = rep.native.steps.find((x) => x.step === 'table_rows');
     L.push('', `## Native read on the host${rows ? ` (${fmt(rows.addonMs ?? rows.fsMs)} rows)` : ''}`, '', `Method: ${rep.native.method}`, '');
-    L.push('| step | addon ms | fs + TypeScript parser ms |', '| --- | ---: | ---: |');
-    for (const x of rep.native.steps) if (x.step !== 'table_rows') L.push(`| ${x.note || x.step} | ${fmt(x.addonMs)} | ${fmt(x.fsMs)} |`);
+    const addon = rep.native.steps.some((x) => x.step !== 'table_rows' && x.addonMs !== null);
+    L.push(addon ? '| step | addon ms | fs + TypeScript parser ms |' : '| step | fs + TypeScript parser ms |', addon ? '| --- | ---: | ---: |' : '| --- | ---: |');
+    for (const x of rep.native.steps) {
+      if (x.step !== 'table_rows') L.push(addon ? `| ${x.note || x.step} | ${fmt(x.addonMs)} | ${fmt(x.fsMs)} |` : `| ${x.note || x.step} | ${fmt(x.fsMs)} |`);
+    }
   }
   if (rep.ledger) {
     L.push('', '## Ledger on the host', '', `Method: ${rep.ledger.method}`, '', '| figure | value | unit | note |', '| --- | ---: | --- | --- |');
