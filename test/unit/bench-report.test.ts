@@ -188,3 +188,16 @@ describe('bench/compare.mjs', () => {
     expect(cmp.markdown(old, neu)).toContain('| IPv4 by source | xt_traffic --traffic | 256 | 236.6 | 263.1 | +26.5 | +11.2 | yes |');
   });
 });
+
+describe('bench/report.mjs ledger targets', () => {
+  it('measures a run of 65,536 hosts (notes as bench/ledger.mjs writes them), not a smaller one', () => {
+    const led = (n: number) => rep.parseLedger([
+      `ledger_ingest_wall\t339\tms\t${n} active hosts (traffic+ipconn): read, parse, deltas, 5-minute rollup, commit; median of 10, load 2.66`,
+      `ledger_ingest_cpu\t320\tms\t${n} active hosts (traffic+ipconn): read, parse; load 2.66`,
+      `ledger_report_month\t1482\tms\treport --period --json, ${n} hosts, new process, median of 3, load 2.69`,
+    ].join('\n'));
+    expect(rep.ledgerTargets(led(65536)).map((t: { value: number | null; met: boolean | null }) => [t.value, t.met]))
+      .toEqual([[339, true], [320, true], [1482, true]]);
+    expect(rep.ledgerTargets(led(4096)).map((t: { value: number | null }) => t.value)).toEqual([null, null, null]);
+  });
+});
