@@ -91,7 +91,7 @@ build_prefix() {
 # $@: the steps, GROUP:before|head
 run_vm() {
 	local step id which rev files pat ko rep args f
-	local guest=$OUT/guest.sh
+	local guest=$OUT/guest-$$.sh
 	{
 		printf '#!/bin/bash\n# written by scripts/fail-without-fix.sh: runs in the guest\ncd %q\n' "$ROOT"
 		cat <<-'EOS'
@@ -132,9 +132,9 @@ run_vm() {
 		printf '\n' >>"$guest"
 	done
 	printf 'exit 0\n' >>"$guest"
-	printf 'fail-without-fix: one VM boot for %s (log %s)\n' "$*" "$OUT/vm.log" >&2
+	printf 'fail-without-fix: one VM boot for %s (log %s)\n' "$*" "$OUT/vm-$$.log" >&2
 	set +e
-	XTT_VM_OUTDIR="$OUT" XTT_VM_TIMEOUT="${XTT_VM_TIMEOUT:-2400}" "${SLOT[@]}" bash scripts/vm.sh bash "$guest" 2>&1 | tee "$OUT/vm.log" >&2
+	XTT_VM_OUTDIR="$OUT" XTT_VM_TIMEOUT="${XTT_VM_TIMEOUT:-2400}" "${SLOT[@]}" bash scripts/vm.sh bash "$guest" 2>&1 | tee "$OUT/vm-$$.log" >&2
 	set -e
 }
 
