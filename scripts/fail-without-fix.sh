@@ -108,7 +108,7 @@ run_vm() {
 			local id=$1 which=$2 ko=$3 pat=$4 out=$5
 			shift 5
 			unload || { echo 99 >"$out/$id-$which.rc"; return; }
-			echo "fail-without-fix: step $id $which ${ko:-(HEAD's module)}"
+			echo "fail-without-fix: step $id $which ${ko:-HEAD}"
 			XTT_MODULE_KO=$ko node node_modules/.bin/vitest run --config vitest.vm.config.ts \
 				--reporter=default --reporter=json --outputFile.json="$out/$id-$which.json" \
 				"$@" -t "$pat" >"$out/$id-$which.log" 2>&1
