@@ -45,19 +45,23 @@ export async function readTableFile(path: string, clear: boolean, maxBytes = MAX
       throw Object.assign(new Error(`${path} is ${what}`), { code: 'ENOTREG', path });
     }
     if (st.size > maxBytes) throw Object.assign(new Error(`${path} has ${st.size} bytes`), { code: 'EFBIG', path });
-    const chunks: Buffer[] = [];
+    // One buffer, filled in place and grown only when a read filled it: the module's files are
+    // seq_files, whose read() returns about a page at a time (a fresh buffer per read, doubled
+    // every time, made `read` of 65,536 rows ~10x slower: bench, 30 Nov 2026).
+    let buf = Buffer.allocUnsafe(Math.max(65536, Math.min(st.size + 1, maxBytes + 1)));
     let total = 0;
-    let size = Math.max(65536, Math.min(st.size + 1, maxBytes + 1));
     for (;;) {
-      const b = Buffer.allocUnsafe(size);
-      const { bytesRead } = await fh.read(b, 0, size, null);
+      if (total === buf.length) {
+        const grown = Buffer.allocUnsafe(Math.min(buf.length * 2, maxBytes + 1));
+        buf.copy(grown, 0, 0, total);
+        buf = grown;
+      }
+      const { bytesRead } = await fh.read(buf, total, buf.length - total, null);
       if (bytesRead === 0) break;
       total += bytesRead;
       if (total > maxBytes) throw Object.assign(new Error(`${path} is larger than ${maxBytes} bytes`), { code: 'EFBIG', path });
-      chunks.push(bytesRead === size ? b : b.subarray(0, bytesRead));
-      size = Math.min(size * 2, 16 * 1024 * 1024);
     }
-    return Buffer.concat(chunks, total).toString('latin1');
+    return buf.toString('latin1', 0, total);
   } finally {
     await fh.close();
   }
