@@ -2285,6 +2285,29 @@ static void xtt_reap(struct xtt_map *m, struct xtt_entry *e)
 	kmem_cache_free(xtt_cache(m), e);
 }
 
+/* Unlinks bucket @b's reclaimable entries into t->reap[*n ...]. */
+static void xtt_bucket_reclaim(struct xt_traffic_table *t, struct xtt_map *m,
+			       u32 b, u32 now, u32 acked, unsigned int *n)
+{
+	spinlock_t *lock = &m->locks[b % XTT_LOCKS];
+	struct xtt_entry __rcu **pp = &m->buckets[b];
+	struct xtt_entry *e, *next;
+
+	spin_lock_bh(lock);
+	while ((e = rcu_dereference_protected(*pp, lockdep_is_held(lock)))) {
+		next = rcu_dereference_protected(e->next, lockdep_is_held(lock));
+		if (*n < XTT_REAP_BATCH &&
+		    xtt_reclaimable(m, e, now, t->reclaim_idle, acked)) {
+			rcu_assign_pointer(*pp, next);
+			atomic_dec(&m->count);
+			t->reap[(*n)++] = e;
+		} else {
+			pp = &e->next;
+		}
+	}
+	spin_unlock_bh(lock);
+}
+
 static void xtt_map_reclaim(struct xt_traffic_table *t, struct xtt_map *m)
 {
 	u32 b = 0, now, acked;
@@ -2297,30 +2320,10 @@ static void xtt_map_reclaim(struct xt_traffic_table *t, struct xtt_map *m)
 		acked = READ_ONCE(t->acked_at);
 		n = 0;
 		for (; acked && b < m->nbuckets && n < XTT_REAP_BATCH; b++) {
-			spinlock_t *lock = &m->locks[b % XTT_LOCKS];
-			struct xtt_entry __rcu **pp = &m->buckets[b];
-			struct xtt_entry *e;
-
 			if ((b & 1023) == 1023)
 				cond_resched();
-			if (!rcu_access_pointer(*pp))
-				continue;
-			spin_lock_bh(lock);
-			while ((e = rcu_dereference_protected(*pp,
-						lockdep_is_held(lock)))) {
-				if (n < XTT_REAP_BATCH &&
-				    xtt_reclaimable(m, e, now, t->reclaim_idle,
-						    acked)) {
-					rcu_assign_pointer(*pp,
-						rcu_dereference_protected(e->next,
-							lockdep_is_held(lock)));
-					atomic_dec(&m->count);
-					t->reap[n++] = e;
-				} else {
-					pp = &e->next;
-				}
-			}
-			spin_unlock_bh(lock);
+			if (rcu_access_pointer(m->buckets[b]))
+				xtt_bucket_reclaim(t, m, b, now, acked, &n);
 		}
 		if (n) {
 			synchronize_rcu();
