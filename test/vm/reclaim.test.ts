@@ -200,7 +200,8 @@ describe('reclaim_idle', () => {
     const clearer = spawn('ip', ['netns', 'exec', ns.name, 'sh', '-c', `while :; do echo clear > ${SPEC}/RF; sleep 0.3; done`], { stdio: 'ignore' });
     const HOSTS = 32;
     const SECONDS = 25;
-    const out = ns.exec('python3', ['-c', `import socket,time,random
+    // async: a 25 s synchronous exec starves the vitest worker's RPC (debug kernel: 'Timeout calling onTaskUpdate')
+    const out = await ns.run('python3', ['-c', `import socket,time,random
 random.seed(5)
 s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
 nxt=[time.time()+random.uniform(0,2) for _ in range(${HOSTS})]
