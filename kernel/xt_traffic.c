@@ -47,6 +47,7 @@
 #include <linux/udp.h>
 #include <linux/uidgid.h>
 #include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <linux/netfilter/x_tables.h>
@@ -60,6 +61,8 @@
 /* The monotonic counters, one file per table: see xtt_ctr_show(). */
 #define XTT_COUNTERS_DIR	"xt_traffic_counters"
 #define XTT_COUNTERS_REVISION	1
+/* ... and of tables that reclaim idle entries: rows carry serials, acks */
+#define XTT_COUNTERS_REVISION_RECLAIM	2
 /* Packet counts, one file per table with them: the traffic file's format. */
 #define XTT_PACKETS_DIR		"xt_traffic_packets"
 
@@ -75,10 +78,12 @@ static unsigned int flow_timeout __read_mostly = 30;
 static unsigned int proc_perms __read_mostly = 0600;
 static unsigned int proc_uid __read_mostly;
 static unsigned int proc_gid __read_mostly;
+static unsigned int reclaim_idle __read_mostly;
 
 /* Bounds of the checked module parameters. */
 #define XTT_MAX_ENTRIES_MAX	16777216U	/* every host of a /8 */
 #define XTT_FLOW_TIMEOUT_MAX	86400U		/* a day */
+#define XTT_RECLAIM_IDLE_MAX	86400U		/* a day */
 
 /*
  * A parameter in [@min, @max] (and with no bit of @forbid), else -EINVAL
@@ -112,6 +117,11 @@ static int xtt_set_flow_timeout(const char *val, const struct kernel_param *kp)
 	return xtt_param_set(val, kp, 1, XTT_FLOW_TIMEOUT_MAX, 0);
 }
 
+static int xtt_set_reclaim_idle(const char *val, const struct kernel_param *kp)
+{
+	return xtt_param_set(val, kp, 0, XTT_RECLAIM_IDLE_MAX, 0);
+}
+
 static int xtt_set_proc_perms(const char *val, const struct kernel_param *kp)
 {
 	return xtt_param_set(val, kp, 0, 0777, 0111);
@@ -127,6 +137,11 @@ static const struct kernel_param_ops xtt_flow_timeout_ops = {
 	.get = param_get_uint,
 };
 
+static const struct kernel_param_ops xtt_reclaim_idle_ops = {
+	.set = xtt_set_reclaim_idle,
+	.get = param_get_uint,
+};
+
 static const struct kernel_param_ops xtt_proc_perms_ops = {
 	.set = xtt_set_proc_perms,
 	.get = param_get_uint,
@@ -139,15 +154,18 @@ MODULE_PARM_DESC(packets, "tables with --traffic created while this is set also 
 module_param_cb(max_entries, &xtt_max_entries_ops, &max_entries, 0644);
 module_param_cb(flow_timeout, &xtt_flow_timeout_ops, &flow_timeout, 0644);
 module_param_cb(proc_perms, &xtt_proc_perms_ops, &proc_perms, 0400);
+module_param_cb(reclaim_idle, &xtt_reclaim_idle_ops, &reclaim_idle, 0644);
 /* module_param_cb() records no type: modinfo and `xttraffic load --param` need it */
 __MODULE_PARM_TYPE(max_entries, "uint");
 __MODULE_PARM_TYPE(flow_timeout, "uint");
 __MODULE_PARM_TYPE(proc_perms, "uint");
+__MODULE_PARM_TYPE(reclaim_idle, "uint");
 module_param(proc_uid, uint, 0644);
 module_param(proc_gid, uint, 0644);
 MODULE_PARM_DESC(max_entries, "most keys kept per kind per table, 1..16777216 (default 1048576)");
 MODULE_PARM_DESC(flow_timeout, "seconds after which a UDP/ICMP/other flow's next packet is a new connection, 1..86400 (default 30)");
 MODULE_PARM_DESC(proc_perms, "mode of the /proc/net/xt_traffic/* files, at most 0666 (default 0600)");
+MODULE_PARM_DESC(reclaim_idle, "tables created while this is set free entries idle this many seconds once the collector acked them, 0..86400 (default 0: never)");
 MODULE_PARM_DESC(proc_uid, "owner of the /proc/net/xt_traffic/* files");
 MODULE_PARM_DESC(proc_gid, "group of the /proc/net/xt_traffic/* files");
 
@@ -185,9 +203,17 @@ static const char *const xtt_kind_name[XTT_KINDS] = {
 struct xtt_entry {
 	struct xtt_entry __rcu *next;
 	u32 key;	/* IPv4: the prefix's index in the net; IPv6: its hash */
+	/*
+	 * Maps that reclaim: the second (xtt_now()) of the last change, in
+	 * what was padding (no new cache line); XTT_STAMP_DEAD once unlinked.
+	 */
+	u32 stamp;
 	atomic64_t c[];
 	/* IPv6 maps: a struct xtt_k6 (the prefix's first address) follows */
+	/* maps that reclaim: then a u64 serial (xtt_serial()) */
 };
+
+#define XTT_STAMP_DEAD	U32_MAX
 
 /* Sorted index of an IPv6 map: the keys and their entries. */
 struct xtt_ix6 {
@@ -214,7 +240,10 @@ struct xtt_index6 {
 
 #define XTT_ENTRY_SIZE(n)	(sizeof(struct xtt_entry) + (n) * sizeof(atomic64_t))
 
-/* Striped insert locks: an entry is only ever added, never removed. */
+/*
+ * Striped locks: inserts, and the unlinks of tables that reclaim idle
+ * entries (otherwise an entry lives as long as its table).
+ */
 #define XTT_LOCKS	256
 
 struct xtt_map {
@@ -224,6 +253,7 @@ struct xtt_map {
 	unsigned int bits;
 	bool direct;
 	bool v6;		/* 128-bit keys after the counters, always hashed */
+	bool reclaim;		/* stamps and serials (t->reclaim_idle) */
 	u32 nbuckets;
 	siphash_key_t hkey;	/* random per map */
 	struct xtt_entry __rcu **buckets;
@@ -258,6 +288,11 @@ struct xtt_flows {
 	struct xtt_flow_set set[] ____cacheline_aligned_in_smp;
 };
 
+/* Counters file walks whose start is remembered for an "ack N". */
+#define XTT_READLOG	16
+/* Entries unlinked per grace period by the reclaim work. */
+#define XTT_REAP_BATCH	1024
+
 struct xt_traffic_table {
 	/* read by every packet: first, in one cache line */
 	u32 base;		/* host order */
@@ -285,6 +320,20 @@ struct xt_traffic_table {
 	struct mem_cgroup *memcg;	/* of the rule's creator: entries are charged to it */
 	u64 __percpu *overflow;	/* per CPU, summed when read; never cleared */
 	struct mutex clear_mutex;	/* baselines: every read and clear of them */
+
+	/* reclaim_idle (0: never; see xtt_reclaim_work()) */
+	unsigned int reclaim_idle;
+	atomic64_t serial;		/* the last entry serial drawn */
+	atomic64_t reclaimed;		/* entries freed so far */
+	struct delayed_work reclaim_work;
+	struct xtt_entry **reap;	/* XTT_REAP_BATCH entries unlinked */
+	spinlock_t ack_lock;		/* reads, readlog, acked_at */
+	u64 reads;			/* counters file walks started */
+	struct {
+		u64 n;
+		u32 at;			/* xtt_now() when walk n started */
+	} readlog[XTT_READLOG];
+	u32 acked_at;			/* the latest acked walk's start; 0: none */
 };
 
 struct traffic_net {
@@ -299,17 +348,30 @@ static unsigned int traffic_net_id __read_mostly;
  * Entries of traffic maps (6 counters) and of connection maps (8), charged;
  * then the same with a 128-bit key for IPv6 maps.
  */
-static struct kmem_cache *xtt_entry_cache[4] __read_mostly;
+static struct kmem_cache *xtt_entry_cache[8] __read_mostly;
 
 static struct kmem_cache *xtt_cache(const struct xtt_map *m)
 {
-	return xtt_entry_cache[m->v6 * 2 + (m->ncounters != 2 * XTT_TR_N)];
+	return xtt_entry_cache[m->reclaim * 4 + m->v6 * 2 +
+			       (m->ncounters != 2 * XTT_TR_N)];
 }
 
 /* The 128-bit key of an entry of an IPv6 map (after counters and baselines). */
 static struct xtt_k6 *xtt_key6(const struct xtt_map *m, struct xtt_entry *e)
 {
 	return (struct xtt_k6 *)&e->c[2 * m->ncounters];
+}
+
+/* The serial of an entry of a map that reclaims (after counters, baselines, key). */
+static u64 *xtt_serial(const struct xtt_map *m, struct xtt_entry *e)
+{
+	return (u64 *)&e->c[2 * m->ncounters + (m->v6 ? 2 : 0)];
+}
+
+/* Seconds since boot (never XTT_STAMP_DEAD: that is 136 years). */
+static __always_inline u32 xtt_now(void)
+{
+	return (u32)((jiffies - INITIAL_JIFFIES) / HZ);
 }
 
 static DEFINE_MUTEX(traffic_mutex);
@@ -362,6 +424,7 @@ static struct xtt_map *xtt_map_alloc(struct xt_traffic_table *t,
 	m->v6 = t->family == NFPROTO_IPV6 && kind != XTT_KIND_PORTCONN;
 	/* keyspace 0 means 2^32 */
 	m->direct = !m->v6 && keyspace != 0 && keyspace <= nbuckets;
+	m->reclaim = t->reclaim_idle != 0;
 	get_random_bytes(&m->hkey, sizeof(m->hkey));
 	atomic_set(&m->count, 0);
 	for (i = 0; i < XTT_LOCKS; i++)
@@ -464,8 +527,12 @@ static noinline struct xtt_entry *xtt_map_insert(struct xtt_map *m, u32 idx,
 	if (!e)
 		goto out;
 	e->key = key;
+	e->stamp = xtt_now();
 	if (k6)
 		*xtt_key6(m, e) = *k6;
+	/* under the bucket's lock: serials grow along a chain from its tail */
+	if (m->reclaim)
+		*xtt_serial(m, e) = atomic64_inc_return(&m->table->serial);
 	RCU_INIT_POINTER(e->next, rcu_dereference_protected(m->buckets[idx],
 							    lockdep_is_held(lock)));
 	rcu_assign_pointer(m->buckets[idx], e);
@@ -478,6 +545,31 @@ out_overflow:
 	if (!e)
 		this_cpu_inc(*m->table->overflow);
 	return e;
+}
+
+/*
+ * A map that reclaims: the entry's stamp moves to this second (at most
+ * once a second; never off XTT_STAMP_DEAD, so a packet racing a reclaim
+ * leaves the unlinked mark alone) before the counter moves: whoever
+ * sees the count (smp_rmb(), then the stamp) sees the stamp.
+ */
+static __always_inline void xtt_touch(struct xtt_entry *e)
+{
+	u32 now = xtt_now(), s = READ_ONCE(e->stamp);
+
+	if (s != now && s != XTT_STAMP_DEAD)
+		cmpxchg(&e->stamp, s, now);
+	/* the stamp (read or written) before the count: xtt_reclaimable() */
+	smp_mb__before_atomic();
+}
+
+static __always_inline void xtt_entry_add(const struct xtt_map *m,
+					  struct xtt_entry *e,
+					  unsigned int slot, u64 n)
+{
+	if (m->reclaim)
+		xtt_touch(e);
+	atomic64_add(n, &e->c[slot]);
 }
 
 /* Every counted packet comes here: inlined, one lookup and one atomic add. */
@@ -493,7 +585,7 @@ static __always_inline void xtt_map_add(struct xtt_map *m, u32 key,
 		if (!e)
 			return;
 	}
-	atomic64_add(n, &e->c[slot]);
+	xtt_entry_add(m, e, slot, n);
 }
 
 static void xtt_map6_add(struct xtt_map *m, const struct xtt_k6 *k,
@@ -508,7 +600,7 @@ static void xtt_map6_add(struct xtt_map *m, const struct xtt_k6 *k,
 		if (!e)
 			return;
 	}
-	atomic64_add(n, &e->c[slot]);
+	xtt_entry_add(m, e, slot, n);
 }
 
 /* ---- flow cache (new connections for UDP, ICMP, other) ---- */
@@ -923,7 +1015,7 @@ static __always_inline bool xtt_mt4(const struct sk_buff *skb,
 	e = xtt_map_find(m, xtt_map_bucket(m, key), key);
 	if (unlikely(!e))
 		return traffic_mt_full(skb, t);
-	atomic64_add(ntohs(iph->tot_len), &e->c[slot]);
+	xtt_entry_add(m, e, slot, ntohs(iph->tot_len));
 
 	if (t->flows && !(iph->frag_off & htons(IP_OFFSET)))
 		return traffic_mt_conn(skb, t, iph, where);
@@ -1180,7 +1272,9 @@ struct xtt_iter {
 	loff_t pos;		/* seq_file position of the row below (0: header) */
 	u32 next;		/* keys below it were walked */
 	struct xtt_k6 next6;	/* the same for IPv6 maps */
-	struct xtt_entry *e;	/* the row at pos (entries live as long as the table) */
+	/* the row at pos: its key, not its entry (a reclaim may free that) */
+	u32 key;
+	struct xtt_k6 key6;
 	u64 c[XTT_COUNTERS_MAX];
 };
 
@@ -1287,7 +1381,9 @@ static bool xtt_iter_take(struct xtt_iter *it, struct xtt_entry *e)
 			atomic64_set(xtt_base(m, e, i), v);
 		any |= it->c[i];
 	}
-	it->e = e;
+	it->key = e->key;
+	if (m->v6)
+		it->key6 = *xtt_key6(m, e);
 	return any;
 }
 
@@ -1351,6 +1447,7 @@ static bool xtt_iter_advance6(struct xtt_iter *it)
 {
 	const struct xtt_index6 *ix = it->map->index6;
 	unsigned int steps = 0;
+	struct xtt_entry *e;
 	bool found = false;
 	u32 lo = 0, hi;
 
@@ -1374,7 +1471,12 @@ static bool xtt_iter_advance6(struct xtt_iter *it)
 			break;
 		}
 		x = &ix->keys[lo++];
-		found = xtt_iter_take(it, x->e);
+		/* by key, as IPv4: a reclaim may have freed the entry indexed */
+		rcu_read_lock();
+		e = xtt_map6_find(it->map, xtt_map6_hash(it->map, &x->key),
+				  &x->key);
+		found = e && xtt_iter_take(it, e);
+		rcu_read_unlock();
 		it->next6 = x->key;
 		if (++it->next6.lo == 0 && ++it->next6.hi == 0)
 			it->done = true;	/* the last address was walked */
@@ -1517,21 +1619,21 @@ static void xtt_put_ip6(struct seq_file *seq, const struct xtt_k6 *a)
  * length, else the prefix's first address and "/LEN".
  */
 static void xtt_put_key(struct seq_file *seq, const struct xtt_map *m,
-			struct xtt_entry *e)
+			u32 key, const struct xtt_k6 *key6)
 {
 	const struct xt_traffic_table *t = m->table;
 
 	if (m->kind == XTT_KIND_PORTCONN) {
-		seq_put_decimal_ull(seq, "", e->key);
+		seq_put_decimal_ull(seq, "", key);
 		return;
 	}
 	if (m->v6) {
-		xtt_put_ip6(seq, xtt_key6(m, e));
+		xtt_put_ip6(seq, key6);
 		if (t->hostprefix < 128)
 			seq_put_decimal_ull(seq, "/", t->hostprefix);
 		return;
 	}
-	xtt_put_ip4(seq, t->base | e->key << t->shift);
+	xtt_put_ip4(seq, t->base | key << t->shift);
 	if (t->hostprefix < 32)
 		seq_put_decimal_ull(seq, "/", t->hostprefix);
 }
@@ -1541,12 +1643,15 @@ static void xtt_put_key(struct seq_file *seq, const struct xtt_map *m,
  * total in, total out, then the @m->ncounters counters @c, tab separated.
  */
 static void xtt_put_row(struct seq_file *seq, const struct xtt_map *m,
-			struct xtt_entry *e, const u64 *c)
+			u32 key, const struct xtt_k6 *key6, const u64 *serial,
+			const u64 *c)
 {
 	unsigned int np = m->ncounters / 2, i;
 	u64 tin = 0, tout = 0;
 
-	xtt_put_key(seq, m, e);
+	xtt_put_key(seq, m, key, key6);
+	if (serial)
+		seq_put_decimal_ull(seq, "\t", *serial);
 	for (i = 0; i < np; i++) {
 		tin += c[i * 2 + XTT_IN];
 		tout += c[i * 2 + XTT_OUT];
@@ -1577,7 +1682,7 @@ static int xtt_seq_show(struct seq_file *seq, void *v)
 		}
 		return 0;
 	}
-	xtt_put_row(seq, it->map, it->e, it->c);
+	xtt_put_row(seq, it->map, it->key, &it->key6, NULL, it->c);
 	return 0;
 }
 
@@ -1777,6 +1882,10 @@ static int xtt_info_show(struct seq_file *seq, void *v)
 			   xtt_percpu_sum(t->flows->evictions));
 	seq_printf(seq, "packets: %s\n",
 		   t->map[XTT_KIND_PACKETS] ? "yes" : "no");
+	/* only for tables that reclaim: the others' file stays as it was */
+	if (t->reclaim_idle)
+		seq_printf(seq, "reclaim_idle: %u\nreclaimed: %lld\n",
+			   t->reclaim_idle, atomic64_read(&t->reclaimed));
 	seq_printf(seq, "generation: %016llx\n", t->generation);
 	return 0;
 }
@@ -1797,10 +1906,15 @@ static const struct proc_ops xtt_info_proc_ops = {
  * xt_traffic_counters/NAME: the monotonic counters, streamed. The iterator
  * walks the live hash chains with no snapshot and no allocation: the head,
  * then per enabled kind a "[kind]" line and one row per entry, then "[end]".
- * Entries are only ever pushed at the head of a chain and freed with the
- * table, after its files are gone, so the entry reached last stays valid
- * from one read() to the next and the walk goes on from it: every entry
- * that existed at open is shown, and none twice.
+ * Each read() walks under rcu_read_lock() (start() to stop()). Entries are
+ * only ever pushed at the head of a chain. In a table without reclaim_idle
+ * they are freed with the table, after its files, so the entry reached last
+ * stays valid from one read() to the next and the walk goes on from it. In
+ * a table that reclaims (revision 2) an entry may be freed between two
+ * read()s: the walk keeps (bucket, serial) and goes on at the first entry
+ * of that bucket whose serial is not above it (serials fall along a chain).
+ * Either way every entry that existed at open (and was not reclaimed since)
+ * is shown, and none twice.
  */
 enum xtt_ctr_at { XTT_AT_HEAD, XTT_AT_SECTION, XTT_AT_ENTRY, XTT_AT_END,
 		  XTT_AT_DONE };
@@ -1811,17 +1925,14 @@ struct xtt_ctr_iter {
 	enum xtt_ctr_at at;
 	unsigned int kind;	/* enum xtt_kind */
 	u32 bucket;
-	struct xtt_entry *e;
+	struct xtt_entry *e;	/* see above */
+	u64 serial;		/* revision 2: e's serial */
+	u64 read;		/* revision 2: this walk's number */
 };
 
-/*
- * No RCU read side needed: an entry lives as long as the table, and the
- * table outlives this file (see above); this only orders the reads after
- * the entry's initialisation, as rcu_dereference() does.
- */
 static struct xtt_entry *xtt_ctr_deref(struct xtt_entry __rcu *const *p)
 {
-	return rcu_dereference_check(*p, true);
+	return rcu_dereference(*p);
 }
 
 /* The section of the first enabled kind from @k on, else the end. */
@@ -1838,6 +1949,18 @@ static void xtt_ctr_section(struct xtt_ctr_iter *it, unsigned int k)
 	it->at = XTT_AT_END;
 }
 
+static void xtt_ctr_at_entry(struct xtt_ctr_iter *it, u32 b,
+			     struct xtt_entry *e)
+{
+	const struct xtt_map *m = it->t->map[it->kind];
+
+	it->at = XTT_AT_ENTRY;
+	it->bucket = b;
+	it->e = e;
+	if (m->reclaim)
+		it->serial = *xtt_serial(m, e);
+}
+
 /* The first entry of the section's map from bucket @b on, else what follows. */
 static void xtt_ctr_scan(struct xtt_ctr_iter *it, u32 b)
 {
@@ -1847,15 +1970,36 @@ static void xtt_ctr_scan(struct xtt_ctr_iter *it, u32 b)
 		struct xtt_entry *e = xtt_ctr_deref(&m->buckets[b]);
 
 		if (e) {
-			it->at = XTT_AT_ENTRY;
-			it->bucket = b;
-			it->e = e;
+			xtt_ctr_at_entry(it, b, e);
 			return;
 		}
-		if ((b & 4095) == 4095)
+		if ((b & 4095) == 4095) {
+			/* no entry is held here */
+			rcu_read_unlock();
 			cond_resched();
+			rcu_read_lock();
+		}
 	}
 	xtt_ctr_section(it, it->kind + 1);
+}
+
+/*
+ * Revision 2, a new read(): the entry the walk stopped at, or (it was
+ * reclaimed) the next one of its bucket, found by serial.
+ */
+static void xtt_ctr_refind(struct xtt_ctr_iter *it)
+{
+	struct xtt_map *m = it->t->map[it->kind];
+	struct xtt_entry *e;
+
+	for (e = xtt_ctr_deref(&m->buckets[it->bucket]); e;
+	     e = xtt_ctr_deref(&e->next)) {
+		if (*xtt_serial(m, e) <= it->serial) {
+			xtt_ctr_at_entry(it, it->bucket, e);
+			return;
+		}
+	}
+	xtt_ctr_scan(it, it->bucket + 1);
 }
 
 static void xtt_ctr_advance(struct xtt_ctr_iter *it)
@@ -1872,7 +2016,7 @@ static void xtt_ctr_advance(struct xtt_ctr_iter *it)
 	case XTT_AT_ENTRY:
 		e = xtt_ctr_deref(&it->e->next);
 		if (e)
-			it->e = e;
+			xtt_ctr_at_entry(it, it->bucket, e);
 		else
 			xtt_ctr_scan(it, it->bucket + 1);
 		break;
@@ -1882,21 +2026,50 @@ static void xtt_ctr_advance(struct xtt_ctr_iter *it)
 	}
 }
 
+/*
+ * A revision-2 walk begins: its number, and the second it began in, kept
+ * for an "ack N". Every packet that stamped an entry with an earlier
+ * second has added its count once synchronize_rcu() returns (its RCU read
+ * side began before it), so this walk sees it: an entry last stamped
+ * before the acked walk's second was read with its final counters.
+ */
+static u64 xtt_read_begin(struct xt_traffic_table *t)
+{
+	u32 at = xtt_now();
+	u64 n;
+
+	synchronize_rcu();
+	spin_lock(&t->ack_lock);
+	n = ++t->reads;
+	t->readlog[n % XTT_READLOG].n = n;
+	t->readlog[n % XTT_READLOG].at = at;
+	spin_unlock(&t->ack_lock);
+	return n;
+}
+
 static void *xtt_ctr_start(struct seq_file *seq, loff_t *pos)
 {
 	struct xtt_ctr_iter *it = seq->private;
+	struct xt_traffic_table *t = it->t;
 
 	/*
 	 * seq_read() resumes at the position where next() left the iterator;
 	 * position 0 is a new walk, any other position (a seek) walks to it.
 	 */
 	if (*pos == 0 || *pos != it->pos) {
+		if (*pos == 0 && t->reclaim_idle)
+			it->read = xtt_read_begin(t);	/* sleeps */
+		rcu_read_lock();
 		it->at = XTT_AT_HEAD;
 		it->pos = 0;
 		while (it->pos < *pos && it->at != XTT_AT_DONE) {
 			xtt_ctr_advance(it);
 			it->pos++;
 		}
+	} else {
+		rcu_read_lock();
+		if (it->at == XTT_AT_ENTRY && t->reclaim_idle)
+			xtt_ctr_refind(it);
 	}
 	return it->at == XTT_AT_DONE ? NULL : it;
 }
@@ -1912,6 +2085,7 @@ static void *xtt_ctr_next(struct seq_file *seq, void *v, loff_t *pos)
 
 static void xtt_ctr_stop(struct seq_file *seq, void *v)
 {
+	rcu_read_unlock();
 }
 
 static int xtt_ctr_show(struct seq_file *seq, void *v)
@@ -1920,11 +2094,13 @@ static int xtt_ctr_show(struct seq_file *seq, void *v)
 	struct xt_traffic_table *t = it->t;
 	const struct xtt_map *m;
 	u64 c[XTT_COUNTERS_MAX];
+	struct xtt_entry *e;
 	unsigned int i;
 
 	switch (it->at) {
 	case XTT_AT_HEAD:
 		seq_printf(seq, "xt_traffic_counters %d\nname: %s\ngeneration: %016llx\n",
+			   t->reclaim_idle ? XTT_COUNTERS_REVISION_RECLAIM :
 			   XTT_COUNTERS_REVISION, t->name, t->generation);
 		xtt_put_options(seq, t);
 		xtt_put_net(seq, t);
@@ -1933,15 +2109,30 @@ static int xtt_ctr_show(struct seq_file *seq, void *v)
 			seq_printf(seq, "family: %s\nhostprefix: %u\n",
 				   xtt_family_name(t), t->hostprefix);
 		seq_printf(seq, "overflow: %llu\n", xtt_overflow(t));
+		if (t->reclaim_idle)
+			seq_printf(seq, "read: %llu\n", it->read);
 		break;
 	case XTT_AT_SECTION:
 		seq_printf(seq, "[%s]\n", xtt_kind_name[it->kind]);
 		break;
 	case XTT_AT_ENTRY:
 		m = t->map[it->kind];
+		e = it->e;
 		for (i = 0; i < m->ncounters; i++)
-			c[i] = atomic64_read(&it->e->c[i]);
-		xtt_put_row(seq, m, it->e, c);
+			c[i] = atomic64_read(&e->c[i]);
+		if (m->reclaim) {
+			/*
+			 * Unlinked by a reclaim: a count read now may be one
+			 * that raced it, which the reclaim re-adds to the
+			 * key's next entry. The old serial's row is left out
+			 * (its counts up to the unlink were acked).
+			 */
+			smp_mb();
+			if (READ_ONCE(e->stamp) == XTT_STAMP_DEAD)
+				return SEQ_SKIP;
+		}
+		xtt_put_row(seq, m, e->key, m->v6 ? xtt_key6(m, e) : NULL,
+			    m->reclaim ? xtt_serial(m, e) : NULL, c);
 		break;
 	default:
 		seq_puts(seq, "[end]\n");
@@ -1959,25 +2150,210 @@ static const struct seq_operations xtt_ctr_seq_ops = {
 
 static int xtt_ctr_open(struct inode *inode, struct file *file)
 {
+	struct xt_traffic_table *t = pde_data(inode);
 	struct xtt_ctr_iter *it;
 
-	/* read only, whoever opens it: it never clears and takes no command */
-	if (file->f_mode & FMODE_WRITE)
+	/*
+	 * Opening never clears. Revision 1 takes no command: read only,
+	 * whoever opens it. Revision 2 takes the collector's "ack N", which
+	 * lets idle entries go: CAP_NET_ADMIN, as for a clear.
+	 */
+	if ((file->f_mode & FMODE_WRITE) &&
+	    (!t->reclaim_idle || !xtt_may_clear(file, t)))
 		return -EPERM;
 	it = __seq_open_private(file, &xtt_ctr_seq_ops, sizeof(*it));
 	if (!it)
 		return -ENOMEM;
-	it->t = pde_data(inode);
+	it->t = t;
 	it->at = XTT_AT_HEAD;
 	return 0;
+}
+
+/* "ack N": walk N's counts are committed; entries idle since may go. */
+static int xtt_ack(struct xt_traffic_table *t, u64 n)
+{
+	int ret = 0;
+
+	spin_lock(&t->ack_lock);
+	if (n && t->readlog[n % XTT_READLOG].n == n) {
+		if (t->readlog[n % XTT_READLOG].at > t->acked_at)
+			WRITE_ONCE(t->acked_at, t->readlog[n % XTT_READLOG].at);
+	} else {
+		ret = -EINVAL;
+	}
+	spin_unlock(&t->ack_lock);
+	if (ret)
+		pr_info_ratelimited("%s: ack %llu: no such read (the last %d reads can be acked)\n",
+				    t->name, n, XTT_READLOG);
+	return ret;
+}
+
+static ssize_t xtt_ctr_write(struct file *file, const char __user *ubuf,
+			     size_t size, loff_t *loff)
+{
+	struct xt_traffic_table *t = pde_data(file_inode(file));
+	char buf[32];
+	u64 n;
+	int ret;
+
+	if (!t->reclaim_idle || !xtt_may_clear(file, t))
+		return -EPERM;
+	if (size == 0)
+		return 0;
+	if (size >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, size))
+		return -EFAULT;
+	buf[size] = '\0';
+	if (buf[size - 1] == '\n')
+		buf[size - 1] = '\0';
+	if (strncmp(buf, "ack ", 4) || kstrtou64(buf + 4, 10, &n)) {
+		pr_info_ratelimited("%s: unknown command \"%*pE\" (allowed: ack N)\n",
+				    t->name, (int)strlen(buf), buf);
+		return -EINVAL;
+	}
+	ret = xtt_ack(t, n);
+	return ret ? ret : size;
 }
 
 static const struct proc_ops xtt_ctr_proc_ops = {
 	.proc_open	= xtt_ctr_open,
 	.proc_read	= seq_read,
+	.proc_write	= xtt_ctr_write,
 	.proc_lseek	= seq_lseek,
 	.proc_release	= seq_release_private,
 };
+
+/* ---- reclaiming idle entries (reclaim_idle) ---- */
+
+/*
+ * Under clear_mutex and the bucket's lock: whether @e may go, and if so it
+ * is marked XTT_STAMP_DEAD. Every displayed counter is zero (no reader of
+ * the spec's files has counts it has not read: clears move baselines only
+ * under clear_mutex), it has not changed for @idle seconds, and its last
+ * change came before the latest acked walk began (that walk, committed by
+ * the collector, read its final counters). The counters are read before
+ * the stamp: a count seen here brings its stamp (xtt_touch()).
+ */
+static bool xtt_reclaimable(const struct xtt_map *m, struct xtt_entry *e,
+			    u32 now, u32 idle, u32 acked)
+{
+	unsigned int i;
+	u32 s;
+
+	for (i = 0; i < m->ncounters; i++)
+		if (atomic64_read(&e->c[i]) !=
+		    atomic64_read(xtt_base(m, e, i)))
+			return false;
+	/* pairs with xtt_touch(): the counts before their stamp */
+	smp_rmb();
+	s = READ_ONCE(e->stamp);
+	if (s >= acked || now - s < idle)
+		return false;
+	return cmpxchg(&e->stamp, s, XTT_STAMP_DEAD) == s;
+}
+
+/*
+ * After the grace period that followed @e's unlink (no packet holds it):
+ * what packets added since the unlink (counter - baseline: the baselines
+ * held the counters then) goes to the key's current entry, made with a
+ * new serial if there is none; then @e is freed.
+ */
+static void xtt_reap(struct xtt_map *m, struct xtt_entry *e)
+{
+	u64 d[XTT_COUNTERS_MAX], any = 0;
+	struct xtt_entry *n;
+	unsigned int i;
+	u32 idx;
+
+	for (i = 0; i < m->ncounters; i++) {
+		d[i] = atomic64_read(&e->c[i]) -
+		       atomic64_read(xtt_base(m, e, i));
+		any |= d[i];
+	}
+	if (any) {
+		idx = m->v6 ? e->key >> (32 - m->bits) :
+			      xtt_map_bucket(m, e->key);
+		rcu_read_lock();
+		n = xtt_map_insert(m, idx, e->key,
+				   m->v6 ? xtt_key6(m, e) : NULL);
+		for (i = 0; n && i < m->ncounters; i++)
+			if (d[i])
+				xtt_entry_add(m, n, i, d[i]);
+		rcu_read_unlock();
+	}
+	kmem_cache_free(xtt_cache(m), e);
+}
+
+/* Unlinks bucket @b's reclaimable entries into t->reap[*n ...]. */
+static void xtt_bucket_reclaim(struct xt_traffic_table *t, struct xtt_map *m,
+			       u32 b, u32 now, u32 acked, unsigned int *n)
+{
+	spinlock_t *lock = &m->locks[b % XTT_LOCKS];
+	struct xtt_entry __rcu **pp = &m->buckets[b];
+	struct xtt_entry *e, *next;
+
+	spin_lock_bh(lock);
+	while ((e = rcu_dereference_protected(*pp, lockdep_is_held(lock)))) {
+		next = rcu_dereference_protected(e->next, lockdep_is_held(lock));
+		if (*n < XTT_REAP_BATCH &&
+		    xtt_reclaimable(m, e, now, t->reclaim_idle, acked)) {
+			rcu_assign_pointer(*pp, next);
+			atomic_dec(&m->count);
+			t->reap[(*n)++] = e;
+		} else {
+			pp = &e->next;
+		}
+	}
+	spin_unlock_bh(lock);
+}
+
+static void xtt_map_reclaim(struct xt_traffic_table *t, struct xtt_map *m)
+{
+	u32 b = 0, now, acked;
+	unsigned int n, i;
+
+	while (b < m->nbuckets) {
+		/* no spec-file read or clear meanwhile (baselines) */
+		mutex_lock(&t->clear_mutex);
+		now = xtt_now();
+		acked = READ_ONCE(t->acked_at);
+		n = 0;
+		for (; acked && b < m->nbuckets && n < XTT_REAP_BATCH; b++) {
+			if ((b & 1023) == 1023)
+				cond_resched();
+			if (rcu_access_pointer(m->buckets[b]))
+				xtt_bucket_reclaim(t, m, b, now, acked, &n);
+		}
+		if (n) {
+			synchronize_rcu();
+			for (i = 0; i < n; i++)
+				xtt_reap(m, t->reap[i]);
+			atomic64_add(n, &t->reclaimed);
+		}
+		mutex_unlock(&t->clear_mutex);
+		if (!acked)
+			break;
+	}
+}
+
+static unsigned long xtt_reclaim_period(const struct xt_traffic_table *t)
+{
+	return msecs_to_jiffies(max(t->reclaim_idle / 2, 1U) * MSEC_PER_SEC);
+}
+
+static void xtt_reclaim_work(struct work_struct *work)
+{
+	struct xt_traffic_table *t = container_of(to_delayed_work(work),
+						  struct xt_traffic_table,
+						  reclaim_work);
+	unsigned int k;
+
+	for (k = 0; k < XTT_KINDS; k++)
+		if (t->map[k])
+			xtt_map_reclaim(t, t->map[k]);
+	schedule_delayed_work(&t->reclaim_work, xtt_reclaim_period(t));
+}
 
 /* ---- tables ---- */
 
@@ -2047,6 +2423,10 @@ static void xtt_table_free(struct xt_traffic_table *t)
 {
 	unsigned int k;
 
+	/* the files are gone, the rules too: nothing reads or acks */
+	if (t->reclaim_idle)
+		cancel_delayed_work_sync(&t->reclaim_work);
+	kvfree(t->reap);
 	for (k = 0; k < XTT_KINDS; k++)
 		xtt_map_free(t->map[k]);
 	if (t->flows)
@@ -2156,6 +2536,10 @@ static struct xt_traffic_table *xtt_table_create(struct net *net,
 		return NULL;
 	t->net = net;
 	t->refcnt = 1;
+	/* read once, like packets: the table keeps its choice */
+	t->reclaim_idle = READ_ONCE(reclaim_idle);
+	INIT_DELAYED_WORK(&t->reclaim_work, xtt_reclaim_work);
+	spin_lock_init(&t->ack_lock);
 	t->memcg = get_mem_cgroup_from_mm(current->mm);
 	strscpy(t->name, conf->name, sizeof(t->name));
 	t->flags = conf->flags;
@@ -2220,6 +2604,13 @@ static struct xt_traffic_table *xtt_table_create(struct net *net,
 		t->flows = xtt_flows_alloc(xtt_flow_slots(ipb));
 		if (!t->flows)
 			goto out_free_table;
+	}
+	if (t->reclaim_idle) {
+		t->reap = kvmalloc_array(XTT_REAP_BATCH, sizeof(*t->reap),
+					 GFP_KERNEL_ACCOUNT);
+		if (!t->reap)
+			goto out_free_table;
+		schedule_delayed_work(&t->reclaim_work, xtt_reclaim_period(t));
 	}
 	return t;
 
@@ -2697,16 +3088,22 @@ static int __init traffic_mt_init(void)
 	static const char *const names[ARRAY_SIZE(xtt_entry_cache)] = {
 		"xt_traffic_entry", "xt_traffic_conn_entry",
 		"xt_traffic_entry6", "xt_traffic_conn_entry6",
+		"xt_traffic_entry_r", "xt_traffic_conn_entry_r",
+		"xt_traffic_entry6_r", "xt_traffic_conn_entry6_r",
 	};
 	unsigned int i;
 	int ret;
 
-	/* counters and baselines; IPv6 entries then their 128-bit key */
+	/*
+	 * counters and baselines; IPv6 entries then their 128-bit key; the
+	 * entries of tables that reclaim then their serial
+	 */
 	for (i = 0; i < ARRAY_SIZE(xtt_entry_cache); i++) {
 		xtt_entry_cache[i] =
 			kmem_cache_create(names[i],
 					  XTT_ENTRY_SIZE(4 * (i & 1 ? XTT_CN_N : XTT_TR_N)) +
-					  (i >= 2 ? sizeof(struct xtt_k6) : 0),
+					  (i & 2 ? sizeof(struct xtt_k6) : 0) +
+					  (i & 4 ? sizeof(u64) : 0),
 					  0, SLAB_ACCOUNT, NULL);
 		if (!xtt_entry_cache[i]) {
 			ret = -ENOMEM;

@@ -44,6 +44,7 @@ function doc(r: CollectResult) {
   const res = r.result!;
   return {
     at: iso(res.at), intervals: res.intervals.map((i) => ({ ...i, start: i.start === null ? null : iso(i.start), end: iso(i.end) })), errors: r.errors,
+    acked: r.acked.map((a) => ({ table: a.table, read: a.read.toString(), ...(a.error !== undefined ? { error: a.error } : {}) })),
     quotas: r.quotas.map((x) => ({
       event: x.event.event, kind: x.event.quota.kind, target: x.event.quota.target, action: x.event.quota.action, dir: x.event.quota.dir,
       used: x.event.used, limit: x.event.limit, periodStart: iso(x.event.period.start), hosts: x.event.hosts, ...(x.event.why ? { why: x.event.why } : {}),
@@ -67,6 +68,7 @@ function line(r: CollectResult): string {
   const res = r.result!;
   const parts = res.intervals.map((i) => `${i.table}: ${i.hosts} ${i.hosts === 1 ? 'host' : 'hosts'}${i.flags.length ? ` [${i.flags.join(' ')}]` : ''}`);
   for (const e of r.errors) parts.push(`${e.table}: not read: ${e.message}`);
+  for (const a of r.acked) if (a.error !== undefined) parts.push(`${a.table}: read ${a.read} committed, not acked (idle entries wait for the next ack): ${a.error}`);
   let s = `${iso(res.at)} ${parts.length ? parts.join('; ') : 'no tables'}\n`;
   for (const x of r.quotas) s += `${iso(res.at)} ${quotaEventLine(x.event, x.error === undefined ? done(x.event) : `FAILED, retried next collection: ${x.error}`)}\n`;
   return s;

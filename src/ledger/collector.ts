@@ -4,12 +4,15 @@
  * SQLITE_FULL, an I/O error) loses nothing: the next collection takes the whole delta since
  * the last committed reading. One collector per ledger: an exclusive SQLite lock on
  * LEDGER.lock, held by the process and released by the kernel when it dies (also kill -9).
+ * Counters files of revision 2 (tables that reclaim idle entries) are acked (`ack N`) after the
+ * commit, never before: a crash between the two only delays reclaiming (the next collection
+ * acks its own read), and nothing is lost or counted twice.
  */
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { ResourceError, toXtError } from '../core/errors.js';
 import { openLedgerDb } from './db.js';
-import { listCounterTables, readCounters, type CountersLocation, type CountersReading } from '../proc/counters.js';
+import { ackCounters, listCounterTables, readCounters, type CountersLocation, type CountersReading } from '../proc/counters.js';
 import { Ledger, type IngestResult } from './ingest.js';
 import { markQuota, quotaEvents, type QuotaEvent } from './quota.js';
 
@@ -52,6 +55,11 @@ export interface CollectOptions {
   onQuota?: (ev: QuotaEvent) => Promise<void> | void;
   /** Wall clock for the quota records (default readMs). */
   now?: () => number;
+  /**
+   * Acks read `n` of a revision-2 table after the commit (default: `ack N` written to its
+   * counters file; none when the files come from $XTT_COUNTERS_DIR, which is not the kernel's).
+   */
+  ack?: (table: string, n: bigint) => Promise<void> | void;
 }
 
 export interface CollectResult {
@@ -60,6 +68,8 @@ export interface CollectResult {
   errors: Array<{ table: string; message: string }>;
   /** Quota events acted on (done) or failed (error: retried next collection). */
   quotas: Array<{ event: QuotaEvent; error?: string }>;
+  /** Revision-2 reads acked after the commit, and acks that failed (the next collection acks again). */
+  acked: Array<{ table: string; read: bigint; error?: string }>;
 }
 
 /** One collection: read every table, ingest them in one transaction. */
@@ -86,6 +96,18 @@ export async function collectOnce(ledger: Ledger, o: CollectOptions): Promise<Co
     ...(o.intervalMs !== undefined ? { intervalMs: o.intervalMs } : {}),
     ...(o.monoMs !== undefined ? { monoMs: o.monoMs } : {}),
   });
+  // committed: now (never before) the kernel may free entries whose final values read N had
+  const acked: CollectResult['acked'] = [];
+  const ack = o.ack ?? (o.loc.fromEnv ? undefined : (t: string, n: bigint) => ackCounters(t, n, o.loc));
+  for (const r of readings) {
+    if (r.revision !== 2 || r.read === undefined || !ack) continue;
+    try {
+      await ack(r.name, r.read);
+      acked.push({ table: r.name, read: r.read });
+    } catch (e) {
+      acked.push({ table: r.name, read: r.read, error: toXtError(e).message });
+    }
+  }
   // hour/day/period rollups of the closed 5-minute buckets, in a transaction of their own
   ledger.fold(o.at);
   const quotas: CollectResult['quotas'] = [];
@@ -101,7 +123,7 @@ export async function collectOnce(ledger: Ledger, o: CollectOptions): Promise<Co
       }
     }
   }
-  return { result, errors, quotas };
+  return { result, errors, quotas, acked };
 }
 
 // ---------------------------------------------------------------------------------------------

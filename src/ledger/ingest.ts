@@ -7,6 +7,9 @@
  * instance was re-created (module reload, last rule removed): delta = the new values, the
  * interval is flagged `reset`. A counter that went down within one generation cannot happen
  * by the kernel's contract: the interval is flagged `anomaly` and that key is taken as reset.
+ * Revision 2 (tables that reclaim idle entries): rows are matched by (key, serial): a key with
+ * a new serial is a new entry whose whole value is the delta, and a serial that disappeared
+ * was reclaimed after the collector acked a read that had its final values (not an anomaly).
  * The rollups, the interval row and the new last reading are written in ONE transaction: a
  * collector killed before the commit leaves the old last reading (the next run takes the whole
  * delta since it), killed after the commit leaves the new one: nothing lost, nothing doubled.
@@ -69,17 +72,20 @@ export interface IngestResult {
  * `format` is `per` (8 or 10) | keyWords << 8 | keyPrefix << 16 | family << 24 (family 4, 6,
  * or 0 for ports): an IPv6 key is 4 words (most significant first). The first blobs (before
  * IPv6 keys) have `format` = per alone: 1-word keys, IPv4 addresses (32) or ports (16), and
- * still read so.
+ * still read so. Bit 30 of `format` (revision 2): rows * u64 serials follow the counters.
  */
+const SERIALS = 1 << 30;
 export function encodeSection(s: CounterSection): Buffer {
   const kw = s.keyWords;
   const keyBytes = Math.ceil((s.rows * kw * 4) / 8) * 8;
-  const b = Buffer.alloc(8 + keyBytes + s.rows * s.per * 8);
+  const cBytes = s.rows * s.per * 8;
+  const b = Buffer.alloc(8 + keyBytes + cBytes + (s.serials ? s.rows * 8 : 0));
   b.writeUInt32LE(s.rows, 0);
   const fam = s.family === 'ipv6' ? 6 : s.family === 'ipv4' ? 4 : 0;
-  b.writeUInt32LE((s.per | (kw << 8) | (s.keyPrefix << 16) | (fam << 24)) >>> 0, 4);
+  b.writeUInt32LE((s.per | (kw << 8) | (s.keyPrefix << 16) | (fam << 24) | (s.serials ? SERIALS : 0)) >>> 0, 4);
   b.set(new Uint8Array(s.keys.buffer, s.keys.byteOffset, s.rows * kw * 4), 8);
-  b.set(new Uint8Array(s.counters.buffer, s.counters.byteOffset, s.rows * s.per * 8), 8 + keyBytes);
+  b.set(new Uint8Array(s.counters.buffer, s.counters.byteOffset, cBytes), 8 + keyBytes);
+  if (s.serials) b.set(new Uint8Array(s.serials.buffer, s.serials.byteOffset, s.rows * 8), 8 + keyBytes + cBytes);
   return b;
 }
 
@@ -93,7 +99,7 @@ export function decodeSection(b: Buffer): CounterSection {
   if (format > 0xff) {
     kw = ((format >>> 8) & 0xff) as 1 | 4;
     keyPrefix = (format >>> 16) & 0xff;
-    const f = format >>> 24;
+    const f = (format >>> 24) & 0x3f;
     family = f === 6 ? 'ipv6' : f === 4 ? 'ipv4' : 'port';
   }
   const keyBytes = Math.ceil((rows * kw * 4) / 8) * 8;
@@ -101,7 +107,11 @@ export function decodeSection(b: Buffer): CounterSection {
   new Uint8Array(keys.buffer).set(b.subarray(8, 8 + rows * kw * 4));
   const counters = new BigUint64Array(rows * per);
   new Uint8Array(counters.buffer).set(b.subarray(8 + keyBytes, 8 + keyBytes + rows * per * 8));
-  return { rows, per, family, keyWords: kw, keyPrefix, keys, counters };
+  if (!(format & SERIALS)) return { rows, per, family, keyWords: kw, keyPrefix, keys, counters };
+  const serials = new BigUint64Array(rows);
+  const so = 8 + keyBytes + rows * per * 8;
+  new Uint8Array(serials.buffer).set(b.subarray(so, so + rows * 8));
+  return { rows, per, family, keyWords: kw, keyPrefix, keys, counters, serials };
 }
 
 /** An old blob (format = per) of ipconn or portconn: its family is the section's. */
@@ -147,9 +157,11 @@ export const hostKeyText = (k: HostKey): string => (typeof k === 'number' ? numb
 /** Keys of this section are numbers in the ledger (IPv4 per address, ports), not texts. */
 const numericKeys = (s: CounterSection) => s.keyWords === 1 && (s.family === 'port' || s.keyPrefix === 32);
 
-/** Row r's key words as one Map key (for matching rows of two readings). */
-const wordsKey = (s: CounterSection, r: number): number | string =>
-  s.keyWords === 1 ? s.keys[r]! : `${s.keys[4 * r]},${s.keys[4 * r + 1]},${s.keys[4 * r + 2]},${s.keys[4 * r + 3]}`;
+/** Row r's key words (and serial, revision 2) as one Map key (for matching rows of two readings). */
+const wordsKey = (s: CounterSection, r: number): number | string => {
+  const k = s.keyWords === 1 ? s.keys[r]! : `${s.keys[4 * r]},${s.keys[4 * r + 1]},${s.keys[4 * r + 2]},${s.keys[4 * r + 3]}`;
+  return s.serials ? `${k}#${s.serials[r]}` : k;
+};
 
 /**
  * Counter vectors of many keys in one growing Float64Array (no object per key: an ingest of
@@ -199,7 +211,7 @@ class Acc {
 function addDeltas(cur: CounterSection, prevIn: CounterSection | undefined, from: number, n: number, to: number, acc: Acc, mark: number, touched: { n: number }): number {
   let anomalies = 0;
   let prev = prevIn && oldBlobAs(prevIn, cur);
-  if (prev && (prev.family !== cur.family || prev.keyWords !== cur.keyWords || prev.keyPrefix !== cur.keyPrefix || prev.per !== cur.per)) {
+  if (prev && (prev.family !== cur.family || prev.keyWords !== cur.keyWords || prev.keyPrefix !== cur.keyPrefix || prev.per !== cur.per || !prev.serials !== !cur.serials)) {
     // another kind of key within one generation: against the contract; every key taken as new
     anomalies += prev.rows;
     prev = undefined;
@@ -209,6 +221,7 @@ function addDeltas(cur: CounterSection, prevIn: CounterSection | undefined, from
   const numeric = numericKeys(cur);
   const kw = cur.keyWords;
   const ck = cur.keys;
+  const cs = cur.serials;
   let idx: Map<number | string, number> | undefined;
   let seen = 0;
   const d = new Float64Array(2 * n);
@@ -217,7 +230,7 @@ function addDeltas(cur: CounterSection, prevIn: CounterSection | undefined, from
     if (prev) {
       // the kernel streams in a stable order: the same row first, else a lookup
       const pk = prev.keys;
-      if (r < prev.rows && (kw === 1 ? pk[r] === ck[r] : pk[4 * r] === ck[4 * r] && pk[4 * r + 1] === ck[4 * r + 1] && pk[4 * r + 2] === ck[4 * r + 2] && pk[4 * r + 3] === ck[4 * r + 3])) pr = r;
+      if (r < prev.rows && (kw === 1 ? pk[r] === ck[r] : pk[4 * r] === ck[4 * r] && pk[4 * r + 1] === ck[4 * r + 1] && pk[4 * r + 2] === ck[4 * r + 2] && pk[4 * r + 3] === ck[4 * r + 3]) && (!cs || cs[r] === prev.serials![r])) pr = r;
       else {
         if (!idx) {
           idx = new Map();
@@ -270,8 +283,9 @@ function addDeltas(cur: CounterSection, prevIn: CounterSection | undefined, from
     const v = acc.data;
     for (let i = 0; i < 2 * n; i++) v[o + i] = v[o + i]! + d[i]!;
   }
-  // a key that disappeared within a generation: against the contract too
-  if (prev) anomalies += prev.rows - seen;
+  // a key that disappeared within a generation: against the contract too, except in
+  // revision 2, where an entry's serial goes when the kernel reclaims it (after our ack)
+  if (prev && !cs) anomalies += prev.rows - seen;
   return anomalies;
 }
 

@@ -4,9 +4,11 @@
  * parser (a read without `[end]`, a duplicate key, a section out of order, a number beyond
  * 2^64-1: a ParseError naming the file and the line) and a reader with the same safe file
  * reading as the table files. The directory is $XTT_COUNTERS_DIR when set (tests), else
- * /proc/net/xt_traffic_counters.
+ * /proc/net/xt_traffic_counters. Revision 2 (tables made with the module's reclaim_idle): the
+ * head ends in `read: N` and each row has the entry's serial after its key; the collector
+ * writes `ack N` after committing read N (ackCounters), which lets idle entries be freed.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ParseError, ResourceError, RuntimeError, type ParseSource } from '../core/errors.js';
 import { alignTo6, formatIPv6, ipValue, isAligned4, isAligned6, isIPv4, mask6ToPrefix, maskToPrefix, numberToIp, parseIPv6 } from '../core/ip.js';
@@ -16,6 +18,8 @@ import { readTableFile } from './tables.js';
 
 export const COUNTERS_PROC_DIR = '/proc/net/xt_traffic_counters';
 export const COUNTERS_MAGIC = 'xt_traffic_counters 1';
+/** Revision 2: rows carry serials, the head a read number (tables that reclaim idle entries). */
+export const COUNTERS_MAGIC_2 = 'xt_traffic_counters 2';
 
 export interface CountersLocation {
   dir: string;
@@ -41,6 +45,11 @@ export interface CounterSection extends KeyColumn {
   keyTexts?: string[] | undefined;
   /** `per` counters per row, in the spec's column order (total_in, total_out, tcp_in, ...). */
   counters: BigUint64Array;
+  /**
+   * Revision 2: each row's entry serial (never reused within a generation). A key with another
+   * serial is another entry (the old one was reclaimed): its values start from zero.
+   */
+  serials?: BigUint64Array | undefined;
 }
 
 export interface CountersReading {
@@ -55,6 +64,10 @@ export interface CountersReading {
   /** `hostprefix:` (absent: 32): the length of every IP key. */
   hostPrefix: number;
   overflow: bigint;
+  /** 1, or 2 (rows with serials; `read`, to ack after the commit). */
+  revision: 1 | 2;
+  /** Revision 2: the number of this read (`read: N`), for `ack N`. */
+  read?: bigint;
   traffic?: CounterSection;
   ipconn?: CounterSection;
   portconn?: CounterSection;
@@ -80,10 +93,11 @@ export function parseCounters(text: string, source: ParseSource = {}): CountersR
     // the text does not end in a newline: the last line is cut
     throw new ParseError(k, nLines + 1, 'truncated: the last line has no terminating newline (a read without "[end]" is incomplete)', last, source);
   }
-  if (lines[0] !== COUNTERS_MAGIC) {
-    if (/^xt_traffic_counters \d+$/.test(lines[0] ?? '')) err(0, `unsupported revision: this xttraffic reads "${COUNTERS_MAGIC}"`);
+  if (lines[0] !== COUNTERS_MAGIC && lines[0] !== COUNTERS_MAGIC_2) {
+    if (/^xt_traffic_counters \d+$/.test(lines[0] ?? '')) err(0, `unsupported revision: this xttraffic reads "${COUNTERS_MAGIC}" and "${COUNTERS_MAGIC_2}"`);
     err(0, `expected "${COUNTERS_MAGIC}"`);
   }
+  const revision = lines[0] === COUNTERS_MAGIC_2 ? 2 : 1;
   const head: Record<string, string> = {};
   const at: Record<string, number> = {};
   let i = 1;
@@ -138,9 +152,17 @@ export function parseCounters(text: string, source: ParseSource = {}): CountersR
   }
   const overflow = parseU64(head['overflow']!);
   if (overflow === undefined) err(at['overflow']!, 'overflow: not an unsigned 64-bit decimal number');
+  let read: bigint | undefined;
+  if (revision === 2) {
+    if (i >= nLines || !lines[i]!.startsWith('read: ')) err(Math.min(i, nLines - 1), 'expected "read: N" (revision 2)');
+    read = parseU64(lines[i]!.slice('read: '.length));
+    if (read === undefined || read === 0n) err(i, 'read: not a read number 1..2^64-1 in decimal');
+    i++;
+  }
 
   const reading: CountersReading = {
-    name, generation, options, netbase, netmask: head['netmask']!, prefixLength, family, hostPrefix, overflow: overflow!,
+    name, generation, options, netbase, netmask: head['netmask']!, prefixLength, family, hostPrefix, overflow: overflow!, revision,
+    ...(read !== undefined ? { read } : {}),
   };
   let next = 0; // index into SECTIONS of the earliest section still allowed
   for (;;) {
@@ -160,7 +182,7 @@ export function parseCounters(text: string, source: ParseSource = {}): CountersR
     i++;
     let j = i;
     while (j < nLines && !lines[j]!.startsWith('[')) j++;
-    reading[kind] = parseSection(kind, lines, i, j, err, family, hostPrefix);
+    reading[kind] = parseSection(kind, lines, i, j, err, family, hostPrefix, revision === 2);
     i = j;
   }
   for (const kind of SECTIONS) {
@@ -171,8 +193,10 @@ export function parseCounters(text: string, source: ParseSource = {}): CountersR
   return reading;
 }
 
-function parseSection(kind: TableKind, lines: string[], from: number, to: number, err: (i: number, what: string) => never, family: 'ipv4' | 'ipv6', hostPrefix: number): CounterSection {
+function parseSection(kind: TableKind, lines: string[], from: number, to: number, err: (i: number, what: string) => never, family: 'ipv4' | 'ipv6', hostPrefix: number, withSerial: boolean): CounterSection {
   const per = kind === 'traffic' ? 8 : 10;
+  const cs = withSerial ? 2 : 1; // the first counter's column
+  const serials = withSerial ? new BigUint64Array(to - from) : undefined;
   const rows = to - from;
   const port = kind === 'portconn';
   const v6 = !port && family === 'ipv6';
@@ -185,7 +209,7 @@ function parseSection(kind: TableKind, lines: string[], from: number, to: number
   for (let r = 0; r < rows; r++) {
     const li = from + r;
     const f = lines[li]!.split('\t');
-    if (f.length !== per + 1) err(li, `expected a key and ${per} counters separated by one tab`);
+    if (f.length !== per + cs) err(li, withSerial ? `expected a key, a serial and ${per} counters separated by one tab (revision 2)` : `expected a key and ${per} counters separated by one tab`);
     const k = f[0]!;
     let key: number | string;
     if (port) {
@@ -218,8 +242,13 @@ function parseSection(kind: TableKind, lines: string[], from: number, to: number
     }
     if (seen.has(key)) err(li, `${port ? 'PORT' : 'IP'} ${k}: the key appears twice in [${kind}]`);
     seen.add(key);
+    if (serials) {
+      const sv = /^[1-9]\d*$/.test(f[1]!) ? parseU64(f[1]!) : undefined;
+      if (sv === undefined) err(li, `serial: "${f[1]}" is not a serial 1..2^64-1 in decimal`);
+      serials[r] = sv!;
+    }
     for (let c = 0; c < per; c++) {
-      const s = f[c + 1]!;
+      const s = f[c + cs]!;
       let v: bigint | undefined;
       if (s.length > 0 && s.length <= 15 && /^(0|[1-9]\d*)$/.test(s)) v = BigInt(Number(s));
       else v = parseU64(s);
@@ -229,7 +258,7 @@ function parseSection(kind: TableKind, lines: string[], from: number, to: number
       counters[r * per + c] = v!;
     }
   }
-  return { rows, per, family: port ? 'port' : family, keyWords: v6 ? 4 : 1, keyPrefix, keys, counters, keyTexts: texts };
+  return { rows, per, family: port ? 'port' : family, keyWords: v6 ? 4 : 1, keyPrefix, keys, counters, keyTexts: texts, ...(serials ? { serials } : {}) };
 }
 
 async function isDir(p: string): Promise<boolean> {
@@ -268,6 +297,22 @@ export async function readCounters(name: string, loc: CountersLocation = counter
     throw new ParseError('counters', 2, `name: "${r.name}" but the file is ${path}`, `name: ${r.name}`, { path });
   }
   return r;
+}
+
+/**
+ * Revision 2: tells the kernel that read `n` of table `name` is committed (`ack N`), so
+ * entries idle since may be freed. Only after the commit: an ack lost (a crash before it)
+ * only delays reclaiming. Needs CAP_NET_ADMIN.
+ */
+export async function ackCounters(name: string, n: bigint, loc: CountersLocation = countersLocation()): Promise<void> {
+  checkTableName(name);
+  const path = join(loc.dir, name);
+  try {
+    await writeFile(path, `ack ${n}\n`, { flag: 'w' });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new RuntimeError(err.code ?? 'EIO', `ack ${n} to ${path} failed: ${err.message}`, { path, cause: e });
+  }
 }
 
 /**

@@ -43,7 +43,7 @@ describe('counters file', () => {
     expect(err(DOC.replace('[end]\n', '')).message).toBe('/x/RSN: line 14: incomplete: no "[end]" line (the read was cut short)');
     expect(err(DOC.slice(0, -3)).message).toMatch(/^\/x\/RSN: line 14: truncated: the last line has no terminating newline/);
     expect(err(DOC.replace('generation: 5f0c2a9e13b7d4c1', 'generation: 5F0C')).message).toMatch(/^\/x\/RSN: line 3: generation: expected 16 lowercase hex digits/);
-    expect(err(DOC.replace('xt_traffic_counters 1', 'xt_traffic_counters 2')).message).toMatch(/line 1: unsupported revision/);
+    expect(err(DOC.replace('xt_traffic_counters 1', 'xt_traffic_counters 3')).message).toMatch(/line 1: unsupported revision/);
     expect(err(DOC.replace('[ipconn]\n193.11.176.5', '[ipconn]\n193.11.176.5\t1\t2\t0\t0\t0\t1\t1\t1\t0\t0\n193.11.176.5')).message).toMatch(/^\/x\/RSN: line 12: IP 193.11.176.5: the key appears twice in \[ipconn\]/);
     expect(err(DOC.replace('[end]\n', '[end]\nx\n')).message).toMatch(/line 15: text after "\[end\]"/);
     expect(err(DOC.replace('\t1028\t', '\t01028\t')).message).toMatch(/line 9: counter 6: not an unsigned decimal number/);
