@@ -14,7 +14,7 @@ export function registerLoad(program: Command, deps: Deps): void {
   program
     .command('load')
     .description('load the xt_traffic module into the running kernel (its dependencies, e.g. x_tables, first)')
-    .option('--param <key=value>', 'module parameter (repeatable): max_entries, flow_timeout, proc_perms, proc_uid, proc_gid, packets (0|1)', collect, [])
+    .option('--param <key=value>', 'module parameter (repeatable): max_entries, flow_timeout, proc_perms, proc_uid, proc_gid, packets (0|1), reclaim_idle (seconds, 0: never)', collect, [])
     .option('--ko <file>', 'the .ko to load (default: the one `xttraffic build` made for this kernel, else the installed one)')
     .addHelpText('after', examples([
       'sudo xttraffic load',

@@ -44,6 +44,8 @@ export const PARAM_DEFAULTS: Readonly<Record<string, string>> = {
   proc_gid: '0',
   // a bool: /sys shows Y or N, saved as 1 or 0
   packets: '0',
+  // seconds an entry must be idle before a table created with it may free it (0: never)
+  reclaim_idle: '0',
 };
 
 /** Parameters that are bools in the module (sysfs Y/N, module option 0/1). */

@@ -230,6 +230,13 @@ describe('pure parts', () => {
     expect(() => checkParams(['packets=2'])).toThrow('--param packets=2: packets is 0 or 1');
   });
 
+  it('changedParams: reclaim_idle (seconds) is persisted when set, so a rebooted box keeps reclaiming', () => {
+    const sys = { max_entries: '1048576', flow_timeout: '30', proc_perms: '384', proc_uid: '0', proc_gid: '0', packets: 'N' };
+    expect(changedParams({ ...sys, reclaim_idle: '0' })).toEqual([]);
+    expect(changedParams({ ...sys, reclaim_idle: '300' })).toEqual(['reclaim_idle=300']);
+    expect(checkParams(['reclaim_idle=300'])).toEqual(['reclaim_idle=300']);
+  });
+
   it('wantedBy reads the [Install] section only', () => {
     expect(wantedBy('[Unit]\nWantedBy=x.target\n[Install]\nWantedBy=multi-user.target\nWantedBy=a.target b.target\n')).toEqual(['multi-user.target', 'a.target', 'b.target']);
   });
@@ -348,7 +355,7 @@ describe('persist save / status / restore', () => {
     expect(s.calls).toContain('iptables-legacy-save ');
     expect(readFileSync(join(s.etc, 'xttraffic/persist.conf'), 'utf8')).toContain('\nbackend=legacy\n');
     expect(await s.run('persist', 'save', '--param', 'max_entrie=5')).toBe(2);
-    expect(s.stderr).toBe('xttraffic: --param max_entrie=5: xt_traffic has no parameter max_entrie\nhint: its parameters: max_entries, flow_timeout, proc_perms, proc_uid, proc_gid, packets\n');
+    expect(s.stderr).toBe('xttraffic: --param max_entrie=5: xt_traffic has no parameter max_entrie\nhint: its parameters: max_entries, flow_timeout, proc_perms, proc_uid, proc_gid, packets, reclaim_idle\n');
     expect(await s.run('persist', 'save', '--param', 'flow_timeout=1 0')).toBe(2);
     expect(s.stderr).toBe('xttraffic: --param flow_timeout=1 0: expected KEY=NUMBER, e.g. max_entries=65536\n');
     expect(await s.run('persist', 'save', '--backend', 'ebpf')).toBe(2);
