@@ -57,14 +57,14 @@ const kernels = (process.env.XTT_TEST_KERNELS ?? '6.1 6.12 debug').split(/[\s,]+
 //     steps (setup.sh): est. +5 min instead of +14; with the caches: seconds;
 //   build: the module for the debug kernel, ~0.5 min;
 //   harness: the fixture's debug boot (UBSAN + a leak must fail the run; 1 GiB so kmemleak's
-//     scans are short) est. ~3 min, minus two stock `false` boots (the debug kernel's clean
-//     boot is the suites' own): +2.5 min;
+//     scans are short) 132 s measured beside another VM, minus two stock `false` boots (the
+//     debug kernel's clean boot is the suites' own): +1.7 min;
 //   the debug suites, started beside the host suites, operator, bench and harness steps and
 //     the start of 6.1 (XTT_DEBUG_BESIDE; two VMs at once take ~1.5x each): ~half of 14 min
 //     is added, +7 min (XTT_DEBUG_BESIDE=0: +14);
 //   6.12 runs the 7 files of its API differences only: -3.4 min (lifecycle accounting clear
 //     edges cli harness: 256 s by their 6.12/6.1 times x 0.79, 6.12's measured/summed ratio).
-// Cached: 49 + 0.5 + 2.5 + 7 - 3.4 = ~56 min. Fresh: 56 + 15 + 5 = ~76 min: at the limit (the
+// Cached: 49 + 0.5 + 1.7 + 7 - 3.4 = ~55 min. Fresh: 55 + 15 + 5 = ~75 min: at the limit (the
 // fresh setup and the overlap are estimates, +-5 min; the lead measures `.ci/run`). Each
 // debug file's cost beside the rest is about half its time above; XTT_DEBUG_SUITES narrows.
 /** test/vm files named by an environment variable (names without test/vm/ and .test.ts). */
