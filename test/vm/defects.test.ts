@@ -76,7 +76,7 @@ describe('memory of a table is charged to the memory cgroup of the rule\'s creat
     }
   });
 
-  it('a table with --hashsize 1048576: 8 MiB of buckets in memory.current (beyond one of 1024)', async () => {
+  it('a table with --hashsize 1048576: 8 MiB of buckets in memory.current', async () => {
     // the first rule absorbs what iptables itself leaves charged (page cache it read)
     let c0 = memCurrent();
     await iptablesInCg(['-t', 'raw', '-A', 'PREROUTING', '-m', 'traffic', '--traffic', '--hashsize', '1024', '--netbase', '10.8.0.0', '--netmask', '255.255.0.0', '--name', 'S']);
@@ -86,9 +86,13 @@ describe('memory of a table is charged to the memory cgroup of the rule\'s creat
     const big = memCurrent() - c0;
     expect(info(ns.cat('/proc/net/xt_traffic/B_info')).get('hashsize')).toBe('1048576');
     console.log(`memory.current: +${small} B for --hashsize 1024, +${big} B for --hashsize 1048576 (8 MiB of buckets)`);
+    // the bucket array alone is 8 MiB, charged page by page (measured on 6.1: +8,503,296 B
+    // at HEAD, +110,592 B on the pre-fix module); the 1024-bucket rule first took what
+    // iptables leaves charged (page cache: +614,400 and +897,024 B in those runs), so the
+    // difference of the two is no bound
     const MiB8 = 1048576 * 8;
-    expect(big - small).toBeGreaterThanOrEqual(MiB8 - 64 * 1024);
-    expect(big - small).toBeLessThan(MiB8 + 2 * 1048576);
+    expect(big).toBeGreaterThanOrEqual(MiB8);
+    expect(big).toBeLessThan(MiB8 + 2 * 1048576);
   }, 120_000);
 
   it(`${N} entries added by packets (sent from outside the cgroup): memory.stat slab grows by ${N} objects of xt_traffic_entry`, async () => {
