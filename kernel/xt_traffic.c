@@ -981,6 +981,28 @@ static noinline bool traffic_mt_full(const struct sk_buff *skb,
 }
 
 /*
+ * xtt_mt4()'s lookup in a hashed map, out of line: inlined, the SipHash call
+ * gave the match a full stack frame on every packet, direct maps included
+ * (six saved registers instead of two: +13 instructions per packet).
+ */
+static noinline bool xtt_mt4_hashed(const struct sk_buff *skb,
+				    struct xt_traffic_table *t,
+				    struct xtt_map *m, u32 key,
+				    unsigned int slot, unsigned int where)
+{
+	const struct iphdr *iph = ip_hdr(skb);
+	struct xtt_entry *e;
+
+	e = xtt_map_find(m, xtt_map_bucket(m, key), key);
+	if (unlikely(!e))
+		return traffic_mt_full(skb, t);
+	xtt_entry_add(m, e, slot, ntohs(iph->tot_len));
+	if (t->flows && !(iph->frag_off & htons(IP_OFFSET)))
+		return traffic_mt_conn(skb, t, iph, where);
+	return true;
+}
+
+/*
  * The common case inline, with no stack frame: one side in the net, a known
  * key, no GSO. Anything else is a tail call to traffic_mt_full(), which does
  * the whole packet. The match never drops: it always returns true.
@@ -1012,7 +1034,9 @@ static __always_inline bool xtt_mt4(const struct sk_buff *skb,
 		slot += XTT_IN;
 	}
 	m = t->map[XTT_KIND_TRAFFIC];
-	e = xtt_map_find(m, xtt_map_bucket(m, key), key);
+	if (unlikely(!m->direct))
+		return xtt_mt4_hashed(skb, t, m, key, slot, where);
+	e = xtt_map_find(m, key, key);
 	if (unlikely(!e))
 		return traffic_mt_full(skb, t);
 	xtt_entry_add(m, e, slot, ntohs(iph->tot_len));
