@@ -89,9 +89,11 @@ describe('memory of a table is charged to the memory cgroup of the rule\'s creat
     // the bucket array alone is 8 MiB, charged page by page (measured on 6.1: +8,503,296 B
     // at HEAD, +110,592 B on the pre-fix module); the 1024-bucket rule first took what
     // iptables leaves charged (page cache: +614,400 and +897,024 B in those runs), so the
-    // difference of the two is no bound
+    // difference of the two is no bound. memory.current moves in per-CPU charge batches (up
+    // to 64 pages a CPU) and page cache can be reclaimed meanwhile: +8,228,864 B in one HEAD
+    // run, so the lower bound is 7 MiB (the pre-fix module's +110,592 B is far below it)
     const MiB8 = 1048576 * 8;
-    expect(big).toBeGreaterThanOrEqual(MiB8);
+    expect(big).toBeGreaterThanOrEqual(MiB8 - 1048576);
     expect(big).toBeLessThan(MiB8 + 2 * 1048576);
   }, 120_000);
 
