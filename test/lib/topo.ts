@@ -81,19 +81,22 @@ export class RoutedTopo {
 }
 
 /**
- * Starts `pkt.py tcpserve PORT` in a namespace. `done` resolves with the byte count it
- * received; both promises exist from the start, so no event can be missed.
+ * Starts a python server script (`pkt.py`/`pkt6.py` tcpserve, udpsink ...) in a namespace and
+ * waits until it prints "listening". `done` resolves with the last number it prints (in an
+ * object: an async function returning a bare promise would wait for it); both promises exist
+ * from the start, so no event can be missed.
  */
-export async function tcpServe(ns: Netns, port: number): Promise<{ done: Promise<number> }> {
-  const srv = spawn('ip', ['netns', 'exec', ns.name, 'python3', PKT, 'tcpserve', String(port)]);
+export async function startServer(ns: Netns, script: string, args: string[]): Promise<{ done: Promise<number> }> {
+  const label = `${script.split('/').pop()} ${args.join(' ')}`;
+  const srv = spawn('ip', ['netns', 'exec', ns.name, 'python3', script, ...args]);
   let out = '';
   let err = '';
   srv.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const done = new Promise<number>((resolve, reject) =>
-    srv.on('close', (code) => (code === 0 ? resolve(Number(out.trim().split('\n').pop())) : reject(new Error(`tcpserve: ${err}`)))),
+    srv.on('close', (code) => (code === 0 ? resolve(Number(out.trim().split('\n').pop())) : reject(new Error(`${label}: ${err}`)))),
   );
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`tcpserve did not start: ${out}${err}`)), 60_000);
+    const t = setTimeout(() => reject(new Error(`${label} did not start: ${out}${err}`)), 60_000);
     srv.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes('listening')) {
@@ -104,4 +107,9 @@ export async function tcpServe(ns: Netns, port: number): Promise<{ done: Promise
     done.catch(reject);
   });
   return { done };
+}
+
+/** `pkt.py tcpserve PORT` in a namespace: `done` resolves with the byte count it received. */
+export async function tcpServe(ns: Netns, port: number): Promise<{ done: Promise<number> }> {
+  return startServer(ns, PKT, ['tcpserve', String(port)]);
 }

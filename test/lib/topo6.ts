@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { alignTo6, formatIPv6, parseIPv6 } from '../../src/core/ip.js';
 import type { Netns } from './netns.js';
 import { REPO, shAsync } from './sh.js';
+import { startServer } from './topo.js';
 
 /** IPv6 packet senders and servers (test/lib/pkt6.py). */
 export const PKT6 = `${REPO}/test/lib/pkt6.py`;
@@ -48,25 +48,7 @@ export async function link6(a: Netns, sa: Side6, b: Netns, sb: Side6, opts: { mt
  * function returning a bare promise would wait for it).
  */
 export async function serve6(ns: Netns, args: string[]): Promise<{ done: Promise<number> }> {
-  const p = spawn('ip', ['netns', 'exec', ns.name, 'python3', PKT6, ...args]);
-  let out = '';
-  let err = '';
-  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const done = new Promise<number>((resolve, reject) =>
-    p.on('close', (code) => (code === 0 ? resolve(Number(out.trim().split('\n').pop())) : reject(new Error(`pkt6 ${args.join(' ')}: ${err}`)))),
-  );
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`pkt6 ${args.join(' ')} did not start: ${out}${err}`)), 60_000);
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('listening')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    done.catch(reject);
-  });
-  return { done };
+  return startServer(ns, PKT6, args);
 }
 
 /**

@@ -7,7 +7,7 @@ import { Oracle, expectedTraffic, parseNet, type ExpectedTraffic, type PairCount
 import { ok, runCli, type CliResult } from '../lib/cli.js';
 import { mirrorSnapshot, waitCarrier, type MirrorStatusJson } from '../lib/mirror.js';
 import { REPO, shAsync } from '../lib/sh.js';
-import { PKT, link, tcpServe } from '../lib/topo.js';
+import { PKT, link, startServer, tcpServe } from '../lib/topo.js';
 import { alignTo6, formatIPv6, parseIPv6 } from '../../src/core/ip.js';
 
 // `xttraffic mirror` on a simulated SPAN port. A (10.30.0.1) and B (10.30.0.2) talk over a
@@ -131,30 +131,6 @@ async function icmp6In(ns: Netns): Promise<number> {
   return Number(m![1]);
 }
 
-/**
- * A pkt6.py server (tcpserve) in `ns`, started and listening; `done` gives the bytes it read
- * (in an object: an async function returning the promise would wait for it).
- */
-async function tcpServe6(ns: Netns, port: number): Promise<{ done: Promise<number> }> {
-  const p = spawn('ip', ['netns', 'exec', ns.name, 'python3', PKT6, 'tcpserve', String(port)]);
-  let out = '';
-  let err = '';
-  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const done = new Promise<number>((resolve, reject) =>
-    p.on('close', (code) => (code === 0 ? resolve(Number(out.trim().split('\n').pop())) : reject(new Error(`pkt6 tcpserve: ${err}`)))));
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`pkt6 tcpserve did not start: ${out}${err}`)), 60_000);
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('listening')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    done.catch(reject);
-  });
-  return { done };
-}
 
 /**
  * Python for A: for `seconds`, once a second, an MLD query (ff02::1), a router solicitation
@@ -449,7 +425,7 @@ function suite(backend: 'iptables' | 'legacy'): void {
         m.run(ip6t, ['-t', 'raw', '-Z']),
       ]);
       expect(txBefore).toBe(txAtEnable);
-      const [listener, srv, srv6] = await Promise.all([udpListener(m, UDP_PORT), tcpServe(b, TCP_PORT), tcpServe6(b, TCP6_PORT)]);
+      const [listener, srv, srv6] = await Promise.all([udpListener(m, UDP_PORT), tcpServe(b, TCP_PORT), startServer(b, PKT6, ['tcpserve', String(TCP6_PORT)])]);
       // all at once: the counts are exact whatever the interleaving
       await Promise.all([
         a.run('ping', ['-q', '-c', '3', '-i', '0.2', '-s', '100', '-W', '2', B]),
