@@ -10,6 +10,7 @@
 import type { Netns } from './netns.js';
 import type { ExpectedTraffic, PairCount } from './oracle.js';
 import { parseTraffic } from './proc-oracle.js';
+import { shAsync } from './sh.js';
 
 /** Packets and bytes per protocol. */
 export interface ProtoCounts {
@@ -219,4 +220,62 @@ export function sumReads(...parts: Sums[]): Sums {
     if ((['total', 'tcp', 'udp', 'other'] as const).every((k) => r[k].in === 0n && r[k].out === 0n)) delete out[ip];
   }
   return out;
+}
+
+/** The backends of XTT_STRESS_BACKENDS (default both), validated. */
+export function stressBackends(value: string | undefined): string[] {
+  const all = ['iptables', 'iptables-legacy'];
+  const list = (value ?? all.join(' ')).split(/[\s,]+/).filter(Boolean);
+  const bad = list.filter((b) => !all.includes(b));
+  if (bad.length || list.length === 0) throw new Error(`XTT_STRESS_BACKENDS=${JSON.stringify(value)}: one or both of ${all.join(', ')}`);
+  return [...new Set(list)];
+}
+
+/** Times runs of named activities: count, total and max, in ms. */
+export class ActivityClock {
+  private readonly stats = new Map<string, { n: number; total: number; max: number }>();
+
+  async time<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = Date.now();
+    try {
+      return await fn();
+    } finally {
+      const ms = Date.now() - t0;
+      const s = this.stats.get(name) ?? { n: 0, total: 0, max: 0 };
+      s.n++;
+      s.total += ms;
+      s.max = Math.max(s.max, ms);
+      this.stats.set(name, s);
+    }
+  }
+
+  /** "name mean/max" per activity, in seconds with one decimal. */
+  summary(): string {
+    return [...this.stats].map(([k, s]) => `${k} ${(s.total / s.n / 1000).toFixed(1)}/${(s.max / 1000).toFixed(1)}`).join(', ');
+  }
+}
+
+/**
+ * A namespace made and deleted without blocking the event loop (the churn of the stress
+ * test: on the debug kernel `ip netns add` and `del` take seconds, and Netns does them
+ * synchronously). `run` as Netns.run.
+ */
+export class ChurnNetns {
+  private static seq = 0;
+
+  private constructor(readonly name: string) {}
+
+  static async create(prefix: string): Promise<ChurnNetns> {
+    const n = new ChurnNetns(`${prefix}${process.pid}c${ChurnNetns.seq++}`);
+    await shAsync('ip', ['netns', 'add', n.name]);
+    return n;
+  }
+
+  run(cmd: string, args: string[] = [], opts: { input?: string } = {}): Promise<string> {
+    return shAsync('ip', ['netns', 'exec', this.name, cmd, ...args], opts);
+  }
+
+  async delete(): Promise<void> {
+    await shAsync('ip', ['netns', 'del', this.name]);
+  }
 }
