@@ -33,7 +33,10 @@ PKGS=(
 	tcpreplay tcpdump netcat-openbsd socat python3
 	dkms
 	debootstrap
+	pahole
 )
+# pahole (bookworm's name; `dwarves` is its transitional package): test/unit/layout.test.ts
+# reads the module's structure layout from its DWARF.
 # dkms: `xttraffic install --dkms` is tested in the VM. Its Recommends include the
 # linux-headers-amd64 metapackage, which --no-install-recommends keeps out: the headers
 # installed are exactly the ABIs resolved below.
