@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 12: every defect has a test that fails on the module before its fix.
-#   scripts/fail-without-fix.sh [--before-only|--head-only|--table] [--run ID]...
+#   scripts/fail-without-fix.sh [--before-only|--head-only|--table] [--run ID]... [--mirror]
 # Builds the pre-fix module from git history (git archive of kernel/ at the revision before
 # the fix, into .cache/prefix/REV/, never over .cache/build/), runs each defect's tests in the
 # VM against it with XTT_MODULE_KO naming that .ko (test/lib/module.ts), expecting FAILURE,
@@ -25,6 +25,7 @@ while [ $# -gt 0 ]; do
 	--head-only) want_before= ; shift ;;
 	--table) want_before= want_head= ; shift ;;
 	--run) runs+=("$2"); shift 2 ;;
+	--mirror) runs+=(M); shift ;;
 	*) echo "fail-without-fix: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -32,10 +33,16 @@ done
 OUT=$XTT_CACHE/fail-without-fix
 mkdir -p "$OUT"
 
-# Groups: ID|REVISION BEFORE THE FIX|FILES (test/vm/)
+# Groups: ID|REVISION BEFORE THE FIX|FILES (test/vm/)[|SOURCE FILES]
+# Without SOURCE FILES the group's defects are in the module: "before" loads the module of
+# REVISION. With them (defect 6 is in src/system/mirror.ts, not in the module), "before" runs
+# the tests in a scratch worktree of HEAD whose SOURCE FILES are those of REVISION (own
+# build, node_modules linked, HEAD's module), removed afterwards: group M, opt-in (--mirror or
+# --run M: ~30 s of watching the port and the enable, ~4 min a side under TCG).
 GROUPS_=(
 	"A|29fb222^|gso.test.ts memory.test.ts clear.test.ts edges.test.ts packets.test.ts checkentry.test.ts defects.test.ts"
 	"D|963ede7^|counters.test.ts"
+	"M|5e9bdbc^|mirror.test.ts|src/system/mirror.ts src/commands/mirror.ts"
 )
 # Rows: DEFECT|GROUP|FILE|TEST NAME (a regex of vitest's full name: describe and it titles
 # joined by spaces; the alternation of a group's regexes is its -t)|NOTE
@@ -62,6 +69,8 @@ ROWS=(
 	"4 long loops never reschedule|-|||no test: latency only (no functional difference)"
 	"5 no per-IP packet counters|A|packets.test.ts|packet counters [a-z]|the feature is absent before: the test fails at setup (no packets parameter), not on a count"
 	"5 flow-cache evictions not counted in NAME_info|A|packets.test.ts|flow cache evictions|"
+	"6 the monitor port talks: enable silences IPv6 and guards egress|M|mirror.test.ts|SPAN port \\(iptables\\) enable: every step once|the pre-fix enable's steps and state (no sysctls, guards, ip6tables chain)"
+	"6 the monitor port talks: 30 s of mirrored traffic, 0 frames out|M|mirror.test.ts|SPAN port \\(iptables\\) silence:|"
 )
 
 SLOT=()
@@ -86,6 +95,29 @@ build_prefix() {
 	printf '%s\n' "$d/build/$rel/xt_traffic.ko"
 }
 
+# A scratch worktree of HEAD with FILES as of REV, built (scripts/build.sh: libxt, dist):
+# prints its path. Removed by remove_worktrees at exit (all of .cache/prefix/*-worktree).
+build_src_prefix() {
+	local rev=$1 files=$2 wt f
+	wt=$XTT_CACHE/prefix/$(revdir "$rev")-worktree
+	git worktree remove --force "$wt" 2>/dev/null || rm -rf "$wt"
+	git worktree prune
+	git worktree add -q --detach "$wt" HEAD >&2
+	for f in $files; do git show "$rev:$f" >"$wt/$f"; done
+	ln -s "$ROOT/node_modules" "$wt/node_modules"
+	(cd "$wt" && nice -n 10 bash scripts/build.sh >&2)
+	printf '%s\n' "$wt"
+}
+remove_worktrees() {
+	local wt
+	for wt in "$XTT_CACHE"/prefix/*-worktree; do
+		[ -d "$wt" ] || continue
+		git worktree remove --force "$wt" 2>/dev/null || rm -rf "$wt"
+	done
+	git worktree prune
+}
+trap remove_worktrees EXIT
+
 # One VM boot runs every selected step (a step: one group against one module, as its own
 # vitest run; between steps the module is unloaded, so the next loadModule() loads the
 # step's .ko): the VM slots are shared, and one boot waits for a slot once, not per group.
@@ -106,13 +138,13 @@ run_vm() {
 			return 1
 		}
 		step() {
-			local id=$1 which=$2 ko=$3 pat=$4 out=$5
-			shift 5
+			local id=$1 which=$2 ko=$3 pat=$4 out=$5 dir=$6
+			shift 6
 			unload || { echo 99 >"$out/$id-$which.rc"; return; }
-			echo "fail-without-fix: step $id $which ${ko:-HEAD}"
-			XTT_MODULE_KO=$ko node node_modules/.bin/vitest run --config vitest.vm.config.ts \
+			echo "fail-without-fix: step $id $which ${ko:-HEAD} in $dir"
+			(cd "$dir" && XTT_MODULE_KO=$ko node node_modules/.bin/vitest run --config vitest.vm.config.ts \
 				--reporter=default --reporter=json --outputFile.json="$out/$id-$which.json" \
-				"$@" -t "$pat" >"$out/$id-$which.log" 2>&1
+				"$@" -t "$pat" >"$out/$id-$which.log" 2>&1)
 			echo $? >"$out/$id-$which.rc"
 			grep -E '^ *(Test Files|Tests) ' "$out/$id-$which.log"
 		}
@@ -121,14 +153,20 @@ run_vm() {
 	for step in "$@"; do
 		id=${step%%:*}
 		which=${step#*:}
-		IFS='|' read -r _ rev files <<<"$(printf '%s\n' "${GROUPS_[@]}" | grep "^$id|")"
+		IFS='|' read -r _ rev files srcfiles <<<"$(printf '%s\n' "${GROUPS_[@]}" | grep "^$id|")"
 		pat=$(for r in "${ROWS[@]}"; do IFS='|' read -r _ g _ t _ <<<"$r"; if [ "$g" = "$id" ]; then printf '%s\n' "$t"; fi; done | paste -sd'|')
 		rm -f "$OUT/$id-$which.json" "$OUT/$id-$which.rc" "$OUT/$id-$which.log"
 		ko=
-		[ "$which" = before ] && ko=$(build_prefix "$rev")
+		dir=$ROOT
+		if [ "$which" = before ] && [ -n "$srcfiles" ]; then
+			dir=$(build_src_prefix "$rev" "$srcfiles")
+			ko=$ROOT/.cache/build/$rel/xt_traffic.ko
+		elif [ "$which" = before ]; then
+			ko=$(build_prefix "$rev")
+		fi
 		args=()
 		for f in $files; do args+=("test/vm/$f"); done
-		printf 'step %q %q %q %q %q' "$id" "$which" "$ko" "$pat" "$OUT" >>"$guest"
+		printf 'step %q %q %q %q %q %q' "$id" "$which" "$ko" "$pat" "$OUT" "$dir" >>"$guest"
 		printf ' %q' "${args[@]}" >>"$guest"
 		printf '\n' >>"$guest"
 	done
@@ -170,6 +208,8 @@ for which in before head; do
 	if selected host; then run_host "$which"; fi
 	for g in "${GROUPS_[@]}"; do
 		id=${g%%|*}
+		# M (a worktree and ~8 min of VM) only when named
+		if [ "$id" = M ] && ! printf '%s\n' "${runs[@]}" | grep -qx M; then continue; fi
 		if selected "$id"; then steps+=("$id:$which"); fi
 	done
 done

@@ -404,7 +404,9 @@ describe('--clearonread needs CAP_NET_ADMIN of the opener; rmmod/insmod draws ne
     await topology();
     addRules('iptables-legacy', 'C', ['--traffic', '--clearonread']);
     await ping(1, 56);
-    genBefore = parseCounters(readWith(b, `${CTR}/C`, 'r')).generation;
+    // a module without the counters file (before 963ede7, scripts/fail-without-fix.sh):
+    // the generation test fails, the CAP_NET_ADMIN test still runs to its own assertions
+    genBefore = existsSync(CTR) ? parseCounters(readWith(b, `${CTR}/C`, 'r')).generation : '(no counters file)';
     // every rule of this namespace gone, then the module reloaded with readable files
     b.exec('iptables-legacy', ['-t', 'raw', '-F']);
     await unloadModuleWhenFree();
