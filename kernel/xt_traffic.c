@@ -399,6 +399,33 @@ static u64 xtt_overflow(const struct xt_traffic_table *t)
 
 /* ---- maps ---- */
 
+/*
+ * Long walks over a whole map (free, clear, index rebuild) let others run
+ * every XTT_RESCHED_STEPS steps, a step being a bucket or an entry: a chain
+ * can be long too (--hashsize 2 puts half the entries in one).
+ */
+#define XTT_RESCHED_STEPS	1024U
+
+static __always_inline bool xtt_resched_due(unsigned int *steps)
+{
+	return ++*steps % XTT_RESCHED_STEPS == 0;
+}
+
+/*
+ * A step of a walk under rcu_read_lock() and the table's clear_mutex: only
+ * a reclaim (under clear_mutex) or the table's free unlinks and frees
+ * entries, so the walk may leave the RCU read side, reschedule and go on
+ * from the entry it holds.
+ */
+static void xtt_walk_step(unsigned int *steps)
+{
+	if (xtt_resched_due(steps)) {
+		rcu_read_unlock();
+		cond_resched();
+		rcu_read_lock();
+	}
+}
+
 static struct xtt_map *xtt_map_alloc(struct xt_traffic_table *t,
 				     enum xtt_kind kind, u32 nbuckets,
 				     u32 keyspace)
@@ -435,16 +462,20 @@ static struct xtt_map *xtt_map_alloc(struct xt_traffic_table *t,
 static void xtt_map_free(struct xtt_map *m)
 {
 	struct xtt_entry *e, *next;
+	unsigned int steps = 0;
 	u32 i;
 
 	if (!m)
 		return;
+	/* process context (a rule's destroy, a failed create), no lock held */
 	for (i = 0; i < m->nbuckets; i++) {
 		for (e = rcu_dereference_protected(m->buckets[i], 1); e; e = next) {
 			next = rcu_dereference_protected(e->next, 1);
 			kmem_cache_free(xtt_cache(m), e);
+			if (xtt_resched_due(&steps))
+				cond_resched();
 		}
-		if ((i & 1023) == 1023)
+		if (xtt_resched_due(&steps))
 			cond_resched();
 	}
 	kvfree(m->index);
@@ -624,9 +655,13 @@ static struct xtt_flows *xtt_flows_alloc(u32 slots)
 	f->seed = get_random_u64();
 	for (i = 0; i < XTT_LOCKS; i++)
 		spin_lock_init(&f->locks[i]);
-	for (i = 0; i < nsets; i++)
+	for (i = 0; i < nsets; i++) {
 		seqcount_spinlock_init(&f->set[i].seq,
 				       &f->locks[i % XTT_LOCKS]);
+		/* millions of sets for the biggest hash (lockdep inits each) */
+		if (i % (16 * XTT_RESCHED_STEPS) == 0)
+			cond_resched();
+	}
 	return f;
 }
 
@@ -1325,6 +1360,7 @@ static int xtt_index_update(struct xtt_map *m)
 {
 	int epoch = atomic_read_acquire(&m->inserts);
 	struct xtt_index *ix = m->index;
+	unsigned int steps = 0;
 	struct mem_cgroup *old;
 	struct xtt_entry *e;
 	size_t cap, n;
@@ -1348,14 +1384,11 @@ again:
 			if (n == cap)
 				break;
 			ix->keys[n++] = e->key;
+			xtt_walk_step(&steps);
 		}
 		if (n == cap)
 			break;
-		if ((b & 1023) == 1023) {
-			rcu_read_unlock();
-			cond_resched();
-			rcu_read_lock();
-		}
+		xtt_walk_step(&steps);
 	}
 	rcu_read_unlock();
 	if (n == cap) {
@@ -1423,6 +1456,7 @@ static int xtt_index6_update(struct xtt_map *m)
 	/* acquire: the entries of the inserts counted here are seen */
 	int epoch = atomic_read_acquire(&m->inserts);
 	struct xtt_index6 *ix = m->index6;
+	unsigned int steps = 0;
 	struct mem_cgroup *old;
 	struct xtt_entry *e;
 	size_t cap, n;
@@ -1445,12 +1479,9 @@ again:
 		     e = rcu_dereference(e->next)) {
 			ix->keys[n].key = *xtt_key6(m, e);
 			ix->keys[n++].e = e;
+			xtt_walk_step(&steps);
 		}
-		if ((b & 1023) == 1023) {
-			rcu_read_unlock();
-			cond_resched();
-			rcu_read_lock();
-		}
+		xtt_walk_step(&steps);
 	}
 	rcu_read_unlock();
 	if (n == cap) {
@@ -1572,8 +1603,11 @@ static void *xtt_seq_start(struct seq_file *seq, loff_t *pos)
 	it->have = false;
 	if (m->v6 ? xtt_index6_update(m) : !m->direct && xtt_index_update(m))
 		return ERR_PTR(-ENOMEM);
-	while (it->pos < *pos && (it->have = xtt_iter_advance(it)))
-		it->pos++;
+	while (it->pos < *pos && (it->have = xtt_iter_advance(it))) {
+		/* under clear_mutex only: a seek far into a big table */
+		if (++it->pos % XTT_RESCHED_STEPS == 0)
+			cond_resched();
+	}
 	if (*pos == 0)
 		return SEQ_START_TOKEN;
 	return it->pos == *pos && it->have ? it : NULL;
@@ -1586,6 +1620,9 @@ static void *xtt_seq_next(struct seq_file *seq, void *v, loff_t *pos)
 	++*pos;
 	it->have = xtt_iter_advance(it);
 	it->pos = *pos;
+	/* seq_file's traverse() (a pread far in) calls next() row by row */
+	if (*pos % XTT_RESCHED_STEPS == 0)
+		cond_resched();
 	return it->have ? it : NULL;
 }
 
@@ -1749,26 +1786,44 @@ static int xtt_proc_open(struct inode *inode, struct file *file)
 /* A clear without a read: every baseline of the map moves to its counter. */
 static void xtt_map_clear(struct xtt_map *m)
 {
+	unsigned int i, steps = 0;
 	struct xtt_entry *e;
-	unsigned int i;
 	u32 b;
 
 	mutex_lock(&m->table->clear_mutex);
 	rcu_read_lock();
 	for (b = 0; b < m->nbuckets; b++) {
 		for (e = rcu_dereference(m->buckets[b]); e;
-		     e = rcu_dereference(e->next))
+		     e = rcu_dereference(e->next)) {
 			for (i = 0; i < m->ncounters; i++)
 				atomic64_set(xtt_base(m, e, i),
 					     atomic64_read(&e->c[i]));
-		if ((b & 1023) == 1023) {
-			rcu_read_unlock();
-			cond_resched();
-			rcu_read_lock();
+			xtt_walk_step(&steps);
 		}
+		xtt_walk_step(&steps);
 	}
 	rcu_read_unlock();
 	mutex_unlock(&m->table->clear_mutex);
+}
+
+/*
+ * A write handler's command: @size bytes from @ubuf into @buf (of @len),
+ * NUL-terminated, a trailing newline dropped. Returns @size, 0 for an
+ * empty write (nothing to do), -EINVAL when it does not fit, -EFAULT.
+ */
+static ssize_t xtt_write_cmd(char *buf, size_t len, const char __user *ubuf,
+			     size_t size)
+{
+	if (size == 0)
+		return 0;
+	if (size >= len)
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, size))
+		return -EFAULT;
+	buf[size] = '\0';
+	if (buf[size - 1] == '\n')
+		buf[size - 1] = '\0';
+	return size;
 }
 
 static ssize_t xtt_proc_write(struct file *file, const char __user *ubuf,
@@ -1776,18 +1831,13 @@ static ssize_t xtt_proc_write(struct file *file, const char __user *ubuf,
 {
 	struct xtt_map *m = pde_data(file_inode(file));
 	char buf[16];
+	ssize_t ret;
 
 	if (!xtt_may_clear(file, m->table))
 		return -EPERM;
-	if (size == 0)
-		return 0;
-	if (size >= sizeof(buf))
-		return -EINVAL;
-	if (copy_from_user(buf, ubuf, size))
-		return -EFAULT;
-	buf[size] = '\0';
-	if (size && buf[size - 1] == '\n')
-		buf[size - 1] = '\0';
+	ret = xtt_write_cmd(buf, sizeof(buf), ubuf, size);
+	if (ret <= 0)
+		return ret;
 	if (strcmp(buf, "clear") != 0) {
 		pr_info_ratelimited("%s%s: unknown command \"%*pE\" (allowed: clear)\n",
 				    m->table->name, xtt_kind_suffix[m->kind],
@@ -2217,20 +2267,14 @@ static ssize_t xtt_ctr_write(struct file *file, const char __user *ubuf,
 {
 	struct xt_traffic_table *t = pde_data(file_inode(file));
 	char buf[32];
+	ssize_t ret;
 	u64 n;
-	int ret;
 
 	if (!t->reclaim_idle || !xtt_may_clear(file, t))
 		return -EPERM;
-	if (size == 0)
-		return 0;
-	if (size >= sizeof(buf))
-		return -EINVAL;
-	if (copy_from_user(buf, ubuf, size))
-		return -EFAULT;
-	buf[size] = '\0';
-	if (buf[size - 1] == '\n')
-		buf[size - 1] = '\0';
+	ret = xtt_write_cmd(buf, sizeof(buf), ubuf, size);
+	if (ret <= 0)
+		return ret;
 	if (strncmp(buf, "ack ", 4) || kstrtou64(buf + 4, 10, &n)) {
 		pr_info_ratelimited("%s: unknown command \"%*pE\" (allowed: ack N)\n",
 				    t->name, (int)strlen(buf), buf);
