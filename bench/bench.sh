@@ -20,14 +20,45 @@
 #                  2-core host, one of them booting)
 #   BENCH_WALL=0, BENCH_NATIVE=0, BENCH_LEDGER=0  skip part 2, 3 or 4; other BENCH_* knobs: see bench/run.sh
 #                  (BENCH_IPV6=0, BENCH_IPV4=0: without the IPv6 or the IPv4 by-source packet rows)
+#   BENCH_SPLIT=1, then BENCH_SPLIT=2  the full run as two invocations, each one VM hold of
+#                  about half the time (`vmslot` each; a full run in one hold takes ~17 minutes
+#                  on a busy 2-core host): 1 = the icount VM's IPv4 by-source rows, reads and
+#                  memory, the wall-clock VM, native read, ledger; 2 = the icount VM's IPv6 and
+#                  IPv4 by-destination rows, then the report of both (latest.* when both parts
+#                  are complete). Raw files in BENCH_SPLIT_DIR (default .cache/bench/split),
+#                  which part 1 empties; part 2 refuses to run without part 1's files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 QUICK=${BENCH_QUICK:-}
+SPLIT=${BENCH_SPLIT:-}
+SPLITDIR=${BENCH_SPLIT_DIR:-$ROOT/.cache/bench/split}
+case "$SPLIT" in
+'') ;;
+1 | 2) [ -z "$QUICK" ] || { echo "bench: BENCH_SPLIT and BENCH_QUICK exclude each other" >&2; exit 2; } ;;
+*) echo "bench: BENCH_SPLIT='$SPLIT': 1 or 2" >&2; exit 2 ;;
+esac
+if [ "$SPLIT" = 2 ] && [ ! -s "$SPLITDIR/part1/meta.tsv" ]; then
+	echo "bench: BENCH_SPLIT=2: no part 1 in $SPLITDIR (run BENCH_SPLIT=1 first)" >&2
+	exit 2
+fi
 # a quick run never writes into bench/results/
 if [ -n "$QUICK" ]; then OUTDIR=${XTT_VM_OUTDIR:-$ROOT/.cache/bench/quick}; else OUTDIR=${XTT_VM_OUTDIR:-$ROOT/bench/results}; fi
 mkdir -p "$ROOT/.cache/bench"
-WORK=$(mktemp -d "$ROOT/.cache/bench/run.XXXXXX")
+if [ -n "$SPLIT" ]; then
+	[ "$SPLIT" = 1 ] && rm -rf "$SPLITDIR"
+	WORK=$SPLITDIR/part$SPLIT
+	rm -rf "$WORK" && mkdir -p "$WORK"
+	# the run's date is part 1's
+	[ "$SPLIT" = 2 ] && XTT_BENCH_DATE=${XTT_BENCH_DATE:-$(awk -F'\t' '$1 == "date" { print $2 }' "$SPLITDIR/part1/meta.tsv")}
+	# each part's share, as knobs of bench/run.sh and of the steps below (not "skipped")
+	if [ "$SPLIT" = 1 ]; then export XTT_BENCH_IPV6=0; else
+		export XTT_BENCH_IPV4=0 XTT_BENCH_READ=0
+		BENCH_WALL=0 BENCH_NATIVE=0 BENCH_LEDGER=0 SPLIT_SKIP=1
+	fi
+else
+	WORK=$(mktemp -d "$ROOT/.cache/bench/run.XXXXXX")
+fi
 chmod 755 "$WORK"
 # The guest's clock is virtual under icount: date the results on the host.
 export XTT_BENCH_DATE=${XTT_BENCH_DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
@@ -50,11 +81,18 @@ T0=$(now)
 meta=$WORK/meta.tsv
 {
 	printf 'date\t%s\n' "$XTT_BENCH_DATE"
+	printf 'started\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	printf 'host\t%s, %s CPUs, load average %s\n' "$(uname -r)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$meta"
 for v in BENCH_PACKETS BENCH_IPV6 BENCH_IPV4 BENCH_READ BENCH_BIG BENCH_MEM BENCH_WALL BENCH_NATIVE BENCH_LEDGER; do
+	# part 2 of a split run skips part 1's steps by design
+	[ -n "${SPLIT_SKIP:-}" ] && case $v in BENCH_WALL | BENCH_NATIVE | BENCH_LEDGER) continue ;; esac
 	[ "${!v:-1}" = 0 ] && partial+=("$v=0")
 done
+{
+	printf 'commit\t%s%s\n' "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
+		"$(git diff --quiet HEAD -- kernel src libxt 2>/dev/null || echo ' + uncommitted changes in kernel/, src/ or libxt/')"
+} >>"$meta"
 
 # 1. icount pass (quick: both passes in this one VM, to keep CI short)
 t=$(now)
@@ -101,6 +139,7 @@ fi
 
 printf 'seconds_total\t%s\n' "$(secs "$T0")" >>"$meta"
 mode=full
+[ -n "$SPLIT" ] && mode=part$SPLIT # bench/merge.mjs makes a full run of the two
 if [ ${#partial[@]} -gt 0 ] || [ ${#failed[@]} -gt 0 ]; then mode=partial; fi
 if [ -n "$QUICK" ]; then mode=quick; fi
 {
@@ -109,11 +148,20 @@ if [ -n "$QUICK" ]; then mode=quick; fi
 	printf 'skipped\t%s\n' "$(IFS=,; echo "${partial[*]:-}")"
 } >>"$meta"
 rc=0
-node bench/report.mjs "$WORK" "$OUTDIR" || rc=1
+if [ "$SPLIT" = 1 ]; then
+	# part 1's own report (printed, and split.* in the split folder); part 2 writes the run's
+	node bench/report.mjs "$WORK" "$SPLITDIR" >/dev/null || rc=1
+	say "part 1 of 2 in $WORK ($(secs "$T0") s): now BENCH_SPLIT=2 bash bench/bench.sh (in its own VM hold)"
+elif [ "$SPLIT" = 2 ]; then
+	node bench/merge.mjs "$SPLITDIR/part1" "$WORK" "$SPLITDIR/merged" || rc=1
+	[ "$rc" = 0 ] && { node bench/report.mjs "$SPLITDIR/merged" "$OUTDIR" || rc=1; }
+else
+	node bench/report.mjs "$WORK" "$OUTDIR" || rc=1
+fi
 if [ ${#failed[@]} -gt 0 ]; then
 	say "FAIL: ${failed[*]} (raw results kept in $WORK)"
 	exit 1
 fi
 [ "$rc" = 0 ] || { say "FAIL: the report found problems (raw results kept in $WORK)"; exit 1; }
-rm -rf "$WORK"
+[ -z "$SPLIT" ] && rm -rf "$WORK"
 say "done in $(secs "$T0") s"

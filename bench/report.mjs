@@ -156,6 +156,22 @@ export function ipv6Ratios(rows) {
   return out;
 }
 
+/** The IPv4 by-destination twin of an IPv6 contender (ipset: the IPv4 rows' own hash:ip, on dst). */
+export const IPV4_TWIN = { 'ipset hash:net inet6 counters': 'ipset hash:ip counters' };
+
+/**
+ * Every IPv6 contender against its IPv4 twin measured the same way (by destination, same
+ * number of hosts / 64s, each over its own load's no-rule baseline): the report's ratio column.
+ */
+export function ipv6Twins(rows) {
+  const r2 = (a, b) => (a !== null && a !== undefined && b ? Math.round((a / b) * 100) / 100 : null);
+  return rows.filter((r) => r.load === 'ipv6-dst' && r.contender !== 'no rule').map((v6) => {
+    const twin = IPV4_TWIN[v6.contender] ?? v6.contender;
+    const v4 = find(rows, twin, v6.sources, 'ipv4-dst')?.added ?? null;
+    return { contender: v6.contender, ipv4Contender: twin, sources: v6.sources, ipv6: v6.added, ipv4: v4, ratio: r2(v6.added, v4) };
+  });
+}
+
 /** The issue's targets, each {target, limit, value, met} (value null = not measured). */
 export function targets(rows, extra, reads = [], stepTimeout = null) {
   const t = [];
@@ -205,11 +221,16 @@ export function method(meta) {
 }
 
 export function ipv6Method(count) {
-  return 'as above, but the load varies destinations (pktgen varies only the destination of IPv6 packets): ' +
+  return 'as above, but the load varies destinations, because pktgen cannot vary an IPv6 source: in its source ' +
+    '(net/core/pktgen.c of Debian\'s linux-source-6.1, 6.1.192) `src6` sets one fixed source, no command sets the ' +
+    'min_in6_saddr/max_in6_saddr it declares, and only the destination varies ("Only random destinations yet": ' +
+    'each 32-bit word = (random | dst6_min) & dst6_max). So the IPv6 rows count by destination, and the sets are keyed ' +
+    'on the destination accordingly (the issue names an nft set on ip6 saddr: the same set code on the other address). ' +
     'IPv6: UDP, IPv6 length 100 (40 + 60), from 2001:db8:ffff::2 to 2001:db8:0:X::1 for N random /64s X of the monitored 2001:db8::/48 ' +
-    '(ip6tables-legacy -m traffic, revision 1, default --hostprefix 64; ipset hash:net family inet6 with N /64 members and --match-set s6 dst; ' +
-    'nft dynamic set keyed on ip6 daddr with counters), warm-up 20 x N random packets (10 x N at 65,536); ' +
-    'IPv4 by destination: from 10.60.0.2 to N hosts of 10.50.0.0/16, the same rule as by source, warm-up one packet per host; ' +
+    '(ip6tables-legacy -m traffic, revision 1, default --hostprefix 64; ipset hash:net family inet6 counters, its N /64 members filled by one ipset restore, --match-set s6 dst; ' +
+    'nft dynamic set keyed on ip6 daddr with counters, filled by the warm-up), warm-up 20 x N random packets (10 x N at 65,536); ' +
+    'IPv4 by destination, the IPv6 rows\' twins for the IPv6 / IPv4 ratio: from 10.60.0.2 to N hosts of 10.50.0.0/16, the same xt_traffic rule as by source, ' +
+    'ipset hash:ip counters with --match-set s dst, nft set keyed on ip daddr; warm-up one packet per host; ' +
     `${count ?? '?'} packets per measured pass; each load has its own no-rule baseline`;
 }
 
@@ -224,16 +245,19 @@ export function wallMethod(meta) {
 export function report({ meta = {}, icountMeta = {}, results = [], reads = [], extra = [], wallMeta = {}, wall = [], native = [], ledger = [] }) {
   const r = withAdded(results);
   const mode = meta.mode ?? (icountMeta.quick === '1' ? 'quick' : 'full');
-  const seconds = Object.fromEntries(Object.entries(meta).filter(([k]) => k.startsWith('seconds_')).map(([k, v]) => [k.slice(8), Number(v)]));
+  const secs = (m, prefix = '') => Object.entries(m).filter(([k]) => k.startsWith('seconds_')).map(([k, v]) => [prefix + k.slice(8), Number(v)]);
+  // the host's parts, then the icount guest's sections (bench/run.sh, host wall clock)
+  const seconds = Object.fromEntries([...secs(meta), ...secs(icountMeta, 'icount_')]);
   const stepTimeout = icountMeta.step_timeout ? Number(icountMeta.step_timeout) : null;
   const rep = {
     date: meta.date ?? icountMeta.date, kernel: icountMeta.kernel ?? wallMeta.kernel, mode,
     iptables: icountMeta.iptables ?? wallMeta.iptables, host: meta.host, seconds,
     ...(meta.vms_beside_wall ? { vmsBesideWall: meta.vms_beside_wall } : {}),
+    ...(meta.commit ? { commit: meta.commit } : {}), // HEAD when the run started (+ uncommitted changes?)
     ...(meta.note ? { note: meta.note } : {}), // e.g. a run assembled from pieces
     failed: meta.failed ? meta.failed.split(',') : [], skipped: meta.skipped ? meta.skipped.split(',') : [],
     method: method(icountMeta), results: r, count: icountMeta.count ? Number(icountMeta.count) : null,
-    ipv6: ipv6Ratios(r), packetsCost: packetsCost(r),
+    ipv6: ipv6Ratios(r), ipv6Twins: ipv6Twins(r), packetsCost: packetsCost(r),
     reads, readMethod: `guest CPU seconds (user+sys) of each reader under icount (steady); host wall seconds of the step (noisy); each step killed after ${stepTimeout ?? '?'} s of host wall clock`,
     figures: extra,
     wall: wall.length ? { method: wallMethod(wallMeta), results: wallSummary(wall), rounds: wall } : null,
@@ -251,6 +275,7 @@ export function markdown(rep) {
   L.push(`# xttraffic benchmark (${rep.mode})`, '');
   L.push(`- date: ${rep.date}`, `- kernel: ${rep.kernel}`, `- iptables: ${rep.iptables}`);
   if (rep.host) L.push(`- host: ${rep.host}`);
+  if (rep.commit) L.push(`- commit: ${rep.commit}`);
   if (rep.vmsBesideWall) L.push(`- other VMs on the host during the wall-clock pass: ${rep.vmsBesideWall}`);
   if (rep.note) L.push(`- note: ${rep.note}`);
   const s = rep.seconds ?? {};
@@ -271,6 +296,14 @@ export function markdown(rep) {
       L.push('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
       for (const r of dst) {
         L.push(`| ${LOADS[r.load] ?? r.load} | ${r.contender} | ${fmt(r.sources)} | ${fmt(r.sent)} | ${fmt(r.pps)} | ${fmt(r.nsPerPacket)} | ${fmt(r.added)} |`);
+      }
+    }
+    if (rep.ipv6Twins?.length) {
+      L.push('', 'IPv6 against IPv4, every contender, both by destination (added instructions/packet; the IPv4 twin measured in the same run the same way):', '');
+      L.push('| contender | /64s (IPv6) = hosts (IPv4) | IPv6 | IPv4 by destination | IPv6 / IPv4 |', '| --- | ---: | ---: | ---: | ---: |');
+      for (const a of rep.ipv6Twins) {
+        const name = a.ipv4Contender === a.contender ? a.contender : `${a.contender} (IPv4: ${a.ipv4Contender})`;
+        L.push(`| ${name} | ${fmt(a.sources)} | ${fmt(a.ipv6)} | ${fmt(a.ipv4)} | ${a.ratio === null ? 'n/a' : `${fmt(a.ratio)}x`} |`);
       }
     }
     if (rep.packetsCost?.length) {

@@ -281,23 +281,23 @@ ipset_fill() { # N: set s, hash:ip with counters, N hosts of 10.50.0.0/16
 		for ((i = 0; i < $1; i++)); do echo "add s 10.50.$((i >> 8)).$((i & 255))"; done
 	} | ipset restore || die "ipset restore"
 }
-setup_ipset() {
+setup_ipset() { # N [src|dst]: the set matched on the source (default) or the destination
 	flush_all
 	ipset_fill "$1"
-	echo "-A PREROUTING -m set --match-set s src" | {
+	echo "-A PREROUTING -m set --match-set s ${2:-src}" | {
 		echo '*raw'
 		cat
 		echo "-A PREROUTING -j DROP"
 		echo COMMIT
 	} | $IPTR || die "$IPTR (ipset)"
 }
-setup_nft() {
+setup_nft() { # [saddr|daddr]: the set keyed on the source (default) or the destination
 	raw_chain </dev/null
 	nft -f - <<-EOF || die "nft"
 		table ip bench {
 			set s { type ipv4_addr; size 131072; flags dynamic; counter; }
 			chain pre { type filter hook prerouting priority raw - 1; policy accept;
-				update @s { ip saddr counter }
+				update @s { ip ${1:-saddr} counter }
 			}
 		}
 	EOF
@@ -353,10 +353,33 @@ setup6_nft() {
 		}
 	EOF
 }
-# IPv4 by destination, the IPv6 rows' twin (the same rule as by source)
+# IPv4 by destination, the IPv6 rows' twin (the same rule as by source; ipset and nft on the
+# destination, as their IPv6 rows)
 setup4d_norule() { setup_norule; }
 setup4d_xtt() { setup_xtt; }
+setup4d_ipset() { setup_ipset "$1" dst; }
+setup4d_nft() { setup_nft daddr; }
 
+# what a set counted: packets summed over its members (ipset list SET; nft list set FAMILY
+# TABLE s) and the number of nft elements
+ipset_pkts() { ipset list "$1" | awk '{ for (i = 1; i < NF; i++) if ($i == "packets") s += $(i + 1) } END { printf "%d", s }'; }
+nft_pkts() { nft list set "$1" "$2" s | grep -o 'counter packets [0-9]*' | awk '{ s += $3 } END { printf "%d", s }'; }
+nft_elems() { nft list set "$1" "$2" s | grep -o 'counter packets' | wc -l; }
+# nft_sum FAMILY TABLE N PACKETS WHAT: at 256, checks that the set holds N elements and counted
+# every packet sent. At 65,536 it only says so: a new element is inserted from the packet path
+# (nft_rhash_update: rhashtable_lookup_get_insert_key, GFP_ATOMIC), and while the growing table
+# waits for its deferred resize, inserts fail and the packet goes uncounted (seen: 67 of the
+# 65,536 warm-up packets by IPv4 destination, 11 hosts still absent after the measured pass;
+# the 10 x N random IPv6 warm-up also misses about 3 /64s, see measure_dst)
+nft_sum() {
+	local e p
+	e=$(nft_elems "$1" "$2") p=$(nft_pkts "$1" "$2")
+	say "nft set ($5): $e elements of $3, $p packets counted of $4 sent"
+	if [ "$3" -le 256 ]; then
+		check "nft set elements ($5)" "$3" "$e"
+		check "nft set packets ($5, warm-up + measured)" "$4" "$p"
+	fi
+}
 # icount_dst RES: the IPv6 rows and their IPv4 twins, by destination
 icount_dst() {
 	local RES=$1 n SRCS
@@ -380,6 +403,19 @@ icount_dst() {
 			check "xt_traffic in bytes (IPv4 by destination)" $(((n + COUNT) * IPLEN)) "$(xtt_sum 1)"
 			check "xt_traffic out bytes (IPv4 by destination)" 0 "$(xtt_sum 2)"
 		fi
+		[ -n "$QUICK" ] && continue
+		# the twins of every IPv6 contender, for the IPv6 / IPv4 column
+		if [ -e /sys/module/xt_traffic/parameters/packets ]; then
+			setup_xtt_packets
+			measure_dst "$RES" "xt_traffic --traffic, packets=1" "$n" "$COUNT" 4
+			echo 0 >/sys/module/xt_traffic/parameters/packets
+		fi
+		setup4d_ipset "$n"
+		measure_dst "$RES" "ipset hash:ip counters" "$n" "$COUNT" 4
+		check "ipset packets (IPv4 by destination, warm-up + measured)" $((n + COUNT)) "$(ipset_pkts s)"
+		setup4d_nft
+		measure_dst "$RES" "nft dynamic set (counter)" "$n" "$COUNT" 4
+		nft_sum ip bench "$n" $((n + COUNT)) "IPv4 by destination"
 	done
 	pg_init 6
 	LOAD=ipv6-dst
@@ -428,9 +464,10 @@ icount_dst() {
 		fi
 		setup6_ipset "$n"
 		measure_dst "$RES" "ipset hash:net inet6 counters" "$n" "$COUNT" 6
+		check "ipset inet6 packets (warm-up + measured)" $((warm + COUNT)) "$(ipset_pkts s6)"
 		setup6_nft
 		measure_dst "$RES" "nft dynamic set (counter)" "$n" "$COUNT" 6
-		[ "$n" = 256 ] && say "nft ip6 set elements: $(nft list set ip6 bench6 s | grep -o 'counter packets' | wc -l)"
+		nft_sum ip6 bench6 "$n" $((warm + COUNT)) "IPv6 /64s"
 	done
 	flush_all
 	[ "$FAIL" = 0 ]
@@ -703,11 +740,18 @@ for pass in ${PASS//,/ }; do
 	icount)
 		RES=$D/results.tsv EXTRA=$D/extra.tsv READS=$D/reads.tsv
 		: >"$RES" && : >"$EXTRA" && : >"$READS"
-		[ "${BENCH_PACKETS:-1}" != 0 ] && [ "${BENCH_IPV4:-1}" != 0 ] && icount_packets "$RES"
-		[ "${BENCH_READ:-1}" != 0 ] && icount_reads
+		# section SECONDS_KEY T0: how long a section took (host wall clock) into the pass's meta
+		section() { printf 'seconds_%s	%s
+' "$1" "$(elapsed "$2" "$(hostclock)")" >>"$D/meta.tsv"; }
+		ts=$(hostclock)
+		[ "${BENCH_PACKETS:-1}" != 0 ] && [ "${BENCH_IPV4:-1}" != 0 ] && icount_packets "$RES" && section packets_ipv4 "$ts"
+		ts=$(hostclock)
+		[ "${BENCH_READ:-1}" != 0 ] && icount_reads && section reads "$ts"
 		# last, in a subshell: a failure there (die) fails the run but keeps the rows above
 		if [ "${BENCH_PACKETS:-1}" != 0 ] && [ "${BENCH_IPV6:-1}" != 0 ]; then
+			ts=$(hostclock)
 			(icount_dst "$RES") || { say "CHECK FAILED: the IPv6 / by-destination section"; FAIL=1; }
+			section packets_ipv6_dst "$ts"
 			pg_init
 		fi
 		;;
