@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // npm test: the host suites, the bench smoke test (BENCH_QUICK=1 bash bench/bench.sh, then
-// checks of its report), the harness self-tests (which boot VMs), then the kernel suites
+// checks of its report), the harness self-tests (which boot VMs), and the kernel suites
 // inside the VM on every kernel of XTT_TEST_KERNELS (default "6.1 6.12 debug"; debug is the
-// KASAN/lockdep/kmemleak/UBSAN build of scripts/debug-kernel.sh, which runs the kernel-facing
-// suites of XTT_DEBUG_SUITES in one boot, beside the other steps (XTT_DEBUG_BESIDE=0: after
-// them), and scans kmemleak at the end). XTT_TEST_KERNELS="6.1" etc. narrows the run.
+// KASAN/lockdep/kmemleak/UBSAN build of scripts/debug-kernel.sh, whose suites
+// (XTT_DEBUG_SUITES) run in one boot that scans kmemleak at the end). XTT_TEST_KERNELS="6.1"
+// etc. narrows the run. The kernel suites are VM jobs (one boot each: debug, 6.12, newest one
+// each; 6.1 in 1 + XTT_61_CHUNKS boots) run in XTT_VM_LANES lanes (default 2): lane 1 runs the
+// host steps and then jobs, lane 2 jobs from the start, so at most two VMs run at once (see
+// "lanes" below and scripts/lib/vm-jobs.mjs). Every job's report counts, every boot's kernel
+// log is scanned (scripts/vm.sh); any failure fails the run.
 // Ends with one line "N passed, N failed"; exits non-zero on any failure.
 //   XTT_TEST_ONLY=host,operator,bench,harness,vm   run a subset (operator: README's install in
 //   Debian 13/12 chroots, test/operator/)
@@ -12,13 +16,17 @@
 //   XTT_612_SUITES="checkentry counters ..." test/vm files run on 6.12 (default: the ones where
 //   6.12's API differs; "all": every stock file); XTT_STOCK_EXCLUDE (default "stress") left out
 //   on stock kernels; XTT_TEST_RESULTS=DIR reports elsewhere than .cache/test-results
+//   XTT_VM_LANES=1..8 (default 2; XTT_DEBUG_BESIDE=0, the old knob, means 1: one VM at a time
+//   after the host steps, every kernel in one boot); XTT_61_CHUNKS=1..8 (default 2) boots for
+//   6.1's files other than the timing-sensitive ones (which get their own boot, run first)
 // "newest" (the newest Debian 13 kernel of scripts/newest-kernel.sh, opt-in) runs the suites
 // of XTT_NEWEST_SUITES; without it, the harness self-tests boot that kernel once anyway
 // (test/harness/newest-kernel.test.ts: module built in its trixie chroot, 3 pings counted).
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { planJobs, simulate } from './lib/vm-jobs.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -78,8 +86,7 @@ function vmFiles(variable, names) {
   return files;
 }
 const words = (v) => v.split(/[\s,]+/).filter(Boolean);
-const stockExclude = vmFiles('XTT_STOCK_EXCLUDE', words(process.env.XTT_STOCK_EXCLUDE ?? 'stress'))
-  .flatMap((f) => ['--exclude', f]);
+const stockExclude = vmFiles('XTT_STOCK_EXCLUDE', words(process.env.XTT_STOCK_EXCLUDE ?? 'stress'));
 const debugSuites = vmFiles('XTT_DEBUG_SUITES', words(process.env.XTT_DEBUG_SUITES ?? 'gso memory packets promisc-patch'));
 // 6.12, the second stock kernel: the files whose outcome depends on the kernel (the module, its
 // /proc files, GSO, memory, checkentry, tc/nft of the mirror port), not the ones that test
@@ -94,6 +101,14 @@ const suites612 = process.env.XTT_612_SUITES === 'all' ? []
   : vmFiles('XTT_612_SUITES', words(process.env.XTT_612_SUITES ?? 'checkentry counters accounting6 gso memory packets mirror'));
 // The newest kernel: the suites about the module (promisc-patch needs the patched debug kernel).
 const newestSuites = vmFiles('XTT_NEWEST_SUITES', words(process.env.XTT_NEWEST_SUITES ?? 'lifecycle clear accounting checkentry gso counters cli'));
+const lanes = process.env.XTT_DEBUG_BESIDE === '0' ? 1 : Number(process.env.XTT_VM_LANES ?? '2');
+const chunks61 = Number(process.env.XTT_61_CHUNKS ?? '2');
+for (const [name, v] of [['XTT_VM_LANES', lanes], ['XTT_61_CHUNKS', chunks61]]) {
+  if (!Number.isInteger(v) || v < 1 || v > 8) {
+    console.error(`test: ${name}=${process.env[name]}: expected a whole number from 1 to 8`);
+    process.exit(2);
+  }
+}
 const only = (process.env.XTT_TEST_ONLY ?? 'host,operator,bench,harness,vm').split(',');
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
@@ -166,22 +181,33 @@ if (kernels.includes('debug') && only.includes('vm') && debugSuites.includes('te
   }
 }
 
-/** The VM run of kernel k's suites: [command, args, env]. */
-function vmRun(k) {
-  const rep = path.join(outDir, `vm-${k}.json`);
+// The kernel suites as VM jobs (one boot each; scripts/lib/vm-jobs.mjs) in XTT_VM_LANES lanes
+// (default 2): lane 1 runs the host steps below and then jobs, lane 2 runs jobs from the start;
+// a free lane takes the next job (the timing-sensitive 6.1 files' boot first, beside the host
+// steps; then longest first), so at most two VMs run at once. XTT_61_CHUNKS (default 2): the
+// rest of 6.1's files in that many balanced boots. XTT_VM_LANES=1 (or XTT_DEBUG_BESIDE=0, its
+// old name) runs every kernel's files in one boot each, after the host steps, one at a time.
+const stockFiles = readdirSync('test/vm').filter((f) => f.endsWith('.test.ts')).sort()
+  .map((f) => `test/vm/${f}`).filter((f) => !stockExclude.includes(f));
+function filesOf(k) {
+  if (k === 'debug') return debugSuites;
+  if (k === 'newest') return newestSuites;
+  if (k === '6.12' && process.env.XTT_612_SUITES !== 'all') return suites612;
+  return stockFiles;
+}
+const jobs = only.includes('vm') ? planJobs({ kernels, filesOf, lanes, chunks61: lanes > 1 ? chunks61 : 1 }) : [];
+
+/** The VM run of one job: its report, log and command. */
+function vmRun(job) {
+  const rep = path.join(outDir, `vm-${job.id}.json`);
   // the debug kernel is 3-6x slower under TCG (KASAN, lockdep, kmemleak): 3x the per-test limits
-  const files = k === 'debug' ? ['--testTimeout=360000', '--hookTimeout=360000', ...debugSuites]
-    : k === 'newest' ? newestSuites
-      : k === '6.12' && process.env.XTT_612_SUITES !== 'all' ? suites612 : stockExclude;
-  const note = k === 'debug' ? `debug kernel: ${debugSuites.join(' ')}\n`
-    : k === 'newest' ? `newest kernel: ${newestSuites.join(' ')}\n`
-      : files === suites612 ? `6.12: ${suites612.join(' ')} (XTT_612_SUITES=all: every file)\n` : '';
+  const opts = job.kernel === 'debug' ? ['--testTimeout=360000', '--hookTimeout=360000'] : [];
   return {
     rep,
-    note,
-    args: ['scripts/vm.sh', 'node', ...vitest('vitest.vm.config.ts', rep), ...files],
+    log: path.join(outDir, `vm-${job.id}.log`),
+    args: ['scripts/vm.sh', 'node', ...vitest('vitest.vm.config.ts', rep), ...opts, ...job.files],
     env: {
-      XTT_KERNEL: k,
+      XTT_KERNEL: job.kernel,
       XTT_NO_BUILD: '1',
       XTT_VM_OUTDIR: outDir,
       XTT_VM_TIMEOUT: process.env.XTT_VM_TIMEOUT ?? '3600',
@@ -189,97 +215,124 @@ function vmRun(k) {
   };
 }
 
-// The debug kernel's VM beside the other steps (XTT_DEBUG_BESIDE, default 1 when there are
-// other steps): it starts now, its output goes to a log that is printed at the end, and the
-// host suites, operator install, bench, harness self-tests and stock kernels run meanwhile,
-// so at most two VMs run at once (this one and the step's). XTT_DEBUG_BESIDE=0 runs it in
-// sequence, after the stock kernels. See the arithmetic above.
-let beside = null;
-if (only.includes('vm') && kernels.includes('debug') && process.env.XTT_DEBUG_BESIDE !== '0'
-  && (kernels.length > 1 || only.some((o) => o !== 'vm'))) {
-  const { rep, note, args, env } = vmRun('debug');
-  const log = path.join(outDir, 'vm-debug.log');
-  step(`kernel suites in the VM, kernel debug: started beside the next steps (log: ${path.relative(root, log)})`);
-  process.stderr.write(note);
-  const fd = openSync(log, 'w');
-  const t0 = Date.now();
-  const child = spawn('bash', args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
-  closeSync(fd);
-  beside = {
-    rep,
-    log,
-    t0,
-    done: new Promise((resolve) => {
-      child.on('error', () => resolve(1));
-      child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
-    }),
-  };
+// Output: the host steps write to the terminal as they run; a VM job writes to its own log
+// (two run at once), printed whole when it ends, but only between host steps' output (held
+// while lane 1 is in its host steps, printed after them, in the order the jobs ended).
+let hostBusy = false;
+const held = [];
+function emit(text) {
+  if (hostBusy) held.push(text);
+  else process.stderr.write(text);
+}
+const nameList = (files) => files.map((f) => path.basename(f, '.test.ts')).join(' ');
+if (jobs.length) {
+  const est = simulate(jobs, lanes, 0);
+  step(`kernel suites: ${jobs.length} VM job(s) in ${lanes} lane(s), in this order (estimates from the measured per-file times)`);
+  for (const j of jobs) process.stderr.write(`  ${j.id}: ~${j.estimate} s: ${nameList(j.files)}${j.pinned ? ' (first: beside the host steps)' : ''}\n`);
+  process.stderr.write(`  estimate for the VM jobs alone: ~${est.end} s\n`);
 }
 
-if (only.includes('host')) {
-  step('host suites (unit, CLI, C logic)');
-  const rep = path.join(outDir, 'host.json');
-  account('host', rep, run('node', vitest('vitest.config.ts', rep)));
-}
-
-if (only.includes('operator')) {
-  // README's install on stock Debian (scripts/operator-chroot.sh): root, debootstrap, Debian's
-  // archive and the npm registry. The chroots are cached in /var/cache/xttraffic (made once
-  // per machine, by `npm run setup` or here); each run installs into a fresh overlay.
-  step('operator install in Debian chroots (13 trixie: README install; 12 bookworm: Node 18)');
-  const rep = path.join(outDir, 'operator.json');
-  const t0 = Date.now();
-  account('operator', rep, run('node', vitest('vitest.operator.config.ts', rep)));
-  process.stderr.write(`operator suite: ${Math.round((Date.now() - t0) / 1000)} s\n`);
-}
-
-if (only.includes('bench')) {
-  // One icount VM plus a small native read: about 1.5-2 minutes. Writes into the test
-  // results folder, never over bench/results/. Asserts nothing about speed.
-  step('bench smoke test (BENCH_QUICK=1 bash bench/bench.sh, then checks of its report)');
-  const benchDir = path.join(outDir, 'bench');
-  const status = run('bash', ['bench/bench.sh'], {
-    BENCH_QUICK: '1',
-    XTT_VM_OUTDIR: benchDir,
-    XTT_NO_BUILD: '1',
-    XTT_KERNEL: kernels.includes('6.1') ? '6.1' : kernels[0],
-  });
-  if (status !== 0) {
-    totals.failed += 1;
-    failures.push(`bench: BENCH_QUICK=1 bash bench/bench.sh exited ${status}`);
-  }
-  const rep = path.join(outDir, 'bench.json');
-  account('bench', rep, run('node', vitest('vitest.bench.config.ts', rep), { XTT_BENCH_QUICK_DIR: benchDir }));
-}
-
-if (only.includes('harness')) {
-  step(`harness self-tests (boot VMs: ${kernels.join(', ')})`);
-  const rep = path.join(outDir, 'harness.json');
-  account('harness', rep, run('node', vitest('vitest.harness.config.ts', rep), {
-    // newest has its own self-test (test/harness/newest-kernel.test.ts), which always runs
-    XTT_TEST_KERNELS: kernels.filter((k) => k !== 'newest').join(' '),
-  }));
-}
-
-if (only.includes('vm')) {
-  for (const k of kernels) {
-    if (k === 'debug' && beside) continue;
-    step(`kernel suites in the VM, kernel ${k}`);
-    const { rep, note, args, env } = vmRun(k);
-    process.stderr.write(note);
+const vmSeconds = {};
+const jobResults = [];
+let next = 0;
+/** Runs jobs on one lane until none is left. */
+async function lane(n) {
+  while (next < jobs.length) {
+    const job = jobs[next++];
+    const { rep, log, args, env } = vmRun(job);
+    process.stderr.write(`[lane ${n}] ${job.id} started (${job.kernel}: ${nameList(job.files)}; log: ${path.relative(root, log)})\n`);
     const t0 = Date.now();
-    const status = run('bash', args, env);
-    process.stderr.write(`kernel suites on ${k}: ${Math.round((Date.now() - t0) / 1000)} s\n`);
-    account(`vm ${k}`, rep, status);
+    const status = await runAsync('bash', args, env, log);
+    const secs = Math.round((Date.now() - t0) / 1000);
+    vmSeconds[job.kernel] = (vmSeconds[job.kernel] ?? 0) + secs;
+    jobResults.push({ job, secs, status });
+    const head = `\n=== kernel suites in the VM, kernel ${job.kernel}, job ${job.id} (lane ${n}): ${job.files.join(' ')}\n`;
+    emit(head + readFileSync(log, 'utf8') + `job ${job.id} (kernel ${job.kernel}, ${job.files.length} files, lane ${n}): ${secs} s, exit ${status}\n`);
+    account(`vm ${job.id}`, rep, status);
   }
 }
 
-if (beside) {
-  step(`kernel suites in the VM, kernel debug (beside the steps above; log: ${path.relative(root, beside.log)})`);
-  const status = await beside.done;
-  process.stderr.write(readFileSync(beside.log, 'utf8'));
-  process.stderr.write(`kernel suites on debug: ${Math.round((Date.now() - beside.t0) / 1000)} s from the start (beside the steps above)\n`);
-  account('vm debug', beside.rep, status);
+/** spawn without blocking the other lane; output to a log file, or the terminal. */
+function runAsync(cmd, args, env = {}, log = null) {
+  const fd = log ? openSync(log, 'w') : null;
+  const child = spawn(cmd, args, { stdio: log ? ['ignore', fd, fd] : 'inherit', env: { ...process.env, ...env } });
+  if (fd !== null) closeSync(fd);
+  return new Promise((resolve) => {
+    child.on('error', () => resolve(1));
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}
+
+/** Lane 1's host steps, in order (each writes to the terminal). */
+async function hostSteps() {
+  hostBusy = true;
+  if (only.includes('host')) {
+    step('host suites (unit, CLI, C logic)');
+    const rep = path.join(outDir, 'host.json');
+    account('host', rep, await runAsync('node', vitest('vitest.config.ts', rep)));
+  }
+
+  if (only.includes('operator')) {
+    // README's install on stock Debian (scripts/operator-chroot.sh): root, debootstrap, Debian's
+    // archive and the npm registry. The chroots are cached in /var/cache/xttraffic (made once
+    // per machine, by `npm run setup` or here); each run installs into a fresh overlay.
+    step('operator install in Debian chroots (13 trixie: README install; 12 bookworm: Node 18)');
+    const rep = path.join(outDir, 'operator.json');
+    const t0 = Date.now();
+    account('operator', rep, await runAsync('node', vitest('vitest.operator.config.ts', rep)));
+    process.stderr.write(`operator suite: ${Math.round((Date.now() - t0) / 1000)} s\n`);
+  }
+
+  if (only.includes('bench')) {
+    // One icount VM plus a small native read: about 1.5-2 minutes. Writes into the test
+    // results folder, never over bench/results/. Asserts nothing about speed.
+    step('bench smoke test (BENCH_QUICK=1 bash bench/bench.sh, then checks of its report)');
+    const benchDir = path.join(outDir, 'bench');
+    const status = await runAsync('bash', ['bench/bench.sh'], {
+      BENCH_QUICK: '1',
+      XTT_VM_OUTDIR: benchDir,
+      XTT_NO_BUILD: '1',
+      XTT_KERNEL: kernels.includes('6.1') ? '6.1' : kernels[0],
+    });
+    if (status !== 0) {
+      totals.failed += 1;
+      failures.push(`bench: BENCH_QUICK=1 bash bench/bench.sh exited ${status}`);
+    }
+    const rep = path.join(outDir, 'bench.json');
+    account('bench', rep, await runAsync('node', vitest('vitest.bench.config.ts', rep), { XTT_BENCH_QUICK_DIR: benchDir }));
+  }
+
+  if (only.includes('harness')) {
+    step(`harness self-tests (boot VMs: ${kernels.join(', ')})`);
+    const rep = path.join(outDir, 'harness.json');
+    account('harness', rep, await runAsync('node', vitest('vitest.harness.config.ts', rep), {
+      // newest has its own self-test (test/harness/newest-kernel.test.ts), which always runs
+      XTT_TEST_KERNELS: kernels.filter((k) => k !== 'newest').join(' '),
+    }));
+  }
+  hostBusy = false;
+  for (const t of held.splice(0)) process.stderr.write(t);
+}
+
+const tVm = Date.now();
+// lane 1: the host steps, then jobs; lanes 2..N: jobs from the start (when lanes is 1, the
+// jobs wait for the host steps, as before)
+await Promise.all([
+  hostSteps().then(() => lane(1)),
+  ...Array.from({ length: lanes - 1 }, (_, i) => lane(i + 2)),
+]);
+
+if (jobResults.length) {
+  step(`kernel suites: ${jobResults.length} VM job(s) in ${lanes} lane(s), ${Math.round((Date.now() - tVm) / 1000)} s of wall time with the host steps`);
+  for (const { job, secs, status } of jobResults) {
+    process.stderr.write(`  job ${job.id}: ${secs} s (estimate ${job.estimate} s), exit ${status}: ${nameList(job.files)}\n`);
+  }
+  // one line per kernel (the VM time of its boots, summed; boots of two lanes overlap)
+  for (const k of kernels) {
+    if (vmSeconds[k] === undefined) continue;
+    const n = jobResults.filter((r) => r.job.kernel === k).length;
+    process.stderr.write(`kernel suites on ${k}: ${vmSeconds[k]} s (${n} boot${n > 1 ? 's' : ''}, summed)\n`);
+  }
 }
 
 process.stderr.write('\n');
