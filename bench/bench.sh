@@ -24,9 +24,11 @@
 #                  about half the time (`vmslot` each; a full run in one hold takes ~17 minutes
 #                  on a busy 2-core host): 1 = the icount VM's IPv4 by-source rows, reads and
 #                  memory, the wall-clock VM, native read, ledger; 2 = the icount VM's IPv6 and
-#                  IPv4 by-destination rows, then the report of both (latest.* when both parts
-#                  are complete). Raw files in BENCH_SPLIT_DIR (default .cache/bench/split),
-#                  which part 1 empties; part 2 refuses to run without part 1's files.
+#                  IPv4 by-destination rows. The part that finishes last (2 may run beside 1, in
+#                  the other slot, once 1 has started) merges both (bench/merge.mjs) and writes
+#                  the report (latest.* when both parts are complete); BENCH_SPLIT=report does
+#                  only that, without a VM. Raw files in BENCH_SPLIT_DIR (default
+#                  .cache/bench/split), which part 1 empties; part 2 refuses to start before it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,8 +37,8 @@ SPLIT=${BENCH_SPLIT:-}
 SPLITDIR=${BENCH_SPLIT_DIR:-$ROOT/.cache/bench/split}
 case "$SPLIT" in
 '') ;;
-1 | 2) [ -z "$QUICK" ] || { echo "bench: BENCH_SPLIT and BENCH_QUICK exclude each other" >&2; exit 2; } ;;
-*) echo "bench: BENCH_SPLIT='$SPLIT': 1 or 2" >&2; exit 2 ;;
+1 | 2 | report) [ -z "$QUICK" ] || { echo "bench: BENCH_SPLIT and BENCH_QUICK exclude each other" >&2; exit 2; } ;;
+*) echo "bench: BENCH_SPLIT='$SPLIT': 1, 2 or report" >&2; exit 2 ;;
 esac
 if [ "$SPLIT" = 2 ] && [ ! -s "$SPLITDIR/part1/meta.tsv" ]; then
 	echo "bench: BENCH_SPLIT=2: no part 1 in $SPLITDIR (run BENCH_SPLIT=1 first)" >&2
@@ -44,6 +46,21 @@ if [ "$SPLIT" = 2 ] && [ ! -s "$SPLITDIR/part1/meta.tsv" ]; then
 fi
 # a quick run never writes into bench/results/
 if [ -n "$QUICK" ]; then OUTDIR=${XTT_VM_OUTDIR:-$ROOT/.cache/bench/quick}; else OUTDIR=${XTT_VM_OUTDIR:-$ROOT/bench/results}; fi
+# split_report: both parts finished (a mode line each)? merge them and write the run's report
+split_report() {
+	local p
+	for p in 1 2; do
+		if ! grep -q '^mode' "$SPLITDIR/part$p/meta.tsv" 2>/dev/null; then
+			echo "bench: part $p in $SPLITDIR has not finished: BENCH_SPLIT=report bash bench/bench.sh once it has" >&2
+			return 3
+		fi
+	done
+	node bench/merge.mjs "$SPLITDIR/part1" "$SPLITDIR/part2" "$SPLITDIR/merged" && node bench/report.mjs "$SPLITDIR/merged" "$OUTDIR"
+}
+if [ "$SPLIT" = report ]; then
+	split_report
+	exit
+fi
 mkdir -p "$ROOT/.cache/bench"
 if [ -n "$SPLIT" ]; then
 	[ "$SPLIT" = 1 ] && rm -rf "$SPLITDIR"
@@ -148,13 +165,11 @@ if [ -n "$QUICK" ]; then mode=quick; fi
 	printf 'skipped\t%s\n' "$(IFS=,; echo "${partial[*]:-}")"
 } >>"$meta"
 rc=0
-if [ "$SPLIT" = 1 ]; then
-	# part 1's own report (printed, and split.* in the split folder); part 2 writes the run's
-	node bench/report.mjs "$WORK" "$SPLITDIR" >/dev/null || rc=1
-	say "part 1 of 2 in $WORK ($(secs "$T0") s): now BENCH_SPLIT=2 bash bench/bench.sh (in its own VM hold)"
-elif [ "$SPLIT" = 2 ]; then
-	node bench/merge.mjs "$SPLITDIR/part1" "$WORK" "$SPLITDIR/merged" || rc=1
-	[ "$rc" = 0 ] && { node bench/report.mjs "$SPLITDIR/merged" "$OUTDIR" || rc=1; }
+if [ -n "$SPLIT" ]; then
+	# this part's own report (partial.* in its folder), then the run's if the other part is done
+	node bench/report.mjs "$WORK" "$WORK" >/dev/null || rc=1
+	say "part $SPLIT of 2 in $WORK ($(secs "$T0") s)"
+	split_report || { [ $? = 3 ] || rc=1; }
 else
 	node bench/report.mjs "$WORK" "$OUTDIR" || rc=1
 fi
