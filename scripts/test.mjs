@@ -26,7 +26,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { planJobs, simulate } from './lib/vm-jobs.mjs';
+import { pickNext, planJobs, simulate } from './lib/vm-jobs.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -184,7 +184,8 @@ if (kernels.includes('debug') && only.includes('vm') && debugSuites.includes('te
 // The kernel suites as VM jobs (one boot each; scripts/lib/vm-jobs.mjs) in XTT_VM_LANES lanes
 // (default 2): lane 1 runs the host steps below and then jobs, lane 2 runs jobs from the start;
 // a free lane takes the next job (the timing-sensitive 6.1 files' boot first, beside the host
-// steps; then longest first), so at most two VMs run at once. XTT_61_CHUNKS (default 2): the
+// steps, and never beside the debug kernel's boot; then longest first), so at most two VMs
+// run at once. XTT_61_CHUNKS (default 2): the
 // rest of 6.1's files in that many balanced boots. XTT_VM_LANES=1 (or XTT_DEBUG_BESIDE=0, its
 // old name) runs every kernel's files in one boot each, after the host steps, one at a time.
 const stockFiles = readdirSync('test/vm').filter((f) => f.endsWith('.test.ts')).sort()
@@ -234,16 +235,31 @@ if (jobs.length) {
 
 const vmSeconds = {};
 const jobResults = [];
-let next = 0;
-/** Runs jobs on one lane until none is left. */
+const pending = [...jobs];
+const running = [];
+const changed = [];
+const jobEnded = () => new Promise((resolve) => changed.push(resolve));
+/**
+ * Runs jobs on one lane until none is left: the first pending job that may run beside the
+ * running ones (pickNext: the timing-sensitive 6.1 boot never beside the debug boot), else it
+ * waits for a job to end.
+ */
 async function lane(n) {
-  while (next < jobs.length) {
-    const job = jobs[next++];
+  while (pending.length) {
+    const k = pickNext(pending, running);
+    if (k < 0) {
+      await jobEnded();
+      continue;
+    }
+    const [job] = pending.splice(k, 1);
+    running.push(job);
     const { rep, log, args, env } = vmRun(job);
     process.stderr.write(`[lane ${n}] ${job.id} started (${job.kernel}: ${nameList(job.files)}; log: ${path.relative(root, log)})\n`);
     const t0 = Date.now();
     const status = await runAsync('bash', args, env, log);
     const secs = Math.round((Date.now() - t0) / 1000);
+    running.splice(running.indexOf(job), 1);
+    for (const wake of changed.splice(0)) wake();
     vmSeconds[job.kernel] = (vmSeconds[job.kernel] ?? 0) + secs;
     jobResults.push({ job, secs, status });
     const head = `\n=== kernel suites in the VM, kernel ${job.kernel}, job ${job.id} (lane ${n}): ${job.files.join(' ')}\n`;

@@ -112,19 +112,45 @@ export function planJobs({ kernels, filesOf, lanes = 2, chunks61 = 2 }) {
 }
 
 /**
+ * Whether job a may not run while job b runs: the pinned (timing-sensitive) boot and the debug
+ * kernel's boot (the heaviest neighbour) never overlap.
+ */
+export function conflicts(a, b) {
+  return (a.pinned && b.kernel === 'debug') || (b.pinned && a.kernel === 'debug');
+}
+
+/** The next job a free lane takes: the first of `pending` that conflicts with no running job (or -1). */
+export function pickNext(pending, running) {
+  return pending.findIndex((j) => !running.some((r) => conflicts(j, r)));
+}
+
+/**
  * What the lanes would do with these jobs, by the estimates: lane 1 is busy for hostSeconds
- * first (the host steps). Returns { end, lanes: [[{ id, start, end }]] }. For the comments,
- * the tests and a printed plan; the real run takes jobs as lanes free up, in the same order.
+ * first (the host steps). Returns { end, lanes: [[{ id, start, end }]] }. For the printed
+ * plan and the tests; the real run (scripts/test.mjs) takes jobs the same way as lanes free up.
  */
 export function simulate(jobs, lanes = 2, hostSeconds = 0) {
   const free = Array.from({ length: lanes }, (_, i) => (i === 0 ? hostSeconds : 0));
   const plan = free.map(() => []);
-  for (const j of jobs) {
-    // the lane that frees up first (on a tie the later lane: lane 1 keeps the host steps)
+  const pending = [...jobs];
+  const running = []; // { job, end }
+  let now = 0;
+  while (pending.length) {
+    // the lane that is free first (on a tie the later lane: lane 1 has the host steps)
     let li = 0;
     for (let i = 1; i < lanes; i++) if (free[i] <= free[li]) li = i;
-    plan[li].push({ id: j.id, start: free[li], end: free[li] + j.estimate });
-    free[li] += j.estimate;
+    now = Math.max(now, free[li]);
+    const live = running.filter((r) => r.end > now).map((r) => r.job);
+    const k = pickNext(pending, live);
+    if (k < 0) {
+      // wait for the next running job to end
+      free[li] = Math.min(...running.filter((r) => r.end > now).map((r) => r.end));
+      continue;
+    }
+    const [job] = pending.splice(k, 1);
+    plan[li].push({ id: job.id, start: now, end: now + job.estimate });
+    running.push({ job, end: now + job.estimate });
+    free[li] = now + job.estimate;
   }
   return { end: Math.max(...free), lanes: plan };
 }

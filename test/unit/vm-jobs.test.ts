@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs module of scripts/ without types
-import { balance, bootOverhead, fileSeconds, planJobs, simulate, TIMING_SENSITIVE, UNKNOWN_FILE } from '../../scripts/lib/vm-jobs.mjs';
+import { balance, bootOverhead, fileSeconds, pickNext, planJobs, simulate, TIMING_SENSITIVE, UNKNOWN_FILE } from '../../scripts/lib/vm-jobs.mjs';
 
 // scripts/lib/vm-jobs.mjs: how npm test splits the kernel suites into VM jobs for two lanes.
 const f = (n: string) => `test/vm/${n}.test.ts`;
@@ -61,5 +61,23 @@ describe('vm jobs', () => {
     expect(s.lanes[1]).toEqual([{ id: 'a', start: 0, end: 800 }, { id: 'c', start: 800, end: 1500 }, { id: 'd', start: 1500, end: 2000 }]);
     expect(s.lanes[0]).toEqual([{ id: 'b', start: 720, end: 1620 }]);
     expect(s.end).toBe(2000);
+  });
+
+  it('the timing-sensitive boot never runs beside the debug boot: a free lane takes the next job that may, or waits', () => {
+    const timed = { id: 't', kernel: '6.1', pinned: true, estimate: 800 };
+    const debug = { id: 'debug', kernel: 'debug', pinned: false, estimate: 900 };
+    const a = { id: 'a', kernel: '6.1', pinned: false, estimate: 700 };
+    expect(pickNext([debug, a], [timed])).toBe(1);
+    expect(pickNext([debug], [timed])).toBe(-1);
+    expect(pickNext([timed], [debug])).toBe(-1);
+    expect(pickNext([debug, a], [a])).toBe(0);
+    // lane 2: t 0-800; lane 1 (host until 100) skips debug for a (100-800); debug waits for t
+    const s = simulate([timed, debug, a], 2, 100);
+    expect(s.lanes[1]).toEqual([{ id: 't', start: 0, end: 800 }, { id: 'debug', start: 800, end: 1700 }]);
+    expect(s.lanes[0]).toEqual([{ id: 'a', start: 100, end: 800 }]);
+    // only debug left while t runs: lane 1 waits until t ends at 800
+    const w = simulate([timed, debug], 2, 100);
+    expect(w.lanes.flat().find((x: { id: string }) => x.id === 'debug')).toEqual({ id: 'debug', start: 800, end: 1700 });
+    expect(w.end).toBe(1700);
   });
 });
