@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: plain ES module without type declarations (bench/ is shell + .mjs)
 import * as rep from '../../bench/report.mjs';
+// @ts-expect-error: plain ES module without type declarations
+import * as rr from '../../bench/readme-rows.mjs';
 
 // by-destination rows as bench/run.sh writes them (column 7 empty: no round; column 8 the load)
 const rows = [
@@ -48,5 +50,22 @@ describe('bench report: IPv6 against its IPv4 by-destination twins', () => {
     expect(md).toContain('keyed on ip6 daddr');
     // the by-source main table holds no by-destination row
     expect(md.split('## Packet cost, IPv6')[0]).not.toContain('ipset hash:ip counters');
+  });
+
+  it('README rows: the ratio column, old figures in brackets, and what got worse named', () => {
+    const now = rep.report({ results: rep.parseResults(rows), icountMeta: { icount: '1', count: '100000' },
+      reads: rep.parseReads('read_xtt_65536\t65536\t1.243\t1.29\t5.3\tok\txttraffic read --json, 65,536 rows') });
+    // the old run: IPv4 twin of xt_traffic at 256 was 186.1 (now 180: better), IPv6 at 256 was 340 (now 350: +10, +2.9%: not
+    // worse), nft IPv6 at 256 was 700 (now 750: worse), the read was 5.787 s (now 1.243 s)
+    const old = { date: 'OLD', results: rep.withAdded(rep.parseResults([
+      ['no rule', 256, 1, 1, 1, 1000, '', 'ipv4-dst'], ['xt_traffic --traffic', 256, 1, 1, 1, 1186.1, '', 'ipv4-dst'],
+      ['no rule', 256, 1, 1, 1, 1000, '', 'ipv6-dst'], ['xt_traffic --traffic', 256, 1, 1, 1, 1340, '', 'ipv6-dst'],
+      ['nft dynamic set (counter)', 256, 1, 1, 1, 1700, '', 'ipv6-dst'],
+    ].map((r) => r.join('\t')).join('\n'))), reads: [{ key: 'read_xtt_65536', cpu: 5.787 }] };
+    const { markdown, worse } = rr.rows(now, old);
+    expect(markdown).toContain('| xt_traffic --traffic | 256 | 350 (340) | 180 (186.1) | 1.94x |');
+    expect(markdown).toContain('| ipset hash:net inet6 counters (IPv4: ipset hash:ip counters) | 256 | 580 (new) | 450 (new) | 1.29x |');
+    expect(markdown).toContain('| xttraffic read --json, 65,536 rows | 65,536 | 1.243 (5.787) |');
+    expect(worse).toEqual(['IPv6 nft dynamic set (counter), 256 /64s: 700 -> 750']);
   });
 });
