@@ -3,6 +3,10 @@
 # A "series" is 6.1 or 6.12; a "release" is what `uname -r` says in that kernel,
 # e.g. 6.1.0-56-amd64 or 6.12.117+deb12-amd64. Always the generic -amd64 flavour:
 # -cloud-amd64 has no 9p, which the VM needs.
+# Series "rt" (opt-in, XTT_KERNEL=rt): Debian's PREEMPT_RT flavour of the stock 6.1 ABI,
+# e.g. 6.1.0-57-rt-amd64 (linux-image-*-rt-amd64-unsigned and linux-headers-*-rt-amd64),
+# fetched and cached as the others (`bash scripts/setup.sh` with XTT_KERNELS containing rt,
+# or kernel_prepare "$(kernel_resolve_release rt)"). Series 6.1 never picks an -rt- release.
 
 : "${ROOT:?}"
 XTT_CACHE=${XTT_CACHE:-$ROOT/.cache}
@@ -19,6 +23,13 @@ kernel_resolve_release() {
 		hdr=$(apt-cache depends linux-headers-amd64 2>/dev/null |
 			sed -n 's/^ *Depends: linux-headers-\(6\.1\.0-[0-9]*-amd64\)$/\1/p' | head -n1)
 		[ -n "$hdr" ] && echo "$hdr"
+		;;
+	rt)
+		# the -rt-amd64 flavour of the stock 6.1 ABI (same version, same fixes)
+		hdr=$(kernel_resolve_release 6.1) || return 1
+		hdr=${hdr%-amd64}-rt-amd64
+		apt-cache show "linux-headers-$hdr" >/dev/null 2>&1 &&
+			apt-cache show "linux-image-$hdr-unsigned" >/dev/null 2>&1 && echo "$hdr"
 		;;
 	*)
 		local rel
@@ -59,12 +70,17 @@ kernel_cached_release() {
 		return 1
 	fi
 	for d in $(ls -1 "$KERNEL_CACHE" 2>/dev/null | sort -rV); do
+		if [ "$series" = rt ]; then
+			case $d in *-rt-amd64) ;; *) continue ;; esac
+			[ -e "$KERNEL_CACHE/$d/.ready" ] && { echo "$d"; return 0; }
+			continue
+		fi
 		case $d in
 		"$series".*) ;;
 		*) continue ;;
 		esac
-		# 6.1 must not match 6.12
-		[ "$series" = 6.1 ] && case $d in 6.1.0-*) ;; *) continue ;; esac
+		# 6.1 must not match 6.12, nor the PREEMPT_RT flavour (series rt)
+		[ "$series" = 6.1 ] && case $d in 6.1.0-*-rt-amd64) continue ;; 6.1.0-*) ;; *) continue ;; esac
 		[ -e "$KERNEL_CACHE/$d/.ready" ] && { echo "$d"; return 0; }
 	done
 	return 1
