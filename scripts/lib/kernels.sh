@@ -5,7 +5,7 @@
 # -cloud-amd64 has no 9p, which the VM needs.
 # Series "rt" (opt-in, XTT_KERNEL=rt): Debian's PREEMPT_RT flavour of the stock 6.1 ABI,
 # e.g. 6.1.0-57-rt-amd64 (linux-image-*-rt-amd64-unsigned and linux-headers-*-rt-amd64),
-# fetched and cached as the others (`bash scripts/setup.sh` with XTT_KERNELS containing rt,
+# fetched and cached as the others (XTT_SETUP_KERNELS="6.1 6.12 debug rt" bash scripts/setup.sh,
 # or kernel_prepare "$(kernel_resolve_release rt)"). Series 6.1 never picks an -rt- release.
 
 : "${ROOT:?}"
