@@ -52,7 +52,7 @@ ROWS=(
 	"2 a snapshot of the table per open()|A|memory.test.ts|open files cost a few KB each|"
 	"2 a non-clearing read drops rows that existed before open()|A|memory.test.ts|non-clearing read of a hashed table keeps every row|"
 	"2 entries in own SLAB_ACCOUNT caches (112/144 B)|A|memory.test.ts|entries come from their own accounted caches|"
-	"2 memcg: bucket array charged to the rule's creator|A|defects.test.ts|hashsize 1048576: 8 MiB of buckets|"
+	"2 memcg: bucket array charged to the rule's creator|A|defects.test.ts|hashsize 1048576: 8 MiB of buckets|a HEAD FAIL in the kept report is the test's first form (fixed in 7096d1c/82ed023; re-run on HEAD: passed)"
 	"2 memcg: entries charged to the rule's creator|A|defects.test.ts|entries added by packets|"
 	"2 module parameters validated|A|edges.test.ts|module parameters are validated|"
 	"3 SipHash-keyed buckets|A|defects.test.ts|keys chosen to collide under the unkeyed hash|"
