@@ -70,7 +70,7 @@ ROWS=(
 	"5 no per-IP packet counters|A|packets.test.ts|packet counters [a-z]|the feature is absent before: the test fails at setup (no packets parameter), not on a count"
 	"5 flow-cache evictions not counted in NAME_info|A|packets.test.ts|flow cache evictions|"
 	"6 the monitor port talks: enable silences IPv6 and guards egress|M|mirror.test.ts|SPAN port \\(iptables\\) enable: every step once|the pre-fix enable's steps and state (no sysctls, guards, ip6tables chain)"
-	"6 the monitor port talks: 30 s of mirrored traffic, 0 frames out|M|mirror.test.ts|SPAN port \\(iptables\\) silence:|"
+	"6 the monitor port talks: 30 s of mirrored traffic, 0 frames out|M|mirror.test.ts|SPAN port \\(iptables\\) silence:|before: the first failing assertion is the monitor stack's Icmp6InMsgs (55 ICMPv6 messages received), before the frame count"
 )
 
 SLOT=()
