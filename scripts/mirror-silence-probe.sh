@@ -29,10 +29,14 @@ rx0=$(rx)
 ip netns exec pb tcpdump -l -n -e -Q in -i pmon >/tmp/probe-$label.tcpdump 2>/dev/null &
 tcpd=$!
 sleep 1
-ip netns exec pa ping -q -c "$secs" -i 1 -W 2 $B >/dev/null || true &
-ip netns exec pa ping -6 -q -c "$secs" -i 1 -W 2 $B6 >/dev/null || true &
-ip netns exec pa ping -6 -q -c "$secs" -i 1 -W 2 ff02::1%pva >/dev/null 2>&1 || true &
-wait %2 %3 %4 2>/dev/null || true
+pids=()
+ip netns exec pa ping -q -c "$secs" -i 1 -W 2 $B >/dev/null 2>&1 &
+pids+=($!)
+ip netns exec pa ping -6 -q -c "$secs" -i 1 -W 2 $B6 >/dev/null 2>&1 &
+pids+=($!)
+ip netns exec pa ping -6 -q -c "$secs" -i 1 -W 2 ff02::1%pva >/dev/null 2>&1 &
+pids+=($!)
+for p in "${pids[@]}"; do wait "$p" || true; done
 sleep 1
 rx1=$(rx)
 kill $tcpd 2>/dev/null || true

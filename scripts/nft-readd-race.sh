@@ -56,14 +56,17 @@ probe() {
 	for dep in $(modinfo -F depends "$ko" | tr , ' '); do modprobe "$dep"; done
 	insmod "$ko"
 	ip netns add $ns
-	echo "$fqs0" >$P/jiffies_till_first_fqs
-	echo "$next0" >$P/jiffies_till_next_fqs
 	rounds_of "$which, RCU fqs $fqs0/$next0 jiffies (default)"
 	echo 250 >$P/jiffies_till_first_fqs
 	echo 250 >$P/jiffies_till_next_fqs
-	rounds_of "$which, RCU fqs 250/250 jiffies"
-	echo "$fqs0" >$P/jiffies_till_first_fqs
-	echo "$next0" >$P/jiffies_till_next_fqs
+	rounds_of "$which, RCU fqs $(cat $P/jiffies_till_first_fqs)/$(cat $P/jiffies_till_next_fqs) jiffies"
+	# back to the boot's values (a write above HZ would be clamped to HZ: never write those)
+	if [ "$fqs0" -le 250 ] && [ "$next0" -le 250 ]; then
+		echo "$fqs0" >$P/jiffies_till_first_fqs
+		echo "$next0" >$P/jiffies_till_next_fqs
+	else
+		echo "nft-readd-race: boot values $fqs0/$next0 cannot be written back" >&2
+	fi
 	ip netns del $ns
 	for _ in $(seq 240); do rmmod xt_traffic 2>/dev/null && break; sleep 0.5; done
 }
