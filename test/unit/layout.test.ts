@@ -97,7 +97,13 @@ const STRUCTS = ['xtt_map', 'xt_traffic_table', 'xtt_flows'];
 
 function layouts(): Map<string, Layout> {
   if (!existsSync(ko)) throw new Error(`no module at ${ko}`);
-  const text = execFileSync('pahole', ['-F', 'dwarf', '-C', STRUCTS.join(','), ko], { encoding: 'utf8' });
+  let text: string;
+  try {
+    text = execFileSync('pahole', ['-F', 'dwarf', '-C', STRUCTS.join(','), ko], { encoding: 'utf8' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('pahole not found: `npm run setup` installs it (Debian package pahole)');
+    throw e;
+  }
   const l = parsePahole(text);
   for (const s of STRUCTS) if (!l.get(s)?.members.length) throw new Error(`pahole found no struct ${s} in the DWARF of ${ko} (built without debug info?)`);
   return l;
