@@ -47,34 +47,25 @@ const kernels = (process.env.XTT_TEST_KERNELS ?? '6.1 6.12 debug').split(/[\s,]+
 // in 120 s the debug kernel got through only 1-2 namespace cycles, 3-4 `cat` reads).
 //
 // The CI budget (`.ci/run` = `npm run setup && npm test`; under 75 min on a fresh machine).
-// Measured on Nov 30 with the caches in place, before the debug kernel was in: 2,960 s (49 min):
-// setup seconds; host suites + operator + bench smoke + harness 11 min; 6.1 every file 1,705 s;
-// 6.12's list then (13 files) ~10 min. A fresh machine added ~15 min of setup (apt + kernels
-// ~5, the operator test's debootstrap chroots ~7, the trixie chroot 1-4, npm ~1.5): ~64 min.
-// The debug kernel, measured on Nov 30 (guest-side vitest times, every run beside another VM,
+// Measured on Nov 30 (session 6, ci6.log: clean clone of 82ed023, caches, alone), before the
+// lanes: 58 min (3,606 s with setup's seconds): host suites + operator + bench smoke + harness
+// ~12 min (720 s, beside the debug VM); then 6.1 every file in one boot 2,216 s, then 6.12's 7
+// files 563 s, one VM at a time; the debug VM (899 s) beside the host steps.
+// The debug kernel's files, measured on Nov 30 (guest-side vitest times, every run beside another VM,
 // so ~1.5x what it takes alone): boot to the guest's ready 152 s; vitest's start to the first
 // test ~190 s; per file gso 190 s, memory 154 s, packets 105 s, edges 176 s, clear 236 s,
 // checkentry 697 s (stock 6.1: 21, 17, 8, 11, 30, 58 s: 7-16x); promisc-patch 78 s and 255 s
 // (session 4), lifecycle 824 s, counters 549 s (session 4); after the last test, kmemleak's two
 // scans and the power-off ~215 s. So the default list is gso memory packets promisc-patch (the
 // forged-GSO rule, bounded memory and streamed reads with clearing reads under traffic, packet
-// counters and flow evictions, the PROMISC patch route): ~1,260 s beside another VM, ~14 min
-// alone. The others are opt-in (XTT_DEBUG_SUITES="... edges clear checkentry counters
-// lifecycle stress"). What the debug kernel adds, and what makes room:
-//   setup (fresh only): the kernel build (12-16 min on 2 cores) runs beside the network-bound
-//     steps (setup.sh): est. +5 min instead of +14; with the caches: seconds;
-//   build: the module for the debug kernel, ~0.5 min;
-//   harness: the fixture's debug boot (UBSAN + a leak must fail the run; 1 GiB so kmemleak's
-//     scans are short) 132 s measured beside another VM, minus two stock `false` boots (the
-//     debug kernel's clean boot is the suites' own): +1.7 min;
-//   the debug suites, started beside the host suites, operator, bench and harness steps and
-//     the start of 6.1 (XTT_DEBUG_BESIDE; two VMs at once take ~1.5x each): ~half of 14 min
-//     is added, +7 min (XTT_DEBUG_BESIDE=0: +14);
-//   6.12 runs the 7 files of its API differences only: -3.4 min (lifecycle accounting clear
-//     edges cli harness: 256 s by their 6.12/6.1 times x 0.79, 6.12's measured/summed ratio).
-// Cached: 49 + 0.5 + 1.7 + 7 - 3.4 = ~55 min. Fresh: 55 + 15 + 5 = ~75 min: at the limit (the
-// fresh setup and the overlap are estimates, +-5 min; the lead measures `.ci/run`). Each
-// debug file's cost beside the rest is about half its time above; XTT_DEBUG_SUITES narrows.
+// counters and flow evictions, the PROMISC patch route). The others are opt-in
+// (XTT_DEBUG_SUITES="... edges clear checkentry counters lifecycle stress faults").
+// With the lanes (scripts/lib/vm-jobs.mjs, estimates from ci6.log's per-file times, not yet
+// measured in a whole run): VM work 3,946 s in 5 boots (6.1-timed 828, 6.1-1 ~815, 6.1-2
+// ~810, debug 894, 6.12 599) + the host steps' 720 s on lane 1: ~2,345 s per lane, if two VMs
+// at once ran as fast as one; a TCG VM used 70-78 % of a core beside another (ps, Nov 30), so
+// two at once on 2 cores cost ~1.2-1.35x: npm test ~48-54 min cached (was 58). A fresh
+// machine adds npm run setup's ~17-19 min (measured parts in README "How long"): ~65-73 min.
 /** test/vm files named by an environment variable (names without test/vm/ and .test.ts). */
 function vmFiles(variable, names) {
   const files = names.filter(Boolean).map((n) => `test/vm/${n}.test.ts`);

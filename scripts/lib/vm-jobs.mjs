@@ -43,10 +43,11 @@ const SCALE = { '6.12': 0.9, newest: 1, debug: 5 };
 /**
  * Per boot, beyond the files' own time: boot, vitest's start, transform/collect, and on the
  * debug kernel kmemleak's two scans and the power-off (ci6.log: 6.1 2,217 s in the VM for
- * 2,065 s of files (23); 6.12 563 s for 512 s (7); debug 899 s for 573 s (4)).
+ * 2,065 s of files (23): 60 + 4 x 23 = 152; 6.12 563 s for 512 s (7); debug 899 s for 573 s
+ * (4); a one-file 6.1 boot on Nov 30 18:25, beside another VM: 211 s for 122 s).
  */
 export function bootOverhead(kernel, nfiles) {
-  return kernel === 'debug' ? 320 : 30 + 5 * nfiles;
+  return kernel === 'debug' ? 320 : 60 + 4 * nfiles;
 }
 
 /** test/vm/NAME.test.ts -> NAME */
