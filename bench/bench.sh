@@ -24,11 +24,11 @@
 #                  about half the time (`vmslot` each; a full run in one hold takes ~17 minutes
 #                  on a busy 2-core host): 1 = the icount VM's IPv4 by-source rows, reads and
 #                  memory, the wall-clock VM, native read, ledger; 2 = the icount VM's IPv6 and
-#                  IPv4 by-destination rows. The part that finishes last (2 may run beside 1, in
-#                  the other slot, once 1 has started) merges both (bench/merge.mjs) and writes
+#                  IPv4 by-destination rows. The part that finishes last (the two may run at
+#                  once, one in each slot) merges both (bench/merge.mjs) and writes
 #                  the report (latest.* when both parts are complete); BENCH_SPLIT=report does
 #                  only that, without a VM. Raw files in BENCH_SPLIT_DIR (default
-#                  .cache/bench/split), which part 1 empties; part 2 refuses to start before it.
+#                  .cache/bench/split): each part replaces its own folder there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -40,10 +40,6 @@ case "$SPLIT" in
 1 | 2 | report) [ -z "$QUICK" ] || { echo "bench: BENCH_SPLIT and BENCH_QUICK exclude each other" >&2; exit 2; } ;;
 *) echo "bench: BENCH_SPLIT='$SPLIT': 1, 2 or report" >&2; exit 2 ;;
 esac
-if [ "$SPLIT" = 2 ] && [ ! -s "$SPLITDIR/part1/meta.tsv" ]; then
-	echo "bench: BENCH_SPLIT=2: no part 1 in $SPLITDIR (run BENCH_SPLIT=1 first)" >&2
-	exit 2
-fi
 # a quick run never writes into bench/results/
 if [ -n "$QUICK" ]; then OUTDIR=${XTT_VM_OUTDIR:-$ROOT/.cache/bench/quick}; else OUTDIR=${XTT_VM_OUTDIR:-$ROOT/bench/results}; fi
 # split_report: both parts finished (a mode line each)? merge them and write the run's report
@@ -63,11 +59,14 @@ if [ "$SPLIT" = report ]; then
 fi
 mkdir -p "$ROOT/.cache/bench"
 if [ -n "$SPLIT" ]; then
-	[ "$SPLIT" = 1 ] && rm -rf "$SPLITDIR"
+	# each part replaces only its own folder: the two may run in either order or at once
+	# (bench/merge.mjs refuses parts started more than 3 hours apart, and names both commits)
+	rm -rf "$SPLITDIR/merged"
 	WORK=$SPLITDIR/part$SPLIT
 	rm -rf "$WORK" && mkdir -p "$WORK"
-	# the run's date is part 1's
-	[ "$SPLIT" = 2 ] && XTT_BENCH_DATE=${XTT_BENCH_DATE:-$(awk -F'\t' '$1 == "date" { print $2 }' "$SPLITDIR/part1/meta.tsv")}
+	# the run's date is part 1's when part 1 has started (merge.mjs refuses parts 3 hours apart)
+	[ "$SPLIT" = 2 ] && [ -s "$SPLITDIR/part1/meta.tsv" ] &&
+		XTT_BENCH_DATE=${XTT_BENCH_DATE:-$(awk -F'\t' '$1 == "date" { print $2 }' "$SPLITDIR/part1/meta.tsv")}
 	# each part's share, as knobs of bench/run.sh and of the steps below (not "skipped")
 	if [ "$SPLIT" = 1 ]; then export XTT_BENCH_IPV6=0; else
 		export XTT_BENCH_IPV4=0 XTT_BENCH_READ=0

@@ -30,9 +30,13 @@ export function mergeHostMeta(m1, m2) {
   if (m2.has('seconds_total')) out.set('seconds_total_part2', m2.get('seconds_total'));
   out.set('seconds_total', String(n(m1, 'seconds_total') + n(m2, 'seconds_total')));
   if (m1.has('vms_beside_wall')) out.set('vms_beside_wall', m1.get('vms_beside_wall'));
-  const ok = m1.get('mode') === 'part1' && m2.get('mode') === 'part2';
+  // two parts of one run start within 3 hours of each other (else one is an older run's)
+  const t = (m) => Date.parse(m.get('started') ?? m.get('date') ?? '');
+  const apart = Math.abs(t(m1) - t(m2)) > 3 * 3600e3 || Number.isNaN(t(m1) - t(m2));
+  const ok = m1.get('mode') === 'part1' && m2.get('mode') === 'part2' && !apart;
   out.set('mode', ok ? 'full' : 'partial');
   const failed = [...list(m1.get('failed')).map((f) => `${f} (part 1)`), ...list(m2.get('failed')).map((f) => `${f} (part 2)`)];
+  if (apart) failed.push(`parts not of one run (started ${m1.get('started') ?? '?'} and ${m2.get('started') ?? '?'})`);
   const skipped = [...new Set([...list(m1.get('skipped')), ...list(m2.get('skipped'))])];
   if (!ok && !failed.length && !skipped.length) failed.push(`parts not 1 and 2 (modes ${m1.get('mode')}, ${m2.get('mode')})`);
   out.set('failed', failed.join(','));

@@ -39,6 +39,13 @@ describe('bench/merge.mjs: a split run (two VM holds) as one report', () => {
     expect(twice.get('failed')).toBe('parts not 1 and 2 (modes part1, part1)');
   });
 
+  it('refuses parts started more than 3 hours apart (an older run\'s part left in the folder)', () => {
+    const h = merge.mergeHostMeta(m(part1), m({ ...part2, started: '2026-11-30T22:00:00Z' }));
+    expect(h.get('mode')).toBe('partial');
+    expect(h.get('failed')).toBe('parts not of one run (started 2026-11-30T18:40:00Z and 2026-11-30T22:00:00Z)');
+    expect(merge.mergeHostMeta(m(part1), m({ ...part2, started: '2026-11-30T21:39:00Z' })).get('mode')).toBe('full');
+  });
+
   it('says when the two parts ran different code or kernels', () => {
     expect(merge.mergeHostMeta(m(part1), m({ ...part2, commit: 'def5678' })).get('note'))
       .toContain('NOT the same code: part 1 at abc1234, part 2 at def5678');
