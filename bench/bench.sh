@@ -20,6 +20,8 @@
 #                  2-core host, one of them booting)
 #   BENCH_WALL=0, BENCH_NATIVE=0, BENCH_LEDGER=0  skip part 2, 3 or 4; other BENCH_* knobs: see bench/run.sh
 #                  (BENCH_IPV6=0, BENCH_IPV4=0: without the IPv6 or the IPv4 by-source packet rows)
+#   BENCH_KO=FILE  the module to load (a copy taken after building: the shared tree may be
+#                  rebuilt while a long run reloads the module; default .cache/build/REL/...)
 #   BENCH_SPLIT=1, then BENCH_SPLIT=2  the full run as two invocations, each one VM hold of
 #                  about half the time (`vmslot` each; a full run in one hold takes ~17 minutes
 #                  on a busy 2-core host): 1 = the icount VM's IPv4 by-source rows, reads and
@@ -80,7 +82,7 @@ chmod 755 "$WORK"
 export XTT_BENCH_DATE=${XTT_BENCH_DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
 # XTT_* reach the guest; BENCH_* do not: pass them as XTT_BENCH_*.
 for v in BENCH_QUICK BENCH_COUNT BENCH_READ BENCH_MEM BENCH_BIG BENCH_IPT BENCH_PACKETS BENCH_IPV6 BENCH_IPV4 \
-	BENCH_STEP_TIMEOUT BENCH_ROUNDS BENCH_WALL_COUNT BENCH_WALL_SOURCES; do
+	BENCH_STEP_TIMEOUT BENCH_ROUNDS BENCH_WALL_COUNT BENCH_WALL_SOURCES BENCH_KO; do
 	[ -n "${!v:-}" ] && export "XTT_$v=${!v}"
 done
 unset XTT_BENCH_PASS

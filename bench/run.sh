@@ -37,14 +37,16 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 # bench/bench.sh forwards BENCH_* as XTT_BENCH_* (only XTT_* reach the guest)
 BENCH_VARS="BENCH_QUICK BENCH_COUNT BENCH_READ BENCH_MEM BENCH_BIG BENCH_IPT BENCH_PACKETS BENCH_IPV6 BENCH_IPV4 BENCH_PASS
-	BENCH_STEP_TIMEOUT BENCH_ROUNDS BENCH_WALL_COUNT BENCH_WALL_SOURCES"
+	BENCH_STEP_TIMEOUT BENCH_ROUNDS BENCH_WALL_COUNT BENCH_WALL_SOURCES BENCH_KO"
 for v in $BENCH_VARS; do
 	x=XTT_$v
 	[ -n "${!x:-}" ] && [ -z "${!v:-}" ] && export "$v=${!x}"
 done
 REPO=$PWD
 REL=${XTT_KERNEL_RELEASE:-$(uname -r)}
-KO=$REPO/.cache/build/$REL/xt_traffic.ko
+# BENCH_KO: a copy of the module taken before the run (a build of the shared tree during a
+# long run would otherwise change the module between two insmods)
+KO=${BENCH_KO:-$REPO/.cache/build/$REL/xt_traffic.ko}
 export XTABLES_LIBDIR=$REPO/libxt:/usr/lib/x86_64-linux-gnu/xtables
 IPT=${BENCH_IPT:-iptables-legacy}
 IPTR=${IPT}-restore
