@@ -74,8 +74,10 @@ if [ ! -e "$initrd" ] || [ scripts/vm/initramfs-init -nt "$initrd" ]; then
 			echo "$base" >>"$work/modules.list"
 		done
 	done
-	(cd "$work" && find . | cpio -o -H newc --quiet | gzip -1 >"$initrd.tmp")
-	mv "$initrd.tmp" "$initrd"
+	# a temporary name of this run's own: two VMs of one release may start at once (npm test's
+	# lanes); each writes its own file and renames it into place whole
+	(cd "$work" && find . | cpio -o -H newc --quiet | gzip -1 >"$initrd.tmp.$$")
+	mv "$initrd.tmp.$$" "$initrd"
 	rm -rf "$work"
 fi
 
