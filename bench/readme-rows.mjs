@@ -64,9 +64,10 @@ function main() {
     process.exit(2);
   }
   const rd = (f) => JSON.parse(readFileSync(f, 'utf8'));
-  const { markdown, worse } = rows(rd(a), b ? rd(b) : null);
+  const old = b ? rd(b) : null; // read once: b may be a pipe (<(git show ...))
+  const { markdown, worse } = rows(rd(a), old);
   process.stdout.write(markdown);
-  if (b) process.stdout.write(`\nWorse than ${rd(b).date}: ${worse.length ? '\n' + worse.map((w) => `- ${w}`).join('\n') : 'none'}\n`);
+  if (old) process.stdout.write(`\nWorse than ${old.date}: ${worse.length ? '\n' + worse.map((w) => `- ${w}`).join('\n') : 'none'}\n`);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main();
