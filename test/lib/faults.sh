@@ -16,22 +16,32 @@ shift 6
 out=$(mktemp)
 err=$(mktemp)
 
+# Every helper sets a variable instead of printing (no command substitution): each fork and
+# exec costs ~0.5 s on the debug kernel under TCG, and the first version forked ~28 times per
+# attempt (14 s each).
 files() {
-	local f s=
+	local f
+	FILES=
 	for f in "xt_traffic/$name" "xt_traffic/${name}_ipconn" "xt_traffic/${name}_portconn" \
 		"xt_traffic/${name}_info" "xt_traffic_counters/$name" "xt_traffic_packets/$name"; do
-		[ -e "/proc/net/$f" ] && s+="$f "
+		[ -e "/proc/net/$f" ] && FILES+="$f "
 	done
-	printf '%s' "${s% }"
+	FILES=${FILES% }
 }
-refcnt() { local r; read -r r </sys/module/xt_traffic/refcnt; printf '%s' "$r"; }
-rules() { "$ipt" -t raw -S OUTPUT | grep -c -- '-m traffic'; }
+refcnt() { read -r REF </sys/module/xt_traffic/refcnt; }
+rules() {
+	local s
+	s=$("$ipt" -t raw -S OUTPUT 2>/dev/null)
+	case $s in *"-m traffic"*) RULE=1 ;; *) RULE=0 ;; esac
+}
 # iptables-nft destroys a deleted or aborted rule's match asynchronously (nft_compat): wait
 # up to 5 s for no file of the table and no module reference.
 settle() {
 	local i
 	for ((i = 0; i < 50; i++)); do
-		[ -z "$(files)" ] && [ "$(refcnt)" = 0 ] && return
+		files
+		refcnt
+		[ -z "$FILES" ] && [ "$REF" = 0 ] && return
 		sleep 0.1
 	done
 }
@@ -40,20 +50,26 @@ for ((n = 1; n <= maxn; n++)); do
 	: >"$out"
 	FI_NTH=$n FI_OUT=$out LD_PRELOAD=$shim "$ipt" -t raw -A OUTPUT -m traffic "$@" --name "$name" 2>"$err"
 	rc=$?
-	shimline=$(head -n1 "$out")
+	shimline=
+	read -r shimline <"$out"
 	[ -n "$shimline" ] || shimline="call=none res=- errno=- left=-"
-	rule=$(rules)
-	[ "$rule" = 0 ] && settle
-	f=$(files) ref=$(refcnt) entries=- after=- ref_after=-
-	if [ "$rule" != 0 ]; then
+	rules
+	[ "$RULE" = 0 ] && settle
+	files
+	refcnt
+	f=$FILES ref=$REF entries=- after=- ref_after=-
+	if [ "$RULE" != 0 ]; then
 		echo -n x >"/dev/udp/$dest/9" 2>/dev/null
-		entries=$(sed -n 's/^traffic_entries: //p' "/proc/net/xt_traffic/${name}_info")
+		while read -r k v; do
+			[ "$k" = traffic_entries: ] && entries=$v
+		done <"/proc/net/xt_traffic/${name}_info"
 		"$ipt" -t raw -D OUTPUT -m traffic "$@" --name "$name"
 		settle
-		after=$(files) ref_after=$(refcnt)
+		after=$FILES ref_after=$REF
 	fi
-	msg=$(head -c 200 "$err" | tr '\n' ' ')
-	echo "n=$n rc=$rc $shimline rule=$rule ref=$ref files=[$f] entries=$entries after=[$after] ref_after=$ref_after msg=$msg"
+	msg=
+	read -r msg <"$err"
+	echo "n=$n rc=$rc $shimline rule=$RULE ref=$ref files=[$f] entries=$entries after=[$after] ref_after=$ref_after msg=${msg:0:200}"
 	case $shimline in *" left=0") ;; *) break ;; esac
 done
 rm -f "$out" "$err"
