@@ -302,6 +302,7 @@ struct xt_traffic_table {
 	u32 mask;
 	u8 sides;		/* xtt_count_sides(flags) */
 	u8 fast;		/* sides traffic_mt() counts inline */
+	bool fast6hi;		/* IPv6: fast, direct, indexed by the high half */
 	u8 shift;		/* IPv4: 32 - hostprefix (key = offset >> shift) */
 	struct xtt_map *map[XTT_KINDS];
 	struct xtt_flows *flows;
@@ -1333,28 +1334,23 @@ static noinline bool traffic_mt6_full(const struct sk_buff *skb,
 }
 
 /*
- * Revision 1, IPv6: the common case inline, as xtt_mt4(): --traffic with one
- * side in the net, no GSO, the upper layer right after the fixed header
- * (TCP, UDP or ICMPv6: no extension header, so ipv6_find_hdr() would return
- * it at offset 40 with no fragment), a payload length that fits the packet
- * and a known key. Anything else goes to traffic_mt6_full(), which does the
- * whole packet; both count the same.
+ * IPv6's common case with full 128-bit keys (a hashed map, or a direct one
+ * indexed by the low half): --traffic with one side in the net, no GSO, the
+ * upper layer right after the fixed header (TCP, UDP or ICMPv6: no extension
+ * header, so ipv6_find_hdr() would return it at offset 40 with no fragment),
+ * a payload length that fits the packet and a known key. Anything else goes
+ * to traffic_mt6_full(), which does the whole packet; both count the same.
  */
-static bool traffic_mt6(const struct sk_buff *skb, struct xt_action_param *par)
+static noinline bool xtt_mt6_keys(const struct sk_buff *skb,
+				  struct xt_traffic_table *t, u8 nh)
 {
-	const struct xt_traffic_mtinfo1 *info = par->matchinfo;
-	struct xt_traffic_table *t = info->table;
 	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
-	u8 nh = ip6h->nexthdr;
 	struct xtt_k6 src, dst, key;
 	unsigned int where, slot;
 	struct xtt_entry *e;
 	struct xtt_map *m;
 	u32 len;
 
-	if (unlikely(!t->fast || skb_is_gso(skb)) ||
-	    (nh != IPPROTO_TCP && nh != IPPROTO_UDP && nh != IPPROTO_ICMPV6))
-		return traffic_mt6_full(skb, t);
 	xtt_k6_load(&src, &ip6h->saddr);
 	xtt_k6_load(&dst, &ip6h->daddr);
 	where = xtt_in6(t, &src) | xtt_in6(t, &dst) << 1;
@@ -1381,6 +1377,84 @@ static bool traffic_mt6(const struct sk_buff *skb, struct xt_action_param *par)
 		traffic_mt6_conn(skb, t, nh,
 				 skb_network_offset(skb) + sizeof(*ip6h),
 				 &src, &dst, where);
+	return true;
+}
+
+/* The high 64 bits of an address (one load where unaligned loads are cheap). */
+static __always_inline u64 xtt_be64_hi(const struct in6_addr *a)
+{
+	__be64 w;
+
+	memcpy(&w, a, sizeof(w));
+	return be64_to_cpu(w);
+}
+
+/* Connections of a packet counted by traffic_mt6()'s inline path. */
+static noinline bool xtt_mt6_conn(const struct sk_buff *skb,
+				  struct xt_traffic_table *t, u8 nh,
+				  unsigned int where)
+{
+	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
+	struct xtt_k6 src, dst;
+
+	xtt_k6_load(&src, &ip6h->saddr);
+	xtt_k6_load(&dst, &ip6h->daddr);
+	traffic_mt6_conn(skb, t, nh, skb_network_offset(skb) + sizeof(*ip6h),
+			 &src, &dst, where);
+	return true;
+}
+
+/*
+ * Revision 1, IPv6. Inline, with no stack frame, the most common table: a
+ * net of at most /64 counted per prefix of at most /64 (a /48 per /64) in a
+ * direct map, so only the high 64 bits of each address are read (the low
+ * half of the net's mask is 0) and the bucket alone is the prefix: checks as
+ * xtt_mt6_keys(), then one lookup and one atomic64_add. Other tables:
+ * xtt_mt6_keys(); anything unusual: traffic_mt6_full().
+ */
+static bool traffic_mt6(const struct sk_buff *skb, struct xt_action_param *par)
+{
+	const struct xt_traffic_mtinfo1 *info = par->matchinfo;
+	struct xt_traffic_table *t = info->table;
+	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
+	u8 nh = ip6h->nexthdr;
+	unsigned int where, slot;
+	struct xtt_entry *e;
+	struct xtt_map *m;
+	u64 src, dst, a;
+	u32 len, idx;
+
+	if (unlikely(!t->fast || skb_is_gso(skb)) ||
+	    (nh != IPPROTO_TCP && nh != IPPROTO_UDP && nh != IPPROTO_ICMPV6))
+		return traffic_mt6_full(skb, t);
+	if (unlikely(!t->fast6hi))
+		return xtt_mt6_keys(skb, t, nh);
+	src = xtt_be64_hi(&ip6h->saddr);
+	dst = xtt_be64_hi(&ip6h->daddr);
+	where = ((src & t->mask6.hi) == t->base6.hi) |
+		((dst & t->mask6.hi) == t->base6.hi) << 1;
+	if (!where)
+		return true;
+	len = sizeof(*ip6h) + ntohs(ip6h->payload_len);
+	if (unlikely(!(t->fast & (1U << where)) || !ip6h->payload_len ||
+		     len > skb->len - skb_network_offset(skb)))
+		return traffic_mt6_full(skb, t);
+	slot = xtt_tr_slot[nh];
+	if (where & 1) {
+		a = src;
+		slot += XTT_OUT;
+	} else {
+		a = dst;
+		slot += XTT_IN;
+	}
+	m = t->map[XTT_KIND_TRAFFIC];
+	idx = (u32)(a >> m->d6shift) & m->d6mask;
+	e = rcu_dereference(m->buckets[idx]);
+	if (unlikely(!e || e->key != idx << (32 - m->bits)))
+		return traffic_mt6_full(skb, t);
+	xtt_entry_add(m, e, slot, len);
+	if (t->flows)
+		return xtt_mt6_conn(skb, t, nh, where);
 	return true;
 }
 
@@ -2752,6 +2826,10 @@ static struct xt_traffic_table *xtt_table_create(struct net *net,
 		if (!t->map[XTT_KIND_PORTCONN])
 			goto out_free_table;
 	}
+	/* IPv6: a net and host prefix of at most /64 over a direct map */
+	t->fast6hi = t->fast && t->family == NFPROTO_IPV6 &&
+		     conf->hostprefix <= 64 &&
+		     t->map[XTT_KIND_TRAFFIC]->direct;
 	if (t->flags & (XT_TRAFFIC_IPCONN | XT_TRAFFIC_PORTCONN)) {
 		t->flows = xtt_flows_alloc(xtt_flow_slots(ipb));
 		if (!t->flows)
