@@ -252,7 +252,10 @@ struct xtt_map {
 	unsigned int ncounters;
 	unsigned int bits;
 	bool direct;
-	bool v6;		/* 128-bit keys after the counters, always hashed */
+	bool v6;		/* 128-bit keys after the counters */
+	bool d6lo;		/* IPv6 direct: the index bits are in k6.lo */
+	u8 d6shift;		/* IPv6 direct: index = (half >> d6shift) & d6mask */
+	u32 d6mask;
 	bool reclaim;		/* stamps and serials (t->reclaim_idle) */
 	u32 nbuckets;
 	siphash_key_t hkey;	/* random per map */
@@ -299,12 +302,15 @@ struct xt_traffic_table {
 	u32 mask;
 	u8 sides;		/* xtt_count_sides(flags) */
 	u8 fast;		/* sides traffic_mt() counts inline */
+	bool fast6hi;		/* IPv6: fast, direct, indexed by the high half */
 	u8 shift;		/* IPv4: 32 - hostprefix (key = offset >> shift) */
 	struct xtt_map *map[XTT_KINDS];
 	struct xtt_flows *flows;
 	struct xtt_k6 base6;	/* IPv6: the net, and the host prefix's mask */
 	struct xtt_k6 mask6;
 	struct xtt_k6 hpmask6;
+	bool d6lo;		/* IPv6: the prefixes' index is in the low half */
+	u8 d6shift;		/* IPv6: and this far up in it (xtt_map6_hash()) */
 	siphash_key_t fkey;	/* IPv6: flow keys carry a keyed digest of addresses */
 
 	/* configuration and state no packet reads */
@@ -449,8 +455,16 @@ static struct xtt_map *xtt_map_alloc(struct xt_traffic_table *t,
 	m->bits = xtt_ilog2(nbuckets);
 	/* IPv6 prefixes (not ports) have 128-bit keys */
 	m->v6 = t->family == NFPROTO_IPV6 && kind != XTT_KIND_PORTCONN;
-	/* keyspace 0 means 2^32 */
-	m->direct = !m->v6 && keyspace != 0 && keyspace <= nbuckets;
+	/*
+	 * keyspace 0 means 2^32 (IPv4), or an IPv6 net whose prefixes are not
+	 * indexed by one 64-bit half (xtt_table_create()): always hashed
+	 */
+	m->direct = keyspace != 0 && keyspace <= nbuckets;
+	if (m->v6 && m->direct) {
+		m->d6lo = t->d6lo;
+		m->d6shift = t->d6shift;
+		m->d6mask = keyspace - 1;
+	}
 	m->reclaim = t->reclaim_idle != 0;
 	get_random_bytes(&m->hkey, sizeof(m->hkey));
 	atomic_set(&m->count, 0);
@@ -506,10 +520,18 @@ static __always_inline struct xtt_entry *xtt_map_find(struct xtt_map *m,
 	return NULL;
 }
 
-/* Bucket (and the entry's 32-bit key) of an IPv6 key: always SipHash. */
+/*
+ * Bucket (and the entry's 32-bit key) of an IPv6 key, as the top bits: a
+ * direct map's bucket is the prefix's index in the net (every key of the
+ * map is in the net, so the index picks one prefix; the bucket holds no
+ * other), a hashed map uses SipHash keyed per map.
+ */
 static __always_inline u32 xtt_map6_hash(const struct xtt_map *m,
 					 const struct xtt_k6 *k)
 {
+	if (m->direct)
+		return (u32)(((m->d6lo ? k->lo : k->hi) >> m->d6shift) &
+			     m->d6mask) << (32 - m->bits);
 	return (u32)siphash_2u64(k->hi, k->lo, &m->hkey);
 }
 
@@ -1253,17 +1275,17 @@ count:
 }
 
 /*
- * Revision 1, IPv6. Bytes: the whole packet, 40 + payload length (the
- * packet's length when that is 0: jumbograms, BIG TCP); GSO as for IPv4.
+ * Revision 1, IPv6, any packet (traffic_mt6() inlines the common case).
+ * Bytes: the whole packet, 40 + payload length (the packet's length when
+ * that is 0: jumbograms, BIG TCP); GSO as for IPv4.
  * Protocol: the upper layer after the extension headers (ipv6_find_hdr; a
  * non-first fragment: its fragment header's next header); ICMPv6 is OTHER
  * for traffic. A packet whose headers cannot be walked counts as OTHER and
  * never as a connection; neither does a non-first fragment.
  */
-static bool traffic_mt6(const struct sk_buff *skb, struct xt_action_param *par)
+static noinline bool traffic_mt6_full(const struct sk_buff *skb,
+				      struct xt_traffic_table *t)
 {
-	const struct xt_traffic_mtinfo1 *info = par->matchinfo;
-	struct xt_traffic_table *t = info->table;
 	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
 	u32 netlen = skb->len - skb_network_offset(skb);
 	unsigned short fragoff = 0;
@@ -1308,6 +1330,131 @@ static bool traffic_mt6(const struct sk_buff *skb, struct xt_action_param *par)
 	}
 	if (t->flows && proto >= 0 && !fragoff)
 		traffic_mt6_conn(skb, t, proto, thoff, &src, &dst, where);
+	return true;
+}
+
+/*
+ * IPv6's common case with full 128-bit keys (a hashed map, or a direct one
+ * indexed by the low half): --traffic with one side in the net, no GSO, the
+ * upper layer right after the fixed header (TCP, UDP or ICMPv6: no extension
+ * header, so ipv6_find_hdr() would return it at offset 40 with no fragment),
+ * a payload length that fits the packet and a known key. Anything else goes
+ * to traffic_mt6_full(), which does the whole packet; both count the same.
+ */
+static noinline bool xtt_mt6_keys(const struct sk_buff *skb,
+				  struct xt_traffic_table *t, u8 nh)
+{
+	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
+	struct xtt_k6 src, dst, key;
+	unsigned int where, slot;
+	struct xtt_entry *e;
+	struct xtt_map *m;
+	u32 len;
+
+	xtt_k6_load(&src, &ip6h->saddr);
+	xtt_k6_load(&dst, &ip6h->daddr);
+	where = xtt_in6(t, &src) | xtt_in6(t, &dst) << 1;
+	if (!where)
+		return true;
+	len = sizeof(*ip6h) + ntohs(ip6h->payload_len);
+	if (unlikely(!(t->fast & (1U << where)) || !ip6h->payload_len ||
+		     len > skb->len - skb_network_offset(skb)))
+		return traffic_mt6_full(skb, t);
+	slot = xtt_tr_slot[nh];
+	if (where & 1) {
+		xtt_key6_of(t, &src, &key);
+		slot += XTT_OUT;
+	} else {
+		xtt_key6_of(t, &dst, &key);
+		slot += XTT_IN;
+	}
+	m = t->map[XTT_KIND_TRAFFIC];
+	e = xtt_map6_find(m, xtt_map6_hash(m, &key), &key);
+	if (unlikely(!e))
+		return traffic_mt6_full(skb, t);
+	xtt_entry_add(m, e, slot, len);
+	if (t->flows)
+		traffic_mt6_conn(skb, t, nh,
+				 skb_network_offset(skb) + sizeof(*ip6h),
+				 &src, &dst, where);
+	return true;
+}
+
+/* The high 64 bits of an address (one load where unaligned loads are cheap). */
+static __always_inline u64 xtt_be64_hi(const struct in6_addr *a)
+{
+	__be64 w;
+
+	memcpy(&w, a, sizeof(w));
+	return be64_to_cpu(w);
+}
+
+/* Connections of a packet counted by traffic_mt6()'s inline path. */
+static noinline bool xtt_mt6_conn(const struct sk_buff *skb,
+				  struct xt_traffic_table *t, u8 nh,
+				  unsigned int where)
+{
+	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
+	struct xtt_k6 src, dst;
+
+	xtt_k6_load(&src, &ip6h->saddr);
+	xtt_k6_load(&dst, &ip6h->daddr);
+	traffic_mt6_conn(skb, t, nh, skb_network_offset(skb) + sizeof(*ip6h),
+			 &src, &dst, where);
+	return true;
+}
+
+/*
+ * Revision 1, IPv6. Inline, with no stack frame, the most common table: a
+ * net of at most /64 counted per prefix of at most /64 (a /48 per /64) in a
+ * direct map, so only the high 64 bits of each address are read (the low
+ * half of the net's mask is 0) and the bucket alone is the prefix: checks as
+ * xtt_mt6_keys(), then one lookup and one atomic64_add. Other tables:
+ * xtt_mt6_keys(); anything unusual: traffic_mt6_full().
+ */
+static bool traffic_mt6(const struct sk_buff *skb, struct xt_action_param *par)
+{
+	const struct xt_traffic_mtinfo1 *info = par->matchinfo;
+	struct xt_traffic_table *t = info->table;
+	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
+	u8 nh = ip6h->nexthdr;
+	unsigned int where, slot;
+	struct xtt_entry *e;
+	struct xtt_map *m;
+	u64 src, dst, a;
+	u32 len, idx;
+
+	if (unlikely(!t->fast || skb_is_gso(skb)) ||
+	    (nh != IPPROTO_TCP && nh != IPPROTO_UDP && nh != IPPROTO_ICMPV6))
+		return traffic_mt6_full(skb, t);
+	if (unlikely(!t->fast6hi))
+		return xtt_mt6_keys(skb, t, nh);
+	src = xtt_be64_hi(&ip6h->saddr);
+	dst = xtt_be64_hi(&ip6h->daddr);
+	where = ((src & t->mask6.hi) == t->base6.hi) |
+		((dst & t->mask6.hi) == t->base6.hi) << 1;
+	if (!where)
+		return true;
+	len = sizeof(*ip6h) + ntohs(ip6h->payload_len);
+	if (unlikely(!(t->fast & (1U << where)) || !ip6h->payload_len ||
+		     len > skb->len - skb_network_offset(skb)))
+		return traffic_mt6_full(skb, t);
+	slot = xtt_tr_slot[nh];
+	if (where & 1) {
+		a = src;
+		slot += XTT_OUT;
+	} else {
+		a = dst;
+		slot += XTT_IN;
+	}
+	m = t->map[XTT_KIND_TRAFFIC];
+	idx = (u32)(a >> m->d6shift) & m->d6mask;
+	e = rcu_dereference(m->buckets[idx]);
+	if (unlikely(!e || e->key != idx << (32 - m->bits)))
+		return traffic_mt6_full(skb, t);
+	xtt_entry_add(m, e, slot, len);
+	if (t->flows)
+		return xtt_mt6_conn(skb, t, nh, where);
 	return true;
 }
 
@@ -2618,6 +2765,17 @@ static struct xt_traffic_table *xtt_table_create(struct net *net,
 		t->mask6 = xtt_k6_of(conf->netmask);
 		t->hpmask6 = xtt_k6_mask(conf->hostprefix);
 		get_random_bytes(&t->fkey, sizeof(t->fkey));
+		/*
+		 * Direct maps (bits between the prefixes that fit the buckets)
+		 * when those bits lie in one 64-bit half: a /48 per /64, a /120
+		 * per /128; a /56 per /72 straddles and stays hashed.
+		 */
+		if (conf->hostprefix - conf->netlen < 32 &&
+		    (conf->hostprefix <= 64 || conf->netlen >= 64)) {
+			keyspace = 1U << (conf->hostprefix - conf->netlen);
+			t->d6lo = conf->hostprefix > 64;
+			t->d6shift = (t->d6lo ? 128 : 64) - conf->hostprefix;
+		}
 	} else {
 		t->base = ntohl(conf->netbase->ip);
 		t->mask = ntohl(conf->netmask->ip);
@@ -2668,6 +2826,10 @@ static struct xt_traffic_table *xtt_table_create(struct net *net,
 		if (!t->map[XTT_KIND_PORTCONN])
 			goto out_free_table;
 	}
+	/* IPv6: a net and host prefix of at most /64 over a direct map */
+	t->fast6hi = t->fast && t->family == NFPROTO_IPV6 &&
+		     conf->hostprefix <= 64 &&
+		     t->map[XTT_KIND_TRAFFIC]->direct;
 	if (t->flags & (XT_TRAFFIC_IPCONN | XT_TRAFFIC_PORTCONN)) {
 		t->flows = xtt_flows_alloc(xtt_flow_slots(ipb));
 		if (!t->flows)
