@@ -81,7 +81,7 @@ describe('npm test in two lanes (stand-in VMs)', () => {
       '6.1:test/vm/gso.test.ts test/vm/packets.test.ts', '6.1:test/vm/ledger.test.ts test/vm/replay.test.ts',
       '6.1:test/vm/mirror.test.ts', 'debug:test/vm/gso.test.ts', '6.12:test/vm/gso.test.ts test/vm/packets.test.ts',
     ].sort());
-    expect(starts[0].files).toBe('test/vm/ledger.test.ts test/vm/replay.test.ts');
+    expect(starts[0]!.files).toBe('test/vm/ledger.test.ts test/vm/replay.test.ts');
     // at every start, at most one other boot is running; the timed one and debug never overlap
     const spans = starts.map((s) => ({ ...s, end: r.events.find((e) => e.what === 'end' && e.kernel === s.kernel && e.files === s.files)!.t }));
     for (const s of spans) {
@@ -110,7 +110,7 @@ describe('npm test in two lanes (stand-in VMs)', () => {
     const starts = r.events.filter((e) => e.what === 'start');
     expect(starts.map((e) => e.kernel)).toEqual(['6.1', 'debug', '6.12']);
     const ends = r.events.filter((e) => e.what === 'end');
-    for (let i = 1; i < starts.length; i++) expect(starts[i].t).toBeGreaterThanOrEqual(ends[i - 1].t);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]!.t).toBeGreaterThanOrEqual(ends[i - 1]!.t);
     expect(r.err.indexOf('[lane 1] 6.1 started')).toBeGreaterThan(r.err.indexOf('host vitest line 4'));
   }, 60_000);
 });

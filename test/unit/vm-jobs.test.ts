@@ -24,7 +24,7 @@ describe('vm jobs', () => {
     // 364 | 351, then 209 to 351 (560), 208 to 364 (572), 24 to 560 (584), 18 to 572 (590)
     const secs = parts.map((p) => p.reduce((s, x) => s + fileSeconds('6.1', x), 0));
     expect(secs.reduce((a, b) => a + b)).toBe(364 + 351 + 209 + 208 + 24 + 18);
-    expect(Math.abs(secs[0] - secs[1])).toBeLessThanOrEqual(24);
+    expect(Math.abs(secs[0]! - secs[1]!)).toBeLessThanOrEqual(24);
     expect(balance('6.1', [f('gso')], 3)).toEqual([[f('gso')]]);
   });
 
@@ -37,11 +37,11 @@ describe('vm jobs', () => {
       chunks61: 2,
     });
     expect(jobs[0]).toMatchObject({ id: '6.1-timed', pinned: true });
-    expect(jobs[0].files.map((x) => x.replace(/^test\/vm\/|\.test\.ts$/g, '')).sort()).toEqual([...TIMING_SENSITIVE].sort());
-    expect(jobs[0].estimate).toBe(bootOverhead('6.1', 4) + 351 + 208 + 104 + 89);
+    expect(jobs[0]!.files.map((x) => x.replace(/^test\/vm\/|\.test\.ts$/g, '')).sort()).toEqual([...TIMING_SENSITIVE].sort());
+    expect(jobs[0]!.estimate).toBe(bootOverhead('6.1', 4) + 351 + 208 + 104 + 89);
     const rest = jobs.slice(1);
     expect(rest.map((j) => j.id).sort()).toEqual(['6.1-1', '6.1-2', '6.12', 'debug']);
-    for (let i = 1; i < rest.length; i++) expect(rest[i - 1].estimate).toBeGreaterThanOrEqual(rest[i].estimate);
+    for (let i = 1; i < rest.length; i++) expect(rest[i - 1]!.estimate).toBeGreaterThanOrEqual(rest[i]!.estimate);
     // every 6.1 file exactly once
     expect(jobs.filter((j) => j.kernel === '6.1').flatMap((j) => j.files).sort()).toEqual([...stock].sort());
     expect(jobs.find((j) => j.id === 'debug')!.estimate).toBe(bootOverhead('debug', 2) + 184 + 155);
