@@ -212,6 +212,8 @@ export function targets(rows, extra, reads = [], stepTimeout = null) {
 }
 
 const fmt = (n) => (n === null || n === undefined ? 'n/a' : typeof n === 'number' ? n.toLocaleString('en-US') : String(n));
+// a ratio cell: 'n/a' when a side was not measured (never 'n/ax')
+const ratio = (n) => (n === null || n === undefined ? 'n/a' : `${fmt(n)}x`);
 
 export function method(meta) {
   const ic = meta.icount === '1';
@@ -316,12 +318,12 @@ export function markdown(rep) {
       L.push('| sources | IPv6 (/64s, by destination) | IPv4 by destination | IPv6 / IPv4 | IPv4 by source | IPv6 / IPv4 by source |');
       L.push('| ---: | ---: | ---: | ---: | ---: | ---: |');
       for (const a of rep.ipv6) {
-        L.push(`| ${fmt(a.sources)} | ${fmt(a.ipv6)} | ${fmt(a.ipv4Dst)} | ${fmt(a.ratioDst)}x | ${fmt(a.ipv4Src)} | ${fmt(a.ratioSrc)}x |`);
+        L.push(`| ${fmt(a.sources)} | ${fmt(a.ipv6)} | ${fmt(a.ipv4Dst)} | ${ratio(a.ratioDst)} | ${fmt(a.ipv4Src)} | ${ratio(a.ratioSrc)} |`);
       }
       if (rep.ipv6.some((a) => a.ratioOwn !== undefined)) {
         L.push('', 'The same without the floor of any match (a rule with `-m mark` matching everything, 256 destinations, per family): what the match itself adds:', '');
         L.push('| sources | IPv6 | IPv4 by destination | IPv6 / IPv4 |', '| ---: | ---: | ---: | ---: |');
-        for (const a of rep.ipv6) L.push(`| ${fmt(a.sources)} | ${fmt(a.ipv6Own)} | ${fmt(a.ipv4Own)} | ${fmt(a.ratioOwn)}x |`);
+        for (const a of rep.ipv6) L.push(`| ${fmt(a.sources)} | ${fmt(a.ipv6Own)} | ${fmt(a.ipv4Own)} | ${ratio(a.ratioOwn)} |`);
       }
     }
   }
