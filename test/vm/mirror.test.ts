@@ -476,7 +476,12 @@ function suite(backend: 'iptables' | 'legacy'): void {
       expect(s.ip6tables!.dropped).toEqual(s.ip6tables!.toChain);
       const kind = tagging === 'none' ? 'ipv4' : tagging === '802.1Q' ? 'vlan' : 'qinq';
       expect(s.filters.byKind[kind] ?? 0).toBeGreaterThanOrEqual(s.toChain.packets);
-      expect(s.filters.byKind[`${kind === 'ipv4' ? 'ipv6' : `${kind}6`}`] ?? 0).toBeGreaterThanOrEqual(s.ip6tables!.toChain.packets);
+      // IPv6: the copies pass the filter of their tagging, and the port's peer (the switch, IPv6
+      // defaults on) may send its own untagged router solicitation or MLD report, which the
+      // untagged filter passes to ip6tables' PROMISC too (a 6.12 run: qinq6 58, chain 59)
+      const v6 = (k: string): number => Number(s.filters.byKind[k] ?? 0);
+      const kind6 = kind === 'ipv4' ? 'ipv6' : `${kind}6`;
+      expect(v6(kind6) + (kind6 === 'ipv6' ? 0 : v6('ipv6'))).toBeGreaterThanOrEqual(Number(s.ip6tables!.toChain.packets));
       expect(st.rules.map((r) => [r.name, r.net])).toEqual([['SPAN', '10.30.0.0/24'], ['SPAN6', '2001:db8:30::/48']]);
       expect([s.silence.silent, s.silence.guard, s.silence.sent.packets]).toEqual([true, true, Number(txAtEnable)]);
       // still nothing at the peer since enable
