@@ -47,6 +47,21 @@ describe('vm jobs', () => {
     expect(jobs.find((j) => j.id === 'debug')!.estimate).toBe(bootOverhead('debug', 2) + 184 + 155);
   });
 
+  it('plan: the stress suite boots alone (2 vCPUs) on each kernel that runs it; with one lane it stays in the kernel\'s boot', () => {
+    const stock = ['mirror', 'gso', 'stress'].map(f);
+    const jobs: Job[] = planJobs({ kernels: ['6.1', 'debug'], filesOf: (k: string) => (k === 'debug' ? [f('gso'), f('stress')] : stock), lanes: 2, chunks61: 2 });
+    expect(jobs.find((j) => j.id === '6.1-stress')!.files).toEqual([f('stress')]);
+    expect(jobs.find((j) => j.id === 'debug-stress')!.files).toEqual([f('stress')]);
+    expect(jobs.find((j) => j.id === 'debug')!.files).toEqual([f('gso')]);
+    expect(jobs.filter((j) => j.kernel === '6.1').flatMap((j) => j.files).sort()).toEqual([...stock].sort());
+    expect(jobs.filter((j) => j.files.includes(f('stress'))).length).toBe(2);
+    // a kernel whose only file is stress: one boot, named after the kernel
+    expect(planJobs({ kernels: ['6.12'], filesOf: () => [f('stress')], lanes: 2, chunks61: 2 }).map((j) => j.id)).toEqual(['6.12']);
+    const one: Job[] = planJobs({ kernels: ['6.1'], filesOf: () => stock, lanes: 1, chunks61: 1 });
+    expect(one.map((j) => j.id)).toEqual(['6.1']);
+    expect(one[0]!.files).toEqual(stock);
+  });
+
   it('plan with one lane: one boot per kernel, as before the lanes', () => {
     const jobs: Job[] = planJobs({ kernels: ['6.1', '6.12'], filesOf: () => [f('replay'), f('gso')], lanes: 1, chunks61: 1 });
     expect(jobs.map((j) => [j.id, j.files.length])).toEqual([['6.1', 2], ['6.12', 2]]);
