@@ -54,22 +54,44 @@ static void arm(void)
 	}
 }
 
+/*
+ * The read and the disarm are fault sites themselves (CONFIG_FAULT_INJECTION_USERCOPY: the
+ * read's copy_to_user(), the write's copy_from_user()) when the call left fail-nth above 0:
+ *   left 1: the read's copy is the N-th site: it fails (EFAULT), which disarms (fail-nth 0);
+ *   left 2: the read returns 2, the write's copy is the N-th site: EFAULT, disarmed too;
+ *   else:   both succeed.
+ * Either way fail-nth must read 0 afterwards (checked: a read of 0 is no fault site).
+ */
 static void report(const char *call, long res, int err)
 {
 	char buf[32] = "";
 	const char *out = getenv("FI_OUT");
 	ssize_t r = pread(nth_fd, buf, sizeof(buf) - 1, 0);
+	int left;
 
-	if (pwrite(nth_fd, "0", 1, 0) < 0 || r <= 0) {
-		fprintf(stderr, "failnth: read/disarm fail-nth failed\n");
+	if (r > 0) {
+		buf[r] = '\0';
+		left = atoi(buf);
+	} else if (r < 0 && errno == EFAULT) {
+		left = 1;
+	} else {
+		fprintf(stderr, "failnth: read fail-nth: %s\n", r < 0 ? strerror(errno) : "empty");
 		exit(99);
 	}
-	buf[r] = '\0';
+	if (pwrite(nth_fd, "0", 1, 0) < 0 && errno != EFAULT) {
+		fprintf(stderr, "failnth: disarm fail-nth: %s\n", strerror(errno));
+		exit(99);
+	}
+	r = pread(nth_fd, buf, sizeof(buf) - 1, 0);
+	if (r <= 0 || atoi(buf) != 0) {
+		fprintf(stderr, "failnth: fail-nth still armed after the call (left %d)\n", left);
+		exit(99);
+	}
 	if (out) {
 		FILE *f = fopen(out, "a");
 
 		if (f) {
-			fprintf(f, "call=%s res=%ld errno=%d left=%d\n", call, res, err, atoi(buf));
+			fprintf(f, "call=%s res=%ld errno=%d left=%d\n", call, res, err, left);
 			fclose(f);
 		}
 	}

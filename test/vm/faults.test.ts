@@ -190,6 +190,8 @@ describe.skipIf(!haveFI)('fault injection: every allocation of a rule insert fai
         for (const [k, v] of Object.entries(restore)) writeFileSync(`${PARAMS}/${k}`, v);
       }
       const attempts = parse(out);
+      // every attempt's line, so a failing run names the attempt (N) of each kernel line
+      console.log(attempts.map((a) => a.line).join('\n'));
       const failed = attempts.filter((a) => a.rule === 0);
       const faultedOk = attempts.filter((a) => a.rule === 1 && a.left === '0');
       const created = log.since().filter((l) => l.includes('cannot create /proc/net/'));
