@@ -162,6 +162,60 @@ function prefixAt(text: string, p: number, end: number, max: number): number {
   return v >= 1 && v < max ? v : -1;
 }
 
+/** The key of the last row rowFast4() accepted. */
+let fastKey = 0;
+
+/**
+ * The common row of an IPv4 table of bare addresses, "A.B.C.D\tN\t...\tN\n" with a key above
+ * `prev` and every counter below 10^15, at text[p]: its key (fastKey) and counters (into
+ * words[w...], little-endian u64s; sums added only for a whole row); returns where the next row
+ * starts, or -1 for anything else (parseTable's general loop then parses the row and says what
+ * is wrong). A small function of its own, because V8 optimizes it after a few hundred rows,
+ * while parseTable's one large loop went on interpreted to the end of a 65,536-row table
+ * (its OSR code came too late: ~3,800 instructions a row, 0.37e9 in all).
+ */
+function rowFast4(text: string, p: number, prev: number, per: number, words: Uint32Array, w: number, sumLo: Float64Array, sumHi: Float64Array): number {
+  let key = 0;
+  for (let o = 0; o < 4; o++) {
+    const s = p;
+    let octet = 0;
+    let d = text.charCodeAt(p) - 48;
+    while (d >= 0 && d <= 9) {
+      octet = octet * 10 + d;
+      d = text.charCodeAt(++p) - 48;
+    }
+    const n = p - s;
+    if (n === 0 || n > 3 || (n > 1 && text.charCodeAt(s) === 48) || octet > 255) return -1;
+    if (text.charCodeAt(p) !== (o < 3 ? 46 : 9)) return -1;
+    p++;
+    key = key * 256 + octet;
+  }
+  if (key <= prev) return -1;
+  const w0 = w;
+  for (let i = 0; i < per; i++) {
+    const s = p;
+    let v = 0;
+    let d = text.charCodeAt(p) - 48;
+    while (d >= 0 && d <= 9) {
+      v = v * 10 + d;
+      d = text.charCodeAt(++p) - 48;
+    }
+    const n = p - s;
+    if (n === 0 || n > 15 || (n > 1 && text.charCodeAt(s) === 48)) return -1;
+    if (text.charCodeAt(p) !== (i === per - 1 ? 10 : 9)) return -1;
+    p++;
+    const lo = v >>> 0; // v mod 2^32 (exact below 2^53); v % TWO32 is a call to fmod per counter
+    words[w++] = lo;
+    words[w++] = (v - lo) / TWO32;
+  }
+  for (let i = 0; i < per; i++) {
+    sumLo[i] = sumLo[i]! + words[w0 + 2 * i]!;
+    sumHi[i] = sumHi[i]! + words[w0 + 2 * i + 1]!;
+  }
+  fastKey = key;
+  return p;
+}
+
 /**
  * Parses one table file's text (latin1) into columns, or throws a ParseError. `source` names
  * the file in the error.
@@ -244,7 +298,19 @@ export function parseTable(kind: TableKind, text: string, source: ParseSource = 
   let p = hlen;
   let rows = 0;
   let prev = -1;
+  const fast4 = !port && !v6 && LITTLE_ENDIAN;
   while (p < len) {
+    if (fast4 && plen === 32) {
+      const q = rowFast4(text, p, prev, per, words, 2 * rows * per, sumLo, sumHi);
+      if (q >= 0) {
+        prev = fastKey;
+        keys[rows] = prev;
+        p = q;
+        rows++;
+        if ((rows & 0xfffff) === 0) flush();
+        continue;
+      }
+    }
     if (text.indexOf('\n', p) === -1) bad(p, 'truncated: the last line has no terminating newline');
     const rowStart = p;
     let key = 0;
@@ -317,7 +383,7 @@ export function parseTable(kind: TableKind, text: string, source: ParseSource = 
         bad(rowStart, end === 10 ? `only ${i + 1} of ${per} counters` : `expected ${per} counters separated by one tab`);
       }
       if (n <= 15 && LITTLE_ENDIAN) {
-        const lo = v % TWO32;
+        const lo = v >>> 0;
         const hi = (v - lo) / TWO32;
         words[2 * (base + i)] = lo;
         words[2 * (base + i) + 1] = hi;
