@@ -283,7 +283,7 @@ struct xtt_flow_set {
 
 struct xtt_flows {
 	u32 nsets;		/* power of two */
-	unsigned int bits;	/* log2(nsets) */
+	unsigned int shift;	/* 64 - log2(nsets): a set's hash bits are the top ones */
 	u64 seed;
 	u64 __percpu *evictions;	/* live flows pushed out of a full set */
 	/* set s is guarded by locks[s % XTT_LOCKS]: not on the line above */
@@ -673,7 +673,7 @@ static struct xtt_flows *xtt_flows_alloc(u32 slots)
 		return NULL;
 	}
 	f->nsets = nsets;
-	f->bits = xtt_ilog2(nsets);
+	f->shift = 64 - xtt_ilog2(nsets);
 	f->seed = get_random_u64();
 	for (i = 0; i < XTT_LOCKS; i++)
 		spin_lock_init(&f->locks[i]);
@@ -701,7 +701,8 @@ static bool xtt_flow_update(struct xtt_flows *f, struct xtt_flow_key k)
 {
 	unsigned long now = jiffies | 1;	/* 0 marks an empty slot */
 	unsigned long timeout = (unsigned long)READ_ONCE(flow_timeout) * HZ;
-	u32 h = xtt_flow_hash(&k, f->seed, f->bits);
+	/* xtt_flow_hash(), with the shift done once at allocation */
+	unsigned long h = xtt_flow_hash64(&k, f->seed) >> f->shift;
 	struct xtt_flow_set *set = &f->set[h];
 	struct xtt_flow *w = set->way, *victim = w;
 	spinlock_t *lock = &f->locks[h % XTT_LOCKS];
@@ -737,32 +738,37 @@ static bool xtt_flow_update(struct xtt_flows *f, struct xtt_flow_key k)
  * time is then refreshed). The set's seqcount proves the key read was
  * whole. False sends the packet to xtt_flow_update(), which decides under
  * the lock, so two CPUs never both count one new flow.
+ *
+ * The ways are compared key first and unrolled (most ways hold another
+ * flow: two compares each), and the clock is read only for the way found:
+ * no end pointer and no clock held across the compares, so the common path
+ * needs no saved registers. An empty way's key is all zero: should a packet
+ * have that key too, its !last sends it to the locked path, which is right.
  */
 static __always_inline bool xtt_flow_seen(struct xtt_flows *f,
 					  const struct xtt_flow_key *k)
 {
-	unsigned long now = jiffies | 1;
-	unsigned long timeout = (unsigned long)READ_ONCE(flow_timeout) * HZ;
-	struct xtt_flow_set *set = &f->set[xtt_flow_hash(k, f->seed, f->bits)];
-	struct xtt_flow *w = set->way, *end = w + XTT_FLOW_WAYS;
+	struct xtt_flow_set *set = &f->set[xtt_flow_hash64(k, f->seed) >> f->shift];
+	struct xtt_flow *w = set->way;
+	unsigned long now, last;
 	unsigned int seq;
 
+	BUILD_BUG_ON(XTT_FLOW_WAYS != 4);
 	/* with PREEMPT_RT a reader meeting a writer takes its lock, never spins */
 	seq = read_seqcount_begin(&set->seq);
-	for (; w < end; w++) {
-		unsigned long last = READ_ONCE(w->last);
-
-		if (!last || !xtt_flow_key_eq(&w->key, k))
-			continue;
-		if (time_after(now, last + timeout) ||
-		    read_seqcount_retry(&set->seq, seq))
-			return false;
-		/* a racing writer may have reused the way: it was just seen too */
-		if (last != now)
-			WRITE_ONCE(w->last, now);
-		return true;
-	}
-	return false;
+	if (!xtt_flow_key_eq(&w->key, k) && !xtt_flow_key_eq(&(++w)->key, k) &&
+	    !xtt_flow_key_eq(&(++w)->key, k) && !xtt_flow_key_eq(&(++w)->key, k))
+		return false;
+	last = READ_ONCE(w->last);
+	now = jiffies | 1;
+	if (!last ||
+	    time_after(now, last + (unsigned long)READ_ONCE(flow_timeout) * HZ) ||
+	    read_seqcount_retry(&set->seq, seq))
+		return false;
+	/* a racing writer may have reused the way: it was just seen too */
+	if (last != now)
+		WRITE_ONCE(w->last, now);
+	return true;
 }
 
 /* ---- the match ---- */
@@ -803,19 +809,19 @@ enum xtt_conn_kind {
 };
 
 /*
- * The connection facts of a packet whose transport header is at @l4 (NULL
- * when the packet is too short for it: then only protocols without ports
+ * The connection facts of a packet whose transport header is at @l4 (when
+ * !@l4ok the packet is too short for it: then only protocols without ports
  * count): the flow key, the XTT_CN_* protocol and the destination port.
  */
 static __always_inline enum xtt_conn_kind
-xtt_conn_key(const struct iphdr *iph, const void *l4, u32 src, u32 dst,
-	     struct xtt_flow_key *k, unsigned int *proto, u16 *port)
+xtt_conn_key(const struct iphdr *iph, const void *l4, bool l4ok, u32 src,
+	     u32 dst, struct xtt_flow_key *k, unsigned int *proto, u16 *port)
 {
 	switch (iph->protocol) {
 	case IPPROTO_TCP: {
 		const struct tcphdr *th = l4;
 
-		if (!th || !th->syn || th->ack)
+		if (!l4ok || !th->syn || th->ack)
 			return XTT_CONN_NONE;
 		*proto = XTT_CN_TCP;
 		*port = ntohs(th->dest);
@@ -824,18 +830,20 @@ xtt_conn_key(const struct iphdr *iph, const void *l4, u32 src, u32 dst,
 	case IPPROTO_UDP: {
 		const struct udphdr *uh = l4;
 
-		if (!uh)
+		if (!l4ok)
 			return XTT_CONN_NONE;
 		*proto = XTT_CN_UDP;
 		*port = ntohs(uh->dest);
-		xtt_flow_key_make(k, IPPROTO_UDP, src, ntohs(uh->source),
-				  dst, *port);
+		/* both ports as one load, unswapped (the key is never shown) */
+		xtt_flow_key_make_ports(k, IPPROTO_UDP, src, dst,
+					(__force u16)uh->source |
+					(u32)(__force u16)uh->dest << 16);
 		return XTT_CONN_FLOW;
 	}
 	case IPPROTO_ICMP: {
 		const struct icmphdr *ih = l4;
 
-		if (!ih)
+		if (!l4ok)
 			return XTT_CONN_NONE;
 		*proto = XTT_CN_ICMP;
 		*port = 0;
@@ -953,7 +961,7 @@ static noinline bool traffic_mt_conn_full(const struct sk_buff *skb,
 
 	l4 = skb_header_pointer(skb, skb_network_offset(skb) + iph->ihl * 4,
 				xtt_l4_len(iph->protocol), &buf);
-	switch (xtt_conn_key(iph, l4, src, dst, &k, &proto, &port)) {
+	switch (xtt_conn_key(iph, l4, l4, src, dst, &k, &proto, &port)) {
 	case XTT_CONN_NONE:
 		return true;
 	case XTT_CONN_FLOW:
@@ -976,15 +984,16 @@ static noinline bool traffic_mt_conn(const struct sk_buff *skb,
 				     struct xt_traffic_table *t,
 				     const struct iphdr *iph, unsigned int where)
 {
-	unsigned int thoff = skb_network_offset(skb) + iph->ihl * 4;
+	/* iph is the network header: skb_network_offset() + ihl * 4 from data */
+	const u8 *l4 = (const u8 *)iph + iph->ihl * 4;
 	struct xtt_flow_key k;
 	unsigned int proto;
 	u16 port;
 
 	/* room for the longest header read (TCP); a shorter one: full path */
-	if (unlikely(thoff + sizeof(struct tcphdr) > skb_headlen(skb)))
+	if (unlikely(l4 + sizeof(struct tcphdr) > skb->data + skb_headlen(skb)))
 		return traffic_mt_conn_full(skb, t, where);
-	switch (xtt_conn_key(iph, skb->data + thoff, ntohl(iph->saddr),
+	switch (xtt_conn_key(iph, l4, true, ntohl(iph->saddr),
 			     ntohl(iph->daddr), &k, &proto, &port)) {
 	case XTT_CONN_NONE:
 		return true;

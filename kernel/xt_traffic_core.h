@@ -328,17 +328,42 @@ static inline void xtt_flow_key_make(struct xtt_flow_key *k, u16 proto,
 }
 
 /*
+ * The same key, with the ports as one word as they are in the header
+ * (@ports: the value of the source port's bytes | the destination port's
+ * << 16, unswapped): no byte swaps on the packet path. A key only has to be
+ * the same for both directions, never readable: swapping the ends rotates
+ * the word, and equal addresses put the lower half-word first.
+ */
+static inline void xtt_flow_key_make_ports(struct xtt_flow_key *k, u16 proto,
+					   u32 src, u32 dst, u32 ports)
+{
+	if (src > dst || (src == dst && (u16)ports > (u16)(ports >> 16))) {
+		u32 t = src;
+
+		src = dst;
+		dst = t;
+		ports = ports >> 16 | ports << 16;
+	}
+	k->w0 = src | (u64)dst << 32;
+	k->w1 = ports | (u64)proto << 32;
+}
+
+/*
  * Set of a flow in a cache of 2^@bits sets (1 <= @bits <= 32): the top bits
  * of a keyed multiplicative hash of both key words. @seed is random per
  * table, so outsiders cannot tell which set their flows use.
  */
-static inline u32 xtt_flow_hash(const struct xtt_flow_key *k, u64 seed,
-				unsigned int bits)
+static inline u64 xtt_flow_hash64(const struct xtt_flow_key *k, u64 seed)
 {
 	u64 h = (k->w0 ^ seed) * 0x9e3779b97f4a7c15ULL;
 
-	h = (h ^ k->w1 ^ (h >> 29)) * 0xbf58476d1ce4e5b9ULL;
-	return (u32)(h >> (64 - bits));
+	return (h ^ k->w1 ^ (h >> 29)) * 0xbf58476d1ce4e5b9ULL;
+}
+
+static inline u32 xtt_flow_hash(const struct xtt_flow_key *k, u64 seed,
+				unsigned int bits)
+{
+	return (u32)(xtt_flow_hash64(k, seed) >> (64 - bits));
 }
 
 /*
