@@ -330,6 +330,8 @@ raw_chain6() {
 }
 XTT6_RULE="-m traffic --netbase $NET6 --netmask 48 --name bench6"
 setup6_norule() { flush_all && raw_chain6 </dev/null; }
+setup6_bare() { flush_all && echo "-A PREROUTING -i $DEV" | raw_chain6; }
+setup6_mark() { flush_all && echo "-A PREROUTING -m mark --mark 0x0/0x0" | raw_chain6; }
 setup6_xtt() { reload_xtt && echo "-A PREROUTING $XTT6_RULE --traffic" | raw_chain6; }
 setup6_xtt_packets() {
 	reload_xtt && echo 1 >/sys/module/xt_traffic/parameters/packets &&
@@ -358,7 +360,10 @@ setup6_nft() {
 # IPv4 by destination, the IPv6 rows' twin (the same rule as by source; ipset and nft on the
 # destination, as their IPv6 rows)
 setup4d_norule() { setup_norule; }
+setup4d_bare() { setup_bare; }
+setup4d_mark() { setup_mark; }
 setup4d_xtt() { setup_xtt; }
+setup4d_xtt_packets() { setup_xtt_packets; }
 setup4d_ipset() { setup_ipset "$1" dst; }
 setup4d_nft() { setup_nft daddr; }
 
@@ -382,64 +387,37 @@ nft_sum() {
 		check "nft set packets ($5, warm-up + measured)" "$4" "$p"
 	fi
 }
-# icount_dst RES: the IPv6 rows and their IPv4 twins, by destination
-icount_dst() {
-	local RES=$1 n SRCS
-	FAIL=0 # a subshell: its checks' verdict is its exit status
-	if [ -n "$QUICK" ]; then SRCS=(256); else SRCS=(256 65536); fi
-	LOAD=ipv4-dst
-	for n in "${SRCS[@]}"; do
-		setup4d_norule
-		measure_dst "$RES" "no rule" "$n" "$COUNT" 4
+# dst_rows 4|6 RES N...: one family's by-destination rows for each N (hosts or /64s): no rule
+# (at 256 also the bare rule and the trivial match), xt_traffic (checked: at every N of a quick
+# run, and for IPv6 also at 256 of a full one; IPv6's memory at the last N), then (full run)
+# packets=1, ipset and the nft set, each checked against what was sent. The setups are
+# setup4d_* (IPv4 by destination) or setup6_* (IPv6 by destination).
+dst_rows() {
+	local fam=$1 RES=$2 n warm e0 set ipset what xtn nftf
+	shift 2
+	local s=setup4d_
+	if [ "$fam" = 6 ]; then
+		s=setup6_ LOAD=ipv6-dst xtn=bench6 nftf=ip6 set=s6 ipset="ipset hash:net inet6 counters" what="IPv6 /64s"
+	else
+		LOAD=ipv4-dst xtn=bench nftf=ip set=s ipset="ipset hash:ip counters" what="IPv4 by destination"
+	fi
+	for n in "$@"; do
+		# packets before the measured pass: see measure_dst
+		if [ "$fam" = 6 ]; then warm=$((n * (n >= 65536 ? 10 : 20))); else warm=$n; fi
+		"${s}norule"
+		measure_dst "$RES" "no rule" "$n" "$COUNT" "$fam"
 		if [ "$n" = 256 ] && [ -z "$QUICK" ]; then
 			# the floor of any rule and of any match, as for IPv4 by source
-			setup_bare
-			measure_dst "$RES" "bare rule -i $DEV" "$n" "$COUNT" 4
-			setup_mark
-			measure_dst "$RES" "rule with a trivial match (-m mark)" "$n" "$COUNT" 4
+			"${s}bare"
+			measure_dst "$RES" "bare rule -i $DEV" "$n" "$COUNT" "$fam"
+			"${s}mark"
+			measure_dst "$RES" "rule with a trivial match (-m mark)" "$n" "$COUNT" "$fam"
 		fi
-		setup4d_xtt
-		measure_dst "$RES" "xt_traffic --traffic" "$n" "$COUNT" 4
-		if [ -n "$QUICK" ]; then
-			check "xt_traffic rows (IPv4 by destination)" "$n" "$(xtt_rows)"
-			check "xt_traffic in bytes (IPv4 by destination)" $(((n + COUNT) * IPLEN)) "$(xtt_sum 1)"
-			check "xt_traffic out bytes (IPv4 by destination)" 0 "$(xtt_sum 2)"
-		fi
-		[ -n "$QUICK" ] && continue
-		# the twins of every IPv6 contender, for the IPv6 / IPv4 column
-		if [ -e /sys/module/xt_traffic/parameters/packets ]; then
-			setup_xtt_packets
-			measure_dst "$RES" "xt_traffic --traffic, packets=1" "$n" "$COUNT" 4
-			echo 0 >/sys/module/xt_traffic/parameters/packets
-		fi
-		setup4d_ipset "$n"
-		measure_dst "$RES" "ipset hash:ip counters" "$n" "$COUNT" 4
-		check "ipset packets (IPv4 by destination, warm-up + measured)" $((n + COUNT)) "$(ipset_pkts s)"
-		setup4d_nft
-		measure_dst "$RES" "nft dynamic set (counter)" "$n" "$COUNT" 4
-		nft_sum ip bench "$n" $((n + COUNT)) "IPv4 by destination"
-	done
-	pg_init 6
-	LOAD=ipv6-dst
-	local warm
-	for n in "${SRCS[@]}"; do
-		warm=$((n * (n >= 65536 ? 10 : 20)))
-		setup6_norule
-		measure_dst "$RES" "no rule" "$n" "$COUNT" 6
-		if [ "$n" = 256 ] && [ -z "$QUICK" ]; then
-			flush_all
-			echo "-A PREROUTING -i $DEV" | raw_chain6
-			measure_dst "$RES" "bare rule -i $DEV" "$n" "$COUNT" 6
-			flush_all
-			echo "-A PREROUTING -m mark --mark 0x0/0x0" | raw_chain6
-			measure_dst "$RES" "rule with a trivial match (-m mark)" "$n" "$COUNT" 6
-		fi
-		setup6_xtt
-		local e0
-		e0=$(ENTRY_CACHE=xt_traffic_entry6 entry_objects)
-		measure_dst "$RES" "xt_traffic --traffic" "$n" "$COUNT" 6
-		say "xt_traffic IPv6 rows: $(XTT_NAME=bench6 xtt_rows) of $n /64s"
-		if [ "$n" = "${SRCS[-1]}" ] && [ "${BENCH_MEM:-1}" != 0 ] && [ -z "$QUICK" ]; then
+		"${s}xtt"
+		[ "$fam" = 6 ] && e0=$(ENTRY_CACHE=xt_traffic_entry6 entry_objects)
+		measure_dst "$RES" "xt_traffic --traffic" "$n" "$COUNT" "$fam"
+		[ "$fam" = 6 ] && say "xt_traffic IPv6 rows: $(XTT_NAME=bench6 xtt_rows) of $n /64s"
+		if [ "$fam" = 6 ] && [ "$n" = "${!#}" ] && [ "${BENCH_MEM:-1}" != 0 ] && [ -z "$QUICK" ]; then
 			local e1 rows6 hs6 osz6 per6 perb6
 			e1=$(ENTRY_CACHE=xt_traffic_entry6 entry_objects)
 			osz6=$(ENTRY_CACHE=xt_traffic_entry6 entry_size)
@@ -452,25 +430,35 @@ icount_dst() {
 			printf 'mem6_entry_per_prefix\t%s\tbytes\txt_traffic_entry6 objects delta x %s B (slab_size) / prefixes\n' "$per6" "$osz6" >>"$EXTRA"
 			printf 'mem6_buckets_per_prefix\t%s\tbytes\thashsize %s x 8-byte bucket pointers / prefixes\n' "$perb6" "$hs6" >>"$EXTRA"
 		fi
-		if [ -n "$QUICK" ] || [ "$n" = 256 ]; then
-			check "xt_traffic IPv6 rows (/64s)" "$n" "$(XTT_NAME=bench6 xtt_rows)"
-			check "xt_traffic IPv6 in bytes (packets x $IPLEN)" $(((warm + COUNT) * IPLEN)) "$(XTT_NAME=bench6 xtt_sum 1)"
-			check "xt_traffic IPv6 udp in bytes" $(((warm + COUNT) * IPLEN)) "$(XTT_NAME=bench6 xtt_sum 5)"
-			check "xt_traffic IPv6 out bytes" 0 "$(XTT_NAME=bench6 xtt_sum 2)"
+		if [ -n "$QUICK" ] || { [ "$fam" = 6 ] && [ "$n" = 256 ]; }; then
+			check "xt_traffic rows ($what)" "$n" "$(XTT_NAME=$xtn xtt_rows)"
+			check "xt_traffic in bytes ($what, packets x $IPLEN)" $(((warm + COUNT) * IPLEN)) "$(XTT_NAME=$xtn xtt_sum 1)"
+			[ "$fam" = 6 ] && check "xt_traffic udp in bytes ($what)" $(((warm + COUNT) * IPLEN)) "$(XTT_NAME=$xtn xtt_sum 5)"
+			check "xt_traffic out bytes ($what)" 0 "$(XTT_NAME=$xtn xtt_sum 2)"
 		fi
 		[ -n "$QUICK" ] && continue
+		# the twins of every IPv6 contender, for the IPv6 / IPv4 column
 		if [ -e /sys/module/xt_traffic/parameters/packets ]; then
-			setup6_xtt_packets
-			measure_dst "$RES" "xt_traffic --traffic, packets=1" "$n" "$COUNT" 6
+			"${s}xtt_packets"
+			measure_dst "$RES" "xt_traffic --traffic, packets=1" "$n" "$COUNT" "$fam"
 			echo 0 >/sys/module/xt_traffic/parameters/packets
 		fi
-		setup6_ipset "$n"
-		measure_dst "$RES" "ipset hash:net inet6 counters" "$n" "$COUNT" 6
-		check "ipset inet6 packets (warm-up + measured)" $((warm + COUNT)) "$(ipset_pkts s6)"
-		setup6_nft
-		measure_dst "$RES" "nft dynamic set (counter)" "$n" "$COUNT" 6
-		nft_sum ip6 bench6 "$n" $((warm + COUNT)) "IPv6 /64s"
+		"${s}ipset" "$n"
+		measure_dst "$RES" "$ipset" "$n" "$COUNT" "$fam"
+		check "ipset packets ($what, warm-up + measured)" $((warm + COUNT)) "$(ipset_pkts $set)"
+		"${s}nft"
+		measure_dst "$RES" "nft dynamic set (counter)" "$n" "$COUNT" "$fam"
+		nft_sum "$nftf" "$xtn" "$n" $((warm + COUNT)) "$what"
 	done
+}
+# icount_dst RES: the IPv6 rows and their IPv4 twins, by destination
+icount_dst() {
+	local RES=$1 SRCS
+	FAIL=0 # a subshell: its checks' verdict is its exit status
+	if [ -n "$QUICK" ]; then SRCS=(256); else SRCS=(256 65536); fi
+	dst_rows 4 "$RES" "${SRCS[@]}"
+	pg_init 6
+	dst_rows 6 "$RES" "${SRCS[@]}"
 	flush_all
 	[ "$FAIL" = 0 ]
 }
