@@ -107,10 +107,13 @@ for v in BENCH_PACKETS BENCH_IPV6 BENCH_IPV4 BENCH_READ BENCH_BIG BENCH_MEM BENC
 	[ -n "${SPLIT_SKIP:-}" ] && case $v in BENCH_WALL | BENCH_NATIVE | BENCH_LEDGER) continue ;; esac
 	[ "${!v:-1}" = 0 ] && partial+=("$v=0")
 done
-{
-	printf 'commit\t%s%s\n' "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
-		"$(git diff --quiet HEAD -- kernel src libxt 2>/dev/null || echo ' + uncommitted changes in kernel/, src/ or libxt/')"
-} >>"$meta"
+# HEAD, the folders with uncommitted changes (by name: a part that does not run src/ is not
+# touched by changes there), and the module copy loaded instead of the tree's (BENCH_KO)
+dirty=
+for d in kernel src libxt; do git diff --quiet HEAD -- "$d" 2>/dev/null || dirty+=" $d/"; done
+ko=
+[ -n "${BENCH_KO:-}" ] && ko="; module $BENCH_KO (srcversion $(modinfo -F srcversion "$BENCH_KO" 2>/dev/null || echo '?'))"
+printf 'commit\t%s%s%s\n' "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "${dirty:+ + uncommitted changes in$dirty}" "$ko" >>"$meta"
 
 # 1. icount pass (quick: both passes in this one VM, to keep CI short)
 t=$(now)
