@@ -62,7 +62,7 @@ function digitCount(v: number): number {
   return n;
 }
 
-function jsonPieces(kind: TableKind): { open: Uint8Array; before: Uint8Array[]; close: Uint8Array } {
+function jsonPieces(kind: TableKind): { open: Uint8Array; before: Uint8Array[]; close: Uint8Array; zeros: Uint8Array[][] } {
   const port = kind === 'portconn';
   const groups = kind === 'traffic' ? ['total', 'tcp', 'udp', 'other'] : ['total', 'tcp', 'udp', 'icmp', 'other'];
   const before: string[] = [];
@@ -70,7 +70,10 @@ function jsonPieces(kind: TableKind): { open: Uint8Array; before: Uint8Array[]; 
     before.push(`${j === 0 ? (port ? '' : '"') + ',\n' : '\n      },\n'}      "${g}": {\n        "in": `, ',\n        "out": ');
   });
   const enc = (x: string) => Buffer.from(x, 'latin1');
-  return { open: enc(`    {\n      "${port ? 'port' : 'ip'}": ${port ? '' : '"'}`), before: before.map(enc), close: enc('\n      }\n    }') };
+  // zeros[i][j]: counters i..j-1 all 0, each with the text before it, as one piece (one copy
+  // where there were 2 * (j - i): most rows have zero counters, e.g. no TCP or no other traffic)
+  const zeros = before.map((_, i) => before.map((_, j) => (j > i ? enc(before.slice(i, j).map((x) => `${x}0`).join('')) : new Uint8Array(0))).concat(enc(before.slice(i).map((x) => `${x}0`).join(''))));
+  return { open: enc(`    {\n      "${port ? 'port' : 'ip'}": ${port ? '' : '"'}`), before: before.map(enc), close: enc('\n      }\n    }'), zeros };
 }
 
 /** Bytes written at `pos` (ASCII text and decimal numbers); the buffer is sized up front. */
@@ -197,6 +200,13 @@ export const rowFormatter: RowFormatter = {
         if (plain) out.key(kind, keys[r]!);
         else out.text(keyText(kc, r));
         for (let i = 0; i < per; i++) {
+          if (words !== undefined && words[2 * (b + i)] === 0 && words[2 * (b + i) + 1] === 0) {
+            let z = i + 1;
+            while (z < per && words[2 * (b + z)] === 0 && words[2 * (b + z) + 1] === 0) z++;
+            out.bytes(json.zeros[i]![z]!);
+            i = z - 1;
+            continue;
+          }
           out.bytes(json.before[i]!);
           const v = counterValue(counters, words, b + i);
           if (typeof v === 'number') out.number(v, digitCount(v));

@@ -40,11 +40,12 @@ describe('read: the fast IPv4 row of the parser', () => {
     expect(() => parseTable('traffic', `${[...lines, [ip(300), 1, 2, 3, 4, 5, 6, 7, 8].join('\t')].join('\n')}`)).toThrow(/truncated/);
   });
 
-  it('JSON and CSV rows with counters at and above 2^53 between plain ones: the generic text', () => {
+  it('JSON and CSV rows with counters at and above 2^53 and runs of zeros between plain ones: the generic text', () => {
     const lines = [TRAFFIC_HEADER];
     const vals: bigint[][] = [];
     for (let i = 0; i < 600; i++) {
-      const v = [BigInt(i), 2n ** 53n - 1n, i % 7 === 0 ? 2n ** 53n : 9n, i % 11 === 0 ? 2n ** 64n - 1n : 0n, 4294967296n, 4294967295n, 10n, 99999n];
+      // and runs of zero counters (one copied piece each: rows.ts zeros) at the start, in the middle, at the end, all 8
+      const v = [BigInt(i), 2n ** 53n - 1n, i % 7 === 0 ? 2n ** 53n : 9n, i % 11 === 0 ? 2n ** 64n - 1n : 0n, 4294967296n, 4294967295n, 10n, 99999n].map((x, c) => ((i >> c) & 1 ? 0n : x));
       vals.push(v);
       lines.push([ip(i), ...v].join('\t'));
     }
