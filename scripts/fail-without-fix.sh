@@ -44,7 +44,12 @@ GROUPS_=(
 	"D|963ede7^|counters.test.ts"
 	"M|5e9bdbc^|mirror.test.ts|src/system/mirror.ts src/commands/mirror.ts"
 	"F|963ede7^|faults.test.ts"
+	"R|scratch:no-resched|resched.test.ts"
 )
+# R (long loops reschedule): no revision has the walks as they are now without their
+# cond_resched(), so "before" is a scratch module: HEAD's kernel/ (git archive) in
+# .cache/fi-scratch/no-resched/ with cond_resched() defined away in xt_traffic.c (after its
+# includes: every call of the module, the map clear and free walks among them). Not a commit.
 # F (helper FI's fault injection) needs the debug kernel with CONFIG_FAULT_INJECTION: opt-in,
 # XTT_KERNEL=debug scripts/fail-without-fix.sh --run F (on stock kernels the file skips itself).
 # Rows: DEFECT|GROUP|FILE|TEST NAME (a regex of vitest's full name: describe and it titles
@@ -69,7 +74,7 @@ ROWS=(
 	"4 failed proc creation removes files never created|F|faults.test.ts|fault injection: every allocation of a rule insert failed in turn|debug kernel with CONFIG_FAULT_INJECTION only (XTT_KERNEL=debug, --run F); not run here: FI's HEAD run got through case fa with a clean log before its VM time limit; expected before: remove_proc_entry()'s WARN for a name never created"
 	"4 bare seqcount_t reader on PREEMPT_RT|-|||no failing test: HEAD builds -Werror and runs accounting + clear on 6.1.0-57-rt-amd64 (scripts/rt-check.sh); the pre-fix reader's livelock is not reproduced"
 	"4 per-packet fields share a cache line with the entry count and the stripe locks|host|test/unit/layout.test.ts|cache lines of the per-packet fields|the layout read from the .ko's DWARF (pahole); the table's only pre-fix neighbour is list (written when a table is added or removed)"
-	"4 long loops never reschedule|-|||faults.test.ts /long loops reschedule/ on the debug kernel (watchdog_thresh=1, a 4,194,304-bucket table): no pre-fix revision has these loops as they are now (a scratch module without cond_resched, not a commit, not run); HEAD passed 1/1 in FI's run, clear 1.73 s: may not fire the detector, unproven"
+	"4 long loops never reschedule|R|resched.test.ts|long loops reschedule|before: a scratch module (HEAD's kernel/ with cond_resched() defined away, .cache/fi-scratch/no-resched; no revision has these loops without it), not a commit"
 	"5 no per-IP packet counters|A|packets.test.ts|packet counters [a-z]|the feature is absent before: the test fails at setup (no packets parameter), not on a count"
 	"5 flow-cache evictions not counted in NAME_info|A|packets.test.ts|flow cache evictions|"
 	"6 the monitor port talks: enable silences IPv6 and guards egress|M|mirror.test.ts|SPAN port \\(iptables\\) enable: every step once|the pre-fix enable's steps and state (no sysctls, guards, ip6tables chain)"
@@ -85,14 +90,30 @@ if [ -e "$(kernel_dir "$series")/.ready" ]; then rel=$series; else rel=$(kernel_
 
 # The pre-fix module of REV for this kernel: .cache/prefix/REV/build/RELEASE/xt_traffic.ko
 build_prefix() {
-	local rev=$1 d src
+	local rev=$1 d src id
 	d=$XTT_CACHE/prefix/$(revdir "$rev")
+	id=$(git rev-parse "$rev" 2>/dev/null || true)
+	case $rev in scratch:*)
+		d=$XTT_CACHE/fi-scratch/${rev#scratch:}
+		id="$rev $(git rev-parse HEAD:kernel)"
+		;;
+	esac
 	src=$d/src
-	if [ ! -e "$src/.rev" ] || [ "$(cat "$src/.rev")" != "$(git rev-parse "$rev")" ]; then
+	if [ ! -e "$src/.rev" ] || [ "$(cat "$src/.rev")" != "$id" ]; then
 		rm -rf "$src"
 		mkdir -p "$src"
-		git archive "$rev" kernel | tar -x -C "$src"
-		git rev-parse "$rev" >"$src/.rev"
+		case $rev in
+		scratch:no-resched)
+			git archive HEAD kernel | tar -x -C "$src"
+			# after the last #include: the module's cond_resched() calls do nothing
+			sed -i "$(grep -n '^#include' "$src/kernel/xt_traffic.c" | tail -n1 | cut -d: -f1)a\\
+/* fail-without-fix.sh scratch: no rescheduling point in the module's loops */\\
+#undef cond_resched\\
+#define cond_resched() do { } while (0)" "$src/kernel/xt_traffic.c"
+			;;
+		*) git archive "$rev" kernel | tar -x -C "$src" ;;
+		esac
+		printf '%s\n' "$id" >"$src/.rev"
 	fi
 	nice -n 10 make -s -C "$src/kernel" BUILD_DIR="$d/build/$rel" KDIR="$(kernel_headers "$rel")" module >&2
 	printf '%s\n' "$d/build/$rel/xt_traffic.ko"
@@ -211,8 +232,8 @@ for which in before head; do
 	if selected host; then run_host "$which"; fi
 	for g in "${GROUPS_[@]}"; do
 		id=${g%%|*}
-		# M (a worktree and ~8 min of VM) and F (the debug kernel) only when named
-		case $id in M | F) printf '%s\n' "${runs[@]}" | grep -qx "$id" || continue ;; esac
+		# M (a worktree and ~8 min of VM), F (the debug kernel) and R (a scratch module) only when named
+		case $id in M | F | R) printf '%s\n' "${runs[@]}" | grep -qx "$id" || continue ;; esac
 		if selected "$id"; then steps+=("$id:$which"); fi
 	done
 done

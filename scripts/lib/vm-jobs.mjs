@@ -21,7 +21,7 @@ export const FILE_SECONDS = {
     mirror: 364, replay: 351, install: 209, ledger: 208, lifecycle: 167, counters: 152,
     ledger6: 104, reclaim: 89, persist: 98, checkentry: 50, accounting6: 47, cli: 43,
     libxt: 42, clear: 35, accounting: 27, gso: 24, memory: 18, defects: 15, edges: 13,
-    packets: 10, scale: 9, harness: 6, 'promisc-patch': 1, faults: 1,
+    packets: 10, scale: 9, harness: 6, 'promisc-patch': 1, faults: 1, resched: 40,
     // opt-in (XTT_STOCK_EXCLUDE=""): 294 s of VM in one boot, Nov 30
     stress: 260,
   },
