@@ -56,7 +56,7 @@ describe('vm jobs', () => {
     expect(jobs.filter((j) => j.kernel === '6.1').flatMap((j) => j.files).sort()).toEqual([...stock].sort());
     expect(jobs.filter((j) => j.files.includes(f('stress'))).length).toBe(2);
     // a kernel whose only file is stress: one boot, named after the kernel
-    expect(planJobs({ kernels: ['6.12'], filesOf: () => [f('stress')], lanes: 2, chunks61: 2 }).map((j) => j.id)).toEqual(['6.12']);
+    expect(planJobs({ kernels: ['6.12'], filesOf: () => [f('stress')], lanes: 2, chunks61: 2 }).map((j: Job) => j.id)).toEqual(['6.12']);
     const one: Job[] = planJobs({ kernels: ['6.1'], filesOf: () => stock, lanes: 1, chunks61: 1 });
     expect(one.map((j) => j.id)).toEqual(['6.1']);
     expect(one[0]!.files).toEqual(stock);
