@@ -68,9 +68,10 @@ export function fileSeconds(kernel, file) {
  * pinned to start first on lane 2, beside the host steps (host suites, operator install,
  * bench smoke, harness boots), the lightest neighbour there is; never beside the debug VM,
  * which is the heaviest. mirror (its silence window is timed too) passed beside the debug VM
- * in ci6.log and goes wherever the balance puts it.
+ * in ci6.log and goes wherever the balance puts it. resched (a wake-up latency probe, bound
+ * 200 ms against 16 ms measured) joined them: never measured beside the debug VM.
  */
-export const TIMING_SENSITIVE = ['replay', 'ledger', 'ledger6', 'reclaim'];
+export const TIMING_SENSITIVE = ['replay', 'ledger', 'ledger6', 'reclaim', 'resched'];
 
 /**
  * Files that get a boot of their own when lanes > 1: the stress suite needs 2 vCPUs (pktgen on
