@@ -701,8 +701,7 @@ static bool xtt_flow_update(struct xtt_flows *f, struct xtt_flow_key k)
 {
 	unsigned long now = jiffies | 1;	/* 0 marks an empty slot */
 	unsigned long timeout = (unsigned long)READ_ONCE(flow_timeout) * HZ;
-	/* xtt_flow_hash(), with the shift done once at allocation */
-	unsigned long h = xtt_flow_hash64(&k, f->seed) >> f->shift;
+	unsigned long h = xtt_flow_hash(&k, f->seed, f->shift);
 	struct xtt_flow_set *set = &f->set[h];
 	struct xtt_flow *w = set->way, *victim = w;
 	spinlock_t *lock = &f->locks[h % XTT_LOCKS];
@@ -748,7 +747,7 @@ static bool xtt_flow_update(struct xtt_flows *f, struct xtt_flow_key k)
 static __always_inline bool xtt_flow_seen(struct xtt_flows *f,
 					  const struct xtt_flow_key *k)
 {
-	struct xtt_flow_set *set = &f->set[xtt_flow_hash64(k, f->seed) >> f->shift];
+	struct xtt_flow_set *set = &f->set[xtt_flow_hash(k, f->seed, f->shift)];
 	struct xtt_flow *w = set->way;
 	unsigned long now, last;
 	unsigned int seq;

@@ -349,21 +349,18 @@ static inline void xtt_flow_key_make_ports(struct xtt_flow_key *k, u16 proto,
 }
 
 /*
- * Set of a flow in a cache of 2^@bits sets (1 <= @bits <= 32): the top bits
- * of a keyed multiplicative hash of both key words. @seed is random per
- * table, so outsiders cannot tell which set their flows use.
+ * Set of a flow in a cache of 2^bits sets (1 <= bits <= 32), @shift being
+ * 64 - bits (kept by the cache: no subtract per packet): the top bits of a
+ * keyed multiplicative hash of both key words. @seed is random per table, so
+ * outsiders cannot tell which set their flows use.
  */
-static inline u64 xtt_flow_hash64(const struct xtt_flow_key *k, u64 seed)
+static inline u64 xtt_flow_hash(const struct xtt_flow_key *k, u64 seed,
+				unsigned int shift)
 {
 	u64 h = (k->w0 ^ seed) * 0x9e3779b97f4a7c15ULL;
 
-	return (h ^ k->w1 ^ (h >> 29)) * 0xbf58476d1ce4e5b9ULL;
-}
-
-static inline u32 xtt_flow_hash(const struct xtt_flow_key *k, u64 seed,
-				unsigned int bits)
-{
-	return (u32)(xtt_flow_hash64(k, seed) >> (64 - bits));
+	h = (h ^ k->w1 ^ (h >> 29)) * 0xbf58476d1ce4e5b9ULL;
+	return h >> shift;
 }
 
 /*

@@ -288,7 +288,7 @@ static unsigned int flows_beyond_ways(int pattern, u64 seed)
 		else
 			xtt_flow_key_make(&k, 17, ip("10.50.0.0") + (i >> 4), 1024 + (i & 15),
 					  ip("8.8.8.8"), 53);
-		h = xtt_flow_hash(&k, seed, 16);
+		h = xtt_flow_hash(&k, seed, 64 - 16);
 		if (sets[h] == XTT_FLOW_WAYS)
 			over++;
 		else
@@ -304,9 +304,9 @@ static void test_flow_hash(void)
 
 	xtt_flow_key_make(&k1, 17, ip("10.0.0.1"), 5000, ip("10.0.0.2"), 53);
 	xtt_flow_key_make(&k2, 17, ip("10.0.0.2"), 53, ip("10.0.0.1"), 5000);
-	CHECK_EQ("reply same set", xtt_flow_hash(&k1, 42, 12), xtt_flow_hash(&k2, 42, 12));
-	CHECK_EQ("index below 2^bits", xtt_flow_hash(&k1, 42, 10) < 1024, true);
-	CHECK_EQ("32 bits", xtt_flow_hash(&k1, 42, 32) == xtt_flow_hash(&k1, 43, 32), false);
+	CHECK_EQ("reply same set", xtt_flow_hash(&k1, 42, 64 - 12), xtt_flow_hash(&k2, 42, 64 - 12));
+	CHECK_EQ("index below 2^bits", xtt_flow_hash(&k1, 42, 64 - 10) < 1024, true);
+	CHECK_EQ("32 bits", xtt_flow_hash(&k1, 42, 64 - 32) == xtt_flow_hash(&k1, 43, 64 - 32), false);
 	for (p = 0; p < 3; p++) {
 		unsigned int over = flows_beyond_ways(p, 0x0123456789abcdefULL * (p + 1));
 
