@@ -26,7 +26,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nameOf, pickNext, planJobs, simulate } from './lib/vm-jobs.mjs';
+import { nameOf, OWN_BOOT, pickNext, planJobs, simulate } from './lib/vm-jobs.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -227,10 +227,10 @@ function vmRun(job) {
  * beside another 1-vCPU VM 192 s). So the stock kernels' functional suites boot with 1 vCPU
  * (XTT_VM_SMP overrides); the debug kernel keeps 2 (KASAN/lockdep with two CPUs really in
  * parallel: clearing reads against softirq counting on the other CPU), and so does any job
- * with the 2-CPU stress suite.
+ * with an OWN_BOOT file (the 2-CPU stress suite: scripts/lib/vm-jobs.mjs gives it its boot).
  */
 function vmSmp(job) {
-  if (job.kernel === 'debug' || job.files.some((f) => nameOf(f) === 'stress')) return '2';
+  if (job.kernel === 'debug' || job.files.some((f) => OWN_BOOT.includes(nameOf(f)))) return '2';
   return process.env.XTT_VM_SMP ?? '1';
 }
 
