@@ -111,15 +111,14 @@ done
 # (bench/build-account.sh: Debian's xtables-addons sources, ~1 min), so a full run on a fresh
 # clone measures them too instead of skipping them (a build that fails makes the run partial);
 # BENCH_ACCOUNT=0: no build (rows only if built before). Not in a quick run, nor in part 2.
-if [ -z "$QUICK" ] && [ "$SPLIT" != 2 ] && { [ "${XTT_BENCH_IPV4:-1}" != 0 ] || [ "${XTT_BENCH_READ:-1}" != 0 ]; }; then
+if [ -z "$QUICK" ] && [ "$SPLIT" != 2 ] && [ "${BENCH_ACCOUNT:-1}" != 0 ] &&
+	{ [ "${XTT_BENCH_IPV4:-1}" != 0 ] || [ "${XTT_BENCH_READ:-1}" != 0 ]; }; then
 	# the release the icount VM boots (scripts/vm.sh's default, XTT_KERNEL=6.1)
-	accrel=$(ROOT=$ROOT; . scripts/lib/kernels.sh && kernel_cached_release 6.1 || true)
-	if [ "${BENCH_ACCOUNT:-1}" = 0 ]; then
-		:
-	elif [ -z "$accrel" ]; then
+	accrel=$(. scripts/lib/kernels.sh && kernel_cached_release 6.1 || true)
+	if [ -z "$accrel" ]; then
 		say "xt_ACCOUNT: no cached 6.1 kernel (npm run setup): its rows will be missing"
 		partial+=("xt_ACCOUNT")
-	elif [ -n "$accrel" ] && [ ! -e "bench/.build/account/$accrel/xt_ACCOUNT.ko" ]; then
+	elif [ ! -e "bench/.build/account/$accrel/xt_ACCOUNT.ko" ]; then
 		say "building xt_ACCOUNT for $accrel (bench/build-account.sh, once per tree)"
 		bash bench/build-account.sh "$accrel" >"$WORK/build-account.log" 2>&1 ||
 			{ say "xt_ACCOUNT: build failed ($WORK/build-account.log): its rows will be missing"; partial+=("xt_ACCOUNT"); }
