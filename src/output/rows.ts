@@ -72,7 +72,7 @@ function jsonPieces(kind: TableKind): { open: Uint8Array; before: Uint8Array[]; 
   const enc = (x: string) => Buffer.from(x, 'latin1');
   // zeros[i][j]: counters i..j-1 all 0, each with the text before it, as one piece (one copy
   // where there were 2 * (j - i): most rows have zero counters, e.g. no TCP or no other traffic)
-  const zeros = before.map((_, i) => before.map((_, j) => (j > i ? enc(before.slice(i, j).map((x) => `${x}0`).join('')) : new Uint8Array(0))).concat(enc(before.slice(i).map((x) => `${x}0`).join(''))));
+  const zeros = before.map((_, i) => Array.from({ length: before.length + 1 }, (_, j) => enc(before.slice(i, j).map((x) => `${x}0`).join(''))));
   return { open: enc(`    {\n      "${port ? 'port' : 'ip'}": ${port ? '' : '"'}`), before: before.map(enc), close: enc('\n      }\n    }'), zeros };
 }
 
