@@ -52,6 +52,9 @@ GROUPS_=(
 # includes: every call of the module, the map clear and free walks among them). Not a commit.
 # F (helper FI's fault injection) needs the debug kernel with CONFIG_FAULT_INJECTION: opt-in,
 # XTT_KERNEL=debug scripts/fail-without-fix.sh --run F (on stock kernels the file skips itself).
+# Its cases: XTT_FI_CASES (default fa; all), or per step XTT_FI_CASES_BEFORE / XTT_FI_CASES_HEAD.
+# On 963ede7^ fc and fd skip themselves (no packets / reclaim_idle parameter), fe and fg too (no
+# IPv6 match: the module had no ip6t_traffic alias).
 # Rows: DEFECT|GROUP|FILE|TEST NAME (a regex of vitest's full name: describe and it titles
 # joined by spaces; the alternation of a group's regexes is its -t)|NOTE
 # GROUP "host" is a host test (no VM); "-" is a defect without a test (NOTE says why).
@@ -166,7 +169,10 @@ run_vm() {
 			shift 6
 			unload || { echo 99 >"$out/$id-$which.rc"; return; }
 			echo "fail-without-fix: step $id $which ${ko:-HEAD} in $dir"
-			(cd "$dir" && XTT_MODULE_KO=$ko node node_modules/.bin/vitest run --config vitest.vm.config.ts \
+			# group F: XTT_FI_CASES_BEFORE / XTT_FI_CASES_HEAD pick the step's cases (else XTT_FI_CASES)
+			local v=XTT_FI_CASES_${which^^}
+			(cd "$dir" && if [ -n "${!v:-}" ]; then export XTT_FI_CASES=${!v}; fi
+				XTT_MODULE_KO=$ko node node_modules/.bin/vitest run --config vitest.vm.config.ts \
 				--reporter=default --reporter=json --outputFile.json="$out/$id-$which.json" \
 				"$@" -t "$pat" >"$out/$id-$which.log" 2>&1)
 			echo $? >"$out/$id-$which.rc"

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelLog } from '../lib/dmesg.js';
-import { loadModule, unloadModuleWhenFree } from '../lib/module.js';
+import { loadModule, modulePath, unloadModuleWhenFree } from '../lib/module.js';
 import { Netns } from '../lib/netns.js';
 import { REPO, sh } from '../lib/sh.js';
 
@@ -96,7 +96,8 @@ interface Case {
 }
 
 const v4 = ['--traffic', '--netbase', '127.0.0.0', '--netmask', '24'];
-const v6 = ['--traffic', '--netbase', '::1', '--netmask', '128'];
+// a /128 net needs --hostprefix 128 (the default, 64, is longer than the net: refused)
+const v6 = ['--traffic', '--netbase', '::1', '--netmask', '128', '--hostprefix', '128'];
 const spec = (n: string, extra: string[] = []): string[] =>
   [`xt_traffic/${n}`, ...extra, `xt_traffic/${n}_info`, `xt_traffic_counters/${n}`];
 
@@ -145,6 +146,7 @@ const runCases = FI_CASES.includes('all') ? CASES : CASES.filter((c) => FI_CASES
 describe.skipIf(!haveFI)('fault injection: every allocation of a rule insert failed in turn', () => {
   let ns: Netns;
   let haveCounters = true;
+  let haveV6 = true;
   const log = new KernelLog();
 
   beforeAll(() => {
@@ -156,6 +158,8 @@ describe.skipIf(!haveFI)('fault injection: every allocation of a rule insert fai
     sh('gcc', ['-shared', '-fPIC', '-O2', '-o', SHIM, `${REPO}/test/lib/failnth.c`, '-ldl']);
     loadModule();
     haveCounters = existsSync('/proc/net/xt_traffic_counters');
+    // the module before 963ede7 registered an IPv4 match only (alias ipt_traffic)
+    haveV6 = sh('modinfo', ['-F', 'alias', modulePath()]).split('\n').includes('ip6t_traffic');
     ns = new Netns('fi');
     // iptables-nft makes the raw table and its chains once, outside the measured calls
     ns.exec('iptables-nft', ['-t', 'raw', '-L', '-n']);
@@ -170,6 +174,11 @@ describe.skipIf(!haveFI)('fault injection: every allocation of a rule insert fai
 
   for (const c of runCases) {
     it(`${c.title}: each attempt fails cleanly or succeeds fully; the last passes every site`, async (ctx) => {
+      if (c.ipt.startsWith('ip6') && !haveV6) {
+        console.log(`${c.title}: this module has no IPv6 match (no ip6t_traffic alias): skipped`);
+        ctx.skip();
+        return;
+      }
       const restore: Record<string, string> = {};
       for (const [k, v] of Object.entries(c.params ?? {})) {
         const old = param(k);
