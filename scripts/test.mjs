@@ -116,10 +116,10 @@ function run(cmd, args, env = {}) {
 }
 
 /** Adds a vitest JSON report to the totals; a missing report counts as one failure. */
-function account(label, file, status) {
+function account(label, file, status, log = null) {
   if (!existsSync(file)) {
     totals.failed += 1;
-    failures.push(`${label}: no test report (exit ${status})`);
+    failures.push(`${label}: no test report (exit ${status})${log ? vmFailLines(log) : ''}`);
     return;
   }
   const rep = JSON.parse(readFileSync(file, 'utf8'));
@@ -138,8 +138,23 @@ function account(label, file, status) {
   if (status !== 0 && rep.numFailedTests === 0 && rep.success !== false) {
     // e.g. the VM run failed its kernel log scan after every test passed
     totals.failed += 1;
-    failures.push(`${label}: run exited ${status} although its tests passed (see the vm: lines above)`);
+    failures.push(`${label}: run exited ${status} although its tests passed${vmFailLines(log)}`);
   }
+}
+
+/**
+ * vm.sh's reasons for failing a boot whose tests passed (from its first "vm: FAIL" to "vm: logs
+ * kept", the kernel's lines it quotes included; at most 40), indented for the failure list: CI shows only the tail of the output, and
+ * the job's log, printed whole above it, may be cut off there.
+ */
+function vmFailLines(log) {
+  if (!log || !existsSync(log)) return ' (see the vm: lines above)';
+  const lines = readFileSync(log, 'utf8').split('\n');
+  const at = lines.findIndex((l) => l.startsWith('vm: FAIL'));
+  if (at < 0) return ' (see the vm: lines above)';
+  const end = lines.findIndex((l, i) => i > at && l.startsWith('vm: logs kept'));
+  const why = lines.slice(at, end < 0 ? undefined : end + 1).slice(0, 40);
+  return `:\n${why.map((l) => `      ${l}`).join('\n')}`;
 }
 
 function vitest(config, report) {
@@ -282,7 +297,7 @@ async function lane(n) {
     jobResults.push({ job, secs, status });
     const head = `\n=== kernel suites in the VM, kernel ${job.kernel}, job ${job.id} (lane ${n}): ${job.files.join(' ')}\n`;
     emit(head + readFileSync(log, 'utf8') + `job ${job.id} (kernel ${job.kernel}, ${job.files.length} files, lane ${n}): ${secs} s, exit ${status}\n`);
-    account(`vm ${job.id}`, rep, status);
+    account(`vm ${job.id}`, rep, status, log);
   }
 }
 
