@@ -117,7 +117,7 @@ describe('iptables-nft-restore: the last rule deleted and re-added with other op
     const bytes = PINGS * 84;
     let ipconn = false; // the options of the rule now
     for (let i = 0; i < 10; i++) {
-      const next = !ipconn;
+      const next: boolean = !ipconn;
       writeFileSync(input, ['*raw', `-D PREROUTING ${rule(ipconn).join(' ')}`, 'COMMIT', '*raw', `-A PREROUTING ${rule(next).join(' ')}`, 'COMMIT', ''].join('\n'));
       want.push(`round ${i}: status 0, options: traffic${next ? ' ipconn' : ''}\nIP\t\tTOTAL\t\tTCP\t\tUDP\t\tOTHER\n${HOST}\t${bytes}\t0\t0\t0\t0\t0\t${bytes}\t0\n`);
       const r = run('ip', ['netns', 'exec', ns.name, 'iptables-nft-restore', '--noflush', input]);
