@@ -61,7 +61,10 @@ const kernels = (process.env.XTT_TEST_KERNELS ?? '6.1 6.12 debug').split(/[\s,]+
 // scans and the power-off ~215 s. So the default list is gso memory packets promisc-patch (the
 // forged-GSO rule, bounded memory and streamed reads with clearing reads under traffic, packet
 // counters and flow evictions, the PROMISC patch route). The others are opt-in
-// (XTT_DEBUG_SUITES="... edges clear checkentry counters lifecycle stress faults").
+// (XTT_DEBUG_SUITES="... edges clear checkentry counters lifecycle stress"). Since 1 Dec also
+// faults, with its default case fa alone (XTT_FI_CASES=all: every case, opt-in, ~680 s): every
+// allocation of one rule insert failed in turn, the case that fails before 963ede7 (WARNs at
+// remove_proc_entry); ~117 s in the debug job, ~104 s more CI by the lane model (helper FI3).
 // With the lanes (scripts/lib/vm-jobs.mjs, estimates from ci6.log's per-file times, not yet
 // measured in a whole run): VM work 3,946 s in 5 boots (6.1-timed 828, 6.1-1 ~815, 6.1-2
 // ~810, debug 894, 6.12 599) + the host steps' 720 s on lane 1: ~2,345 s per lane, if two VMs
@@ -80,7 +83,7 @@ function vmFiles(variable, names) {
 }
 const words = (v) => v.split(/[\s,]+/).filter(Boolean);
 const stockExclude = vmFiles('XTT_STOCK_EXCLUDE', words(process.env.XTT_STOCK_EXCLUDE ?? ''));
-const debugSuites = vmFiles('XTT_DEBUG_SUITES', words(process.env.XTT_DEBUG_SUITES ?? 'gso memory packets promisc-patch'));
+const debugSuites = vmFiles('XTT_DEBUG_SUITES', words(process.env.XTT_DEBUG_SUITES ?? 'gso memory packets promisc-patch faults'));
 // 6.12, the second stock kernel: the files whose outcome depends on the kernel (the module, its
 // /proc files, GSO, memory, checkentry, tc/nft of the mirror port), not the ones that test
 // userspace over a kernel already proven on 6.1 (replay: pcap timing through the same mirror
