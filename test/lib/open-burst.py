@@ -8,9 +8,10 @@ PLAN (JSON): {"old": [IP, ...], "bursts": [[IP, ...], ...], "at": ["open" | "rea
 and writes one plain UDP datagram (IP length 128) from each "old" source to dst; tun counts
 each in the writer's context (netif_receive_skb() before write() returns). Then per burst
 this process, the reader (nice 19), opens FILE read-only, reads it in read()s of chunk
-bytes, and a sender child (nice -20) writes one datagram from each source of the burst:
+bytes, and a sender child (nice -20) writes one datagram from each source of the burst; both
+are pinned to one CPU (the first they may run on), so this holds with several vCPUs too:
   "open": the reader wakes the sender just before open(); the sender sleeps 2 ms, then takes
-          the CPU from the reader (one CPU) at its next rescheduling point and keeps it for
+          the CPU from the reader at its next rescheduling point and keeps it for
           the whole burst: the burst lands inside open() when open() takes longer than 2 ms
           (before the fix it walked the whole bucket array for its snapshot), else inside
           the first read();
@@ -66,6 +67,8 @@ def main(argv):
         os.write(tun, frame(head, src, dst, i))
     bursts = [[frame(head, src, dst, i) for i, src in enumerate(b)] for b in plan['bursts']]
 
+    # reader and sender on one CPU, whatever the VM has: the scheduling above needs it
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     # the sender's progress: datagrams of the current burst written so far
     sent = mmap.mmap(-1, 8)
     go_r, go_w = os.pipe()

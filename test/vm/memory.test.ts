@@ -159,10 +159,11 @@ describe('streamed reads of the spec files', () => {
     // then silently lacked. The keys below are placed for that walk (hash_32(key, 22), the
     // pre-fix unkeyed bucket): the OLD rows in the last 1% of the 4,194,304 buckets, the new
     // keys in [3/4, 99/100) of them. HEAD's buckets are keyed (SipHash): there the placement
-    // means nothing and the read streams in key order. open-burst.py makes the timing: on one
-    // CPU a sender at nice -20 writes each burst while the reader (nice 19) is inside open()
-    // (before: the bucket walk) or its first read() (HEAD: the key index's rebuild), or between
-    // its first and second read() (HEAD: keys added before and after the cursor).
+    // means nothing and the read streams in key order. open-burst.py makes the timing: both
+    // pinned to one CPU (whatever the VM has), a sender at nice -20 writes each burst while the
+    // reader (nice 19) is inside open() (before: the bucket walk) or its first read() (HEAD:
+    // the key index's rebuild), or between its first and second read() (HEAD: keys added
+    // before and after the cursor).
     const rules = [
       ['PREROUTING', '-m', 'traffic', '--traffic', '--netbase', '10.0.0.0', '--netmask', '255.0.0.0', '--hashsize', String(NC_BUCKETS), '--name', 'NC'],
       ['PREROUTING', '-s', '10.128.0.0/9', '-j', 'DROP'],
