@@ -20,7 +20,7 @@ export const FILE_SECONDS = {
   '6.1': {
     mirror: 364, replay: 351, install: 209, ledger: 208, lifecycle: 167, counters: 152,
     ledger6: 104, reclaim: 89, persist: 98, checkentry: 50, accounting6: 47, cli: 43,
-    libxt: 42, clear: 35, accounting: 27, gso: 24, memory: 18, defects: 15, edges: 25,
+    libxt: 42, clear: 35, accounting: 27, gso: 24, memory: 25, defects: 15, edges: 25,
     packets: 10, scale: 9, harness: 6, 'promisc-patch': 1, faults: 1, resched: 40,
     // opt-in (XTT_STOCK_EXCLUDE=""): 294 s of VM in one boot, Nov 30
     stress: 260,
@@ -31,7 +31,7 @@ export const FILE_SECONDS = {
   },
   // beside the host steps and harness boots (ci6.log), i.e. ~1.2-1.5x what it takes alone
   debug: {
-    gso: 184, memory: 155, 'promisc-patch': 168, packets: 67,
+    gso: 184, memory: 230, 'promisc-patch': 168, packets: 67,
     // case fa alone (XTT_FI_CASES default), 1 Dec, beside another VM
     faults: 120,
     // earlier runs beside another VM (README "Kernel tests in a VM"): opt-in files
