@@ -72,29 +72,19 @@ ip addr add 10.60.0.1/24 dev $DEV
 sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.$DEV.rp_filter=0
 MAC=$(cat /sys/class/net/$DEV/address)
 
-# pktgen as bench/run.sh drives it: netif_receive on the dummy device, 100-byte UDP packets
-PG=/proc/net/pktgen
-P=$PG/$DEV
-pgset() { echo "$2" >"$1" || die "pktgen: '$2' > $1 refused"; }
-pgset $PG/kpktgend_0 "rem_device_all"
-pgset $PG/kpktgend_0 "add_device $DEV"
-for c in "xmit_mode netif_receive" "pkt_size $PKT_SIZE" "delay 0" "dst_mac $MAC" \
-	"udp_src_min 9" "udp_src_max 9" "udp_dst_min 9" "udp_dst_max 9" "dst $DST"; do
-	pgset $P "$c"
-done
+# pktgen as bench/run.sh drives it (bench/pktgen.sh): netif_receive on the dummy device,
+# 100-byte UDP packets
+. bench/pktgen.sh
+pg_init
 # pg_run SRC_MIN SRC_MAX COUNT rnd|seq -> SENT USEC PPS NS
 pg_run() {
-	local r
 	pgset $P "src_min $1"
 	pgset $P "src_max $2"
 	pgset $P "count $3"
 	if [ "$4" = rnd ]; then pgset $P "flag IPSRC_RND"; else pgset $P "flag !IPSRC_RND"; fi
 	echo start >$PG/pgctrl
-	r=$(grep -A1 '^Result' $P)
-	USEC=$(sed -n 's/^Result: OK: \([0-9]*\)(.*/\1/p' <<<"$r")
-	SENT=$(sed -n 's/^Result: OK: [^ ]* usec, \([0-9]*\) .*/\1/p' <<<"$r")
-	PPS=$(sed -n 's/^ *\([0-9]*\)pps.*/\1/p' <<<"$r")
-	[ -n "$USEC" ] && [ -n "$SENT" ] && [ -n "$PPS" ] || die "pktgen result not understood: $r"
+	pg_result
+	[ -n "$PPS" ] || die "pktgen gave no pps"
 	NS=$(awk -v u="$USEC" -v s="$SENT" 'BEGIN { printf "%.2f", u * 1000 / s }')
 }
 raw_chain() { # RULE...: raw PREROUTING = RULE, then DROP
