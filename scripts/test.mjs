@@ -147,14 +147,15 @@ function account(label, file, status, log = null) {
 
 /**
  * vm.sh's reasons for failing a boot whose tests passed (from its first "vm: FAIL" to "vm: logs
- * kept", the kernel's lines it quotes included; at most 40), indented for the failure list: CI shows only the tail of the output, and
- * the job's log, printed whole above it, may be cut off there.
+ * kept", the kernel's lines it quotes included; at most 40), indented for the failure list: CI
+ * shows only the tail of the output, and the job's log, printed whole above it, may be cut off.
  */
 function vmFailLines(log) {
-  if (!log || !existsSync(log)) return ' (see the vm: lines above)';
+  const above = ' (see the vm: lines above)';
+  if (!log || !existsSync(log)) return above;
   const lines = readFileSync(log, 'utf8').split('\n');
   const at = lines.findIndex((l) => l.startsWith('vm: FAIL'));
-  if (at < 0) return ' (see the vm: lines above)';
+  if (at < 0) return above;
   const end = lines.findIndex((l, i) => i > at && l.startsWith('vm: logs kept'));
   const why = lines.slice(at, end < 0 ? undefined : end + 1).slice(0, 40);
   return `:\n${why.map((l) => `      ${l}`).join('\n')}`;
