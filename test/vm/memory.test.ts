@@ -30,14 +30,15 @@ const BURST = 4000;
 const NC_BUCKETS = 1 << 22;
 const ncBucket = (k: number) => Math.imul(k, 0x61c88647) >>> 10;
 const ncIp = (k: number) => `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`;
+// OLD and NEW: the sources' addresses (what the test sends and reads back)
 const [OLD, NEW] = (() => {
-  const old: number[] = [];
-  const fresh: number[] = [];
+  const old: string[] = [];
+  const fresh: string[] = [];
   for (let k = (1 << 23) + 1; old.length < 256 || fresh.length < BURSTS * BURST; k++) {
     const b = ncBucket(k);
     if (b >= NC_BUCKETS * 0.99) {
-      if (old.length < 256) old.push(k);
-    } else if (b >= NC_BUCKETS * 0.75 && fresh.length < BURSTS * BURST) fresh.push(k);
+      if (old.length < 256) old.push(ncIp(k));
+    } else if (b >= NC_BUCKETS * 0.75 && fresh.length < BURSTS * BURST) fresh.push(ncIp(k));
   }
   return [old, Array.from({ length: BURSTS }, (_, i) => fresh.slice(i * BURST, (i + 1) * BURST))];
 })();
@@ -171,22 +172,22 @@ describe('streamed reads of the spec files', () => {
     for (const r of rules) await ns.run('iptables', ['-t', 'raw', '-A', ...r]);
     try {
       const run = await ns.run('python3', [`${REPO}/test/lib/open-burst.py`, '/proc/net/xt_traffic/NC', 'nc0'], {
-        input: JSON.stringify({ old: OLD.map(ncIp), bursts: NEW.map((b) => b.map(ncIp)), at: NC_AT, chunk: NC_CHUNK, dst: '192.0.2.1' }),
+        input: JSON.stringify({ old: OLD, bursts: NEW, at: NC_AT, chunk: NC_CHUNK, dst: '192.0.2.1' }),
       });
       const trials = run.trim().split('\n').map((l) => JSON.parse(l) as { text: string; beforeOpen: number; inOpen: number; inFirstRead: number; openMs: number });
       expect(trials).toHaveLength(BURSTS);
       // exact rows: one datagram of IP length 128 from each source, counted out (UDP)
       const exact = (r: TrafficRow) => r.total.in === 0n && r.total.out === ROW && r.udp.in === 0n && r.udp.out === ROW &&
         r.tcp.in === 0n && r.tcp.out === 0n && r.other.in === 0n && r.other.out === 0n;
-      const existed = new Set(OLD.map(ncIp));
+      const existed = new Set(OLD);
       for (const [i, t] of trials.entries()) {
         const rows = parseTraffic(t.text);
         const seen = new Set(rows.map((r) => r.ip));
         const missing = [...existed].filter((ip) => !seen.has(ip));
-        const burst = new Set(NEW[i]!.map(ncIp));
+        const burst = new Set(NEW[i]);
         const stray = rows.filter((r) => !existed.has(r.ip) && !burst.has(r.ip)).map((r) => r.ip);
         const inexact = rows.filter((r) => !exact(r)).map((r) => r.ip);
-        const oldSeen = OLD.map(ncIp).filter((ip) => seen.has(ip)).length;
+        const oldSeen = OLD.filter((ip) => seen.has(ip)).length;
         console.log(`NC burst ${i + 1} (${NC_AT[i]}, ${NC_CHUNK[i]}-byte reads): open() ${t.openMs} ms, ${BURST} keys: ${t.beforeOpen} before open(), ${t.inOpen} inside it, ${t.inFirstRead} inside the first read; ` +
           `${rows.length} rows read, ${existed.size - missing.length} of the ${existed.size} there at open (${oldSeen} of the ${OLD.length} in the last buckets)`);
         expect(sorted(rows), `burst ${i + 1}: sorted, no row twice`).toBe(true);
