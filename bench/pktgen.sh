@@ -1,7 +1,17 @@
 # pktgen on one device, the way the bench drives it: `xmit_mode netif_receive` (the packets
 # enter the receive path of DEV as if they came from its wire), fixed UDP ports, PKT_SIZE-byte
 # frames. Sourced by bench/run.sh and scripts/overflow-cost.sh (in the guest); the caller sets
-# DEV, MAC, PKT_SIZE, DST (and for IPv6 SRC6 and dst6_of()) and has die().
+# DEV, PKT_SIZE, DST (and for IPv6 SRC6 and dst6_of()) and has die(); pg_device sets MAC.
+# pg_device: the dummy device DEV (10.60.0.1/24, no reverse-path filter) and pktgen loaded
+pg_device() {
+	modprobe dummy || die "modprobe dummy"
+	modprobe pktgen || die "modprobe pktgen"
+	ip link add $DEV type dummy 2>/dev/null
+	ip link set $DEV up
+	ip addr add 10.60.0.1/24 dev $DEV
+	sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.$DEV.rp_filter=0
+	MAC=$(cat /sys/class/net/$DEV/address)
+}
 PG=/proc/net/pktgen
 pgset() { echo "$2" >"$1" || die "pktgen: '$2' > $1 refused"; }
 P=$PG/$DEV

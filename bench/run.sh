@@ -112,15 +112,8 @@ XTT_PARAMS="flow_timeout=3600"
 modprobe x_tables
 for dep in $(modinfo -F depends "$KO" | tr , ' '); do modprobe "$dep"; done
 insmod "$KO" $XTT_PARAMS || die "insmod $KO"
-modprobe dummy || die "modprobe dummy"
-modprobe pktgen || die "modprobe pktgen"
-ip link add $DEV type dummy 2>/dev/null
-ip link set $DEV up
-ip addr add 10.60.0.1/24 dev $DEV
-sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.$DEV.rp_filter=0
-MAC=$(cat /sys/class/net/$DEV/address)
-
 . bench/pktgen.sh
+pg_device
 pg_init
 
 src_max() { # N hosts from 10.50.0.0

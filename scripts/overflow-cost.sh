@@ -64,17 +64,10 @@ check() { # DESCRIPTION EXPECTED ACTUAL
 
 modprobe x_tables
 for dep in $(modinfo -F depends "$XTT_OVF_DIR/head.ko" | tr , ' '); do modprobe "$dep"; done
-modprobe dummy || die "modprobe dummy"
-modprobe pktgen || die "modprobe pktgen"
-ip link add $DEV type dummy
-ip link set $DEV up
-ip addr add 10.60.0.1/24 dev $DEV
-sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.$DEV.rp_filter=0
-MAC=$(cat /sys/class/net/$DEV/address)
-
 # pktgen as bench/run.sh drives it (bench/pktgen.sh): netif_receive on the dummy device,
 # 100-byte UDP packets
 . bench/pktgen.sh
+pg_device
 pg_init
 # pg_run SRC_MIN SRC_MAX COUNT rnd|seq -> SENT USEC PPS NS
 pg_run() {
